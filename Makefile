@@ -1,0 +1,54 @@
+# zen-lead developer commands. Every target installs what it needs first
+# (`make deps`: Debian packages, only those missing), so a fresh machine needs
+# no manual step.
+#
+#   make demo          the main job on a local control plane
+#   make test          unit tests, then e2e tests on a local control plane
+#   make build | run | lint | deploy | cluster-up | cluster-down
+
+SHELL := /bin/bash
+BAZEL ?= bazel
+CLUSTER_DIR ?= $(CURDIR)/.cluster
+
+.PHONY: deps build test unit e2e demo run deploy lint format cluster-up cluster-down cluster-bin help
+
+help:
+	@sed -n '1,/^$$/p' Makefile | sed 's/^# \{0,1\}//'
+
+deps:
+	@tools/deps.sh
+
+build: deps
+	$(BAZEL) build //...
+
+test: deps
+	@tools/test.sh
+
+unit: deps
+	@tools/test.sh --unit-only
+
+demo: deps
+	@tools/demo.sh
+
+run: deps
+	@echo "make run: the operator is not built yet (issue: the operator); nothing to run" >&2; exit 1
+
+deploy: deps
+	@command -v kubectl >/dev/null || { echo "make deploy: kubectl is not on PATH" >&2; exit 1; }
+	@test -f config/default/kustomization.yaml || { echo "make deploy: config/default does not exist yet" >&2; exit 1; }
+	kubectl apply -k config/default
+
+lint: deps
+	@tools/lint.sh
+
+format: deps
+	@tools/lint.sh --fix
+
+cluster-bin: deps
+	@e2e/cluster/build
+
+cluster-up: deps
+	@e2e/cluster/up $(CLUSTER_DIR)
+
+cluster-down:
+	@e2e/cluster/down $(CLUSTER_DIR)
