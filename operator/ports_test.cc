@@ -1,0 +1,59 @@
+#include "operator/ports.h"
+
+#include "gtest/gtest.h"
+
+namespace zenlead::op {
+namespace {
+
+TEST(PortsFromContainersTest, NamesAndDeduplicates) {
+  std::vector<ServicePort> ports = PortsFromContainers(
+      {{"http", 8080, "TCP"}, {"", 9090, "UDP"}, {"http-again", 8080, "TCP"}});
+  ASSERT_EQ(ports.size(), 2u);
+  EXPECT_EQ(ports[0].name, "http");
+  EXPECT_EQ(ports[0].port, 8080);
+  EXPECT_EQ(ports[0].target_port, 8080);
+  EXPECT_EQ(ports[1].name, "udp-9090");
+  EXPECT_EQ(ports[1].protocol, "UDP");
+}
+
+TEST(ResolveSlicePortsTest, NumericTargetPortUsedAsIs) {
+  ServicePort sp{"web", 80, 8080, "", "TCP", "http"};
+  auto slice = ResolveSlicePorts({sp}, {});
+  ASSERT_TRUE(slice.ok()) << slice.status();
+  ASSERT_EQ(slice->size(), 1u);
+  EXPECT_EQ((*slice)[0].name, "web");
+  EXPECT_EQ((*slice)[0].port, 8080);
+  EXPECT_EQ((*slice)[0].app_protocol, "http");
+}
+
+TEST(ResolveSlicePortsTest, MissingTargetPortMeansSameAsPort) {
+  ServicePort sp{"web", 80, 0, "", "TCP", ""};
+  auto slice = ResolveSlicePorts({sp}, {});
+  ASSERT_TRUE(slice.ok());
+  EXPECT_EQ((*slice)[0].port, 80);
+}
+
+TEST(ResolveSlicePortsTest, NamedTargetPortResolvedOnLeaderPod) {
+  ServicePort sp{"web", 80, 0, "http", "TCP", ""};
+  auto slice = ResolveSlicePorts(
+      {sp}, {{"metrics", 9000, "TCP"}, {"http", 8081, "TCP"}});
+  ASSERT_TRUE(slice.ok());
+  EXPECT_EQ((*slice)[0].port, 8081);
+}
+
+TEST(ResolveSlicePortsTest, NamedTargetPortMustMatchProtocol) {
+  ServicePort sp{"dns", 53, 0, "dns", "UDP", ""};
+  auto slice = ResolveSlicePorts({sp}, {{"dns", 5353, "TCP"}});
+  EXPECT_EQ(slice.status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST(ResolveSlicePortsTest, UnresolvableNamedPortFailsNamingIt) {
+  ServicePort sp{"web", 80, 0, "http", "TCP", ""};
+  auto slice = ResolveSlicePorts({sp}, {{"grpc", 9000, "TCP"}});
+  ASSERT_FALSE(slice.ok());
+  EXPECT_NE(slice.status().message().find("\"http\""), std::string::npos);
+  EXPECT_NE(slice.status().message().find("\"web\""), std::string::npos);
+}
+
+}  // namespace
+}  // namespace zenlead::op
