@@ -1,0 +1,254 @@
+#include "api/client/workqueue.h"
+
+#include <algorithm>
+#include <cmath>
+#include <utility>
+
+namespace zenlead::client {
+
+ExponentialFailureRateLimiter::ExponentialFailureRateLimiter(
+    absl::Duration base, absl::Duration max_delay)
+    : base_(base), max_delay_(max_delay) {}
+
+absl::Duration ExponentialFailureRateLimiter::When(const std::string& key) {
+  int exponent;
+  {
+    absl::MutexLock lock(&mu_);
+    exponent = failures_[key]++;
+  }
+  // In floating point: 2^exponent overflows integers long before the cap
+  // would stop it.
+  const double seconds =
+      absl::ToDoubleSeconds(base_) * std::pow(2.0, std::min(exponent, 1023));
+  if (!std::isfinite(seconds) || seconds >= absl::ToDoubleSeconds(max_delay_)) {
+    return max_delay_;
+  }
+  return absl::Seconds(seconds);
+}
+
+void ExponentialFailureRateLimiter::Forget(const std::string& key) {
+  absl::MutexLock lock(&mu_);
+  failures_.erase(key);
+}
+
+int ExponentialFailureRateLimiter::NumRequeues(const std::string& key) {
+  absl::MutexLock lock(&mu_);
+  auto it = failures_.find(key);
+  return it == failures_.end() ? 0 : it->second;
+}
+
+TokenBucketRateLimiter::TokenBucketRateLimiter(double qps, int burst,
+                                               Clock* clock)
+    : qps_(qps),
+      burst_(burst),
+      clock_(clock),
+      tokens_(burst),
+      last_(clock->Now()) {}
+
+absl::Duration TokenBucketRateLimiter::When(const std::string& key) {
+  absl::MutexLock lock(&mu_);
+  const absl::Time now = clock_->Now();
+  if (now > last_) {
+    tokens_ =
+        std::min(burst_, tokens_ + absl::ToDoubleSeconds(now - last_) * qps_);
+    last_ = now;
+  }
+  tokens_ -= 1;
+  if (tokens_ >= 0) return absl::ZeroDuration();
+  // The reservation is honoured when the bucket has refilled up to it.
+  return absl::Seconds(-tokens_ / qps_);
+}
+
+MaxOfRateLimiter::MaxOfRateLimiter(
+    std::vector<std::unique_ptr<RateLimiter>> limiters)
+    : limiters_(std::move(limiters)) {}
+
+absl::Duration MaxOfRateLimiter::When(const std::string& key) {
+  absl::Duration longest = absl::ZeroDuration();
+  // Every limiter sees every failure, so their state stays consistent.
+  for (auto& limiter : limiters_)
+    longest = std::max(longest, limiter->When(key));
+  return longest;
+}
+
+void MaxOfRateLimiter::Forget(const std::string& key) {
+  for (auto& limiter : limiters_) limiter->Forget(key);
+}
+
+int MaxOfRateLimiter::NumRequeues(const std::string& key) {
+  int most = 0;
+  for (auto& limiter : limiters_)
+    most = std::max(most, limiter->NumRequeues(key));
+  return most;
+}
+
+std::unique_ptr<RateLimiter> DefaultControllerRateLimiter(Clock* clock) {
+  std::vector<std::unique_ptr<RateLimiter>> limiters;
+  limiters.push_back(std::make_unique<ExponentialFailureRateLimiter>(
+      absl::Milliseconds(5), absl::Seconds(1000)));
+  limiters.push_back(std::make_unique<TokenBucketRateLimiter>(10, 100, clock));
+  return std::make_unique<MaxOfRateLimiter>(std::move(limiters));
+}
+
+WorkQueue::WorkQueue(WorkQueueOptions options)
+    : name_(std::move(options.name)),
+      clock_(options.clock != nullptr ? options.clock : RealClock()),
+      rate_limiter_(options.rate_limiter != nullptr
+                        ? std::move(options.rate_limiter)
+                        : DefaultControllerRateLimiter(clock_)),
+      metrics_(options.metrics) {
+  delay_thread_ = std::thread([this] { DelayLoop(); });
+}
+
+WorkQueue::~WorkQueue() {
+  ShutDown();
+  delay_thread_.join();
+}
+
+void WorkQueue::Add(const std::string& key) {
+  absl::MutexLock lock(&mu_);
+  if (shutting_down_) return;
+  AddLocked(key);
+}
+
+void WorkQueue::AddLocked(const std::string& key) {
+  if (!dirty_.insert(key).second) return;  // already waiting for a worker
+  if (metrics_ != nullptr) metrics_->IncAdds();
+  added_at_.emplace(key, clock_->Now());
+  // A key being processed is queued again by Done, so that one key never
+  // has two workers.
+  if (processing_.contains(key)) return;
+  queue_.push_back(key);
+  UpdateDepthLocked();
+}
+
+void WorkQueue::UpdateDepthLocked() {
+  if (metrics_ != nullptr)
+    metrics_->SetDepth(static_cast<int64_t>(queue_.size()));
+}
+
+void WorkQueue::AddAfter(const std::string& key, absl::Duration delay) {
+  absl::MutexLock lock(&mu_);
+  if (shutting_down_) return;
+  if (delay <= absl::ZeroDuration()) {
+    AddLocked(key);
+    return;
+  }
+  const absl::Time ready = clock_->Now() + delay;
+  auto [it, inserted] = waiting_ready_.try_emplace(key, ready);
+  if (!inserted) {
+    if (it->second <= ready) return;
+    it->second = ready;
+  }
+  waiting_.push(Waiting{ready, next_seq_++, key});
+  ++waiting_generation_;
+}
+
+void WorkQueue::AddRateLimited(const std::string& key) {
+  const absl::Duration delay = rate_limiter_->When(key);
+  {
+    absl::MutexLock lock(&mu_);
+    if (shutting_down_) return;
+    if (metrics_ != nullptr) metrics_->IncRetries();
+  }
+  AddAfter(key, delay);
+}
+
+void WorkQueue::Forget(const std::string& key) { rate_limiter_->Forget(key); }
+
+int WorkQueue::NumRequeues(const std::string& key) {
+  return rate_limiter_->NumRequeues(key);
+}
+
+std::optional<std::string> WorkQueue::Get() {
+  absl::MutexLock lock(&mu_);
+  auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return !queue_.empty() || shutting_down_;
+  };
+  mu_.Await(absl::Condition(&ready));
+  if (queue_.empty()) return std::nullopt;
+  std::string key = std::move(queue_.front());
+  queue_.pop_front();
+  UpdateDepthLocked();
+  processing_.insert(key);
+  dirty_.erase(key);
+  const absl::Time now = clock_->Now();
+  if (auto it = added_at_.find(key); it != added_at_.end()) {
+    if (metrics_ != nullptr) metrics_->ObserveQueueLatency(now - it->second);
+    added_at_.erase(it);
+  }
+  started_at_[key] = now;
+  return key;
+}
+
+void WorkQueue::Done(const std::string& key) {
+  absl::MutexLock lock(&mu_);
+  if (processing_.erase(key) == 0) return;  // not handed out by Get
+  if (auto it = started_at_.find(key); it != started_at_.end()) {
+    if (metrics_ != nullptr) {
+      metrics_->ObserveWorkDuration(clock_->Now() - it->second);
+    }
+    started_at_.erase(it);
+  }
+  if (dirty_.contains(key)) {
+    queue_.push_back(key);
+    UpdateDepthLocked();
+  }
+}
+
+void WorkQueue::ShutDown() {
+  absl::MutexLock lock(&mu_);
+  shutting_down_ = true;
+  waiting_ = {};
+  waiting_ready_.clear();
+}
+
+bool WorkQueue::ShutDownWithDrain(absl::Time deadline) {
+  absl::MutexLock lock(&mu_);
+  shutting_down_ = true;
+  waiting_ = {};
+  waiting_ready_.clear();
+  auto drained = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return queue_.empty() && processing_.empty();
+  };
+  return clock_->AwaitWithDeadline(&mu_, absl::Condition(&drained), deadline);
+}
+
+bool WorkQueue::ShuttingDown() const {
+  absl::MutexLock lock(&mu_);
+  return shutting_down_;
+}
+
+int WorkQueue::Len() const {
+  absl::MutexLock lock(&mu_);
+  return static_cast<int>(queue_.size());
+}
+
+void WorkQueue::DelayLoop() {
+  absl::MutexLock lock(&mu_);
+  while (!shutting_down_) {
+    const absl::Time now = clock_->Now();
+    while (!waiting_.empty()) {
+      const Waiting& top = waiting_.top();
+      auto it = waiting_ready_.find(top.key);
+      if (it == waiting_ready_.end() || it->second != top.ready) {
+        waiting_.pop();  // superseded by an earlier AddAfter, or added
+        continue;
+      }
+      if (top.ready > now) break;
+      std::string key = top.key;
+      waiting_.pop();
+      waiting_ready_.erase(it);
+      AddLocked(key);
+    }
+    const absl::Time next =
+        waiting_.empty() ? absl::InfiniteFuture() : waiting_.top().ready;
+    const uint64_t generation = waiting_generation_;
+    auto changed = [this, generation]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return shutting_down_ || waiting_generation_ != generation;
+    };
+    clock_->AwaitWithDeadline(&mu_, absl::Condition(&changed), next);
+  }
+}
+
+}  // namespace zenlead::client
