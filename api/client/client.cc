@@ -1,0 +1,48 @@
+#include "api/client/client.h"
+
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "api/client/status_macros.h"
+
+namespace zenlead::client {
+
+absl::StatusOr<nlohmann::json> ListAll(Client& client, const Resource& r,
+                                       absl::string_view ns,
+                                       ListOptions options) {
+  nlohmann::json items = nlohmann::json::array();
+  for (;;) {
+    ASSIGN_OR_RETURN(nlohmann::json page, client.List(r, ns, options));
+    if (!page.is_object()) {
+      return absl::InternalError(
+          absl::StrCat("list ", r.resource, ": the response is not an object"));
+    }
+    auto page_items = page.find("items");
+    if (page_items != page.end() && page_items->is_array()) {
+      for (nlohmann::json& item : *page_items) items.push_back(std::move(item));
+    }
+    std::string next;
+    auto metadata = page.find("metadata");
+    if (metadata != page.end() && metadata->is_object()) {
+      auto token = metadata->find("continue");
+      if (token != metadata->end() && token->is_string()) {
+        next = token->get<std::string>();
+      }
+    }
+    if (next.empty() || options.limit <= 0) {
+      page["items"] = std::move(items);
+      return page;
+    }
+    if (next == options.continue_token) {
+      return absl::InternalError(absl::StrCat(
+          "list ", r.resource,
+          ": the API server returned the same continue token twice"));
+    }
+    options.continue_token = std::move(next);
+    // The continue token pins the version; the API server rejects both.
+    options.resource_version.clear();
+  }
+}
+
+}  // namespace zenlead::client

@@ -1,0 +1,148 @@
+// The Kubernetes API client interface used by zen-lead's operator, webhook
+// and generated typed clients: every verb on any group/version/resource,
+// namespaced or cluster-scoped, on JSON objects (nlohmann::json), with
+// absl::Status errors that keep the API server's reason (see errors.h).
+//
+// This header is the seam: RestClient (rest_client.h) implements it over
+// HTTPS; tests that only need the interface can use a fake.
+//
+//   ASSIGN_OR_RETURN(auto config, LoadConfig());          // config.h
+//   ASSIGN_OR_RETURN(auto client, RestClient::Create(config));
+//   const Resource kLeases{"coordination.k8s.io", "v1", "leases", true};
+//   absl::StatusOr<nlohmann::json> lease = client->Get(kLeases, "ns", "db");
+//   if (IsNotFound(lease.status())) { ... }
+//
+//   ApplyOptions apply{.field_manager = "zen-lead", .force = true};
+//   client->Apply(kLeases, "ns", "db", desired, apply);
+#ifndef ZEN_LEAD_API_CLIENT_CLIENT_H_
+#define ZEN_LEAD_API_CLIENT_CLIENT_H_
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "nlohmann/json.hpp"
+
+namespace zenlead::client {
+
+// A REST resource: group ("" for the core group), version, plural resource
+// name, and whether it lives in namespaces.
+struct Resource {
+  std::string group;
+  std::string version;
+  std::string resource;
+  bool namespaced = true;
+
+  // "apps/v1" or "v1" for the core group.
+  std::string ApiVersion() const {
+    return group.empty() ? version : group + "/" + version;
+  }
+};
+
+struct ListOptions {
+  std::string label_selector;
+  std::string field_selector;
+  // 0: no limit. With a limit, List returns one page and a continue token in
+  // metadata.continue; ListAll follows the tokens.
+  int64_t limit = 0;
+  std::string continue_token;
+  // "" (most recent, quorum read) or "0" (any, from the watch cache).
+  std::string resource_version;
+};
+
+struct WatchOptions {
+  std::string label_selector;
+  std::string field_selector;
+  // Start after this version; "" starts with synthetic ADDED events for
+  // everything that exists.
+  std::string resource_version;
+  bool allow_bookmarks = true;
+  // Server-side timeout of one watch request; the caller re-watches.
+  absl::Duration timeout = absl::Minutes(5);
+};
+
+struct WatchEvent {
+  enum class Type { kAdded, kModified, kDeleted, kBookmark, kError };
+  Type type;
+  // The object (for kError, the Kubernetes Status object).
+  nlohmann::json object;
+};
+
+enum class PropagationPolicy { kDefault, kForeground, kBackground, kOrphan };
+
+struct DeleteOptions {
+  PropagationPolicy propagation = PropagationPolicy::kDefault;
+  // Preconditions: delete only if the object still has this uid / version.
+  std::optional<std::string> uid;
+  std::optional<std::string> resource_version;
+  std::optional<int64_t> grace_period_seconds;
+};
+
+struct ApplyOptions {
+  std::string field_manager = "zen-lead";
+  bool force = false;
+};
+
+enum class PatchType { kMerge, kJson, kStrategicMerge };
+
+// Called for every event of a watch; return false to stop watching.
+using WatchHandler = std::function<bool(const WatchEvent&)>;
+
+class Client {
+ public:
+  virtual ~Client() = default;
+
+  // For cluster-scoped resources the namespace argument is ignored.
+  virtual absl::StatusOr<nlohmann::json> Get(const Resource& r,
+                                             absl::string_view ns,
+                                             absl::string_view name) = 0;
+  // One page (or everything when options.limit is 0): a *List object.
+  virtual absl::StatusOr<nlohmann::json> List(const Resource& r,
+                                              absl::string_view ns,
+                                              const ListOptions& options) = 0;
+  virtual absl::StatusOr<nlohmann::json> Create(const Resource& r,
+                                                absl::string_view ns,
+                                                const nlohmann::json& obj) = 0;
+  // PUT; obj must carry metadata.name and, for optimistic concurrency,
+  // metadata.resourceVersion.
+  virtual absl::StatusOr<nlohmann::json> Update(const Resource& r,
+                                                absl::string_view ns,
+                                                const nlohmann::json& obj) = 0;
+  // PUT to the status subresource.
+  virtual absl::StatusOr<nlohmann::json> UpdateStatus(
+      const Resource& r, absl::string_view ns, const nlohmann::json& obj) = 0;
+  virtual absl::Status Delete(const Resource& r, absl::string_view ns,
+                              absl::string_view name,
+                              const DeleteOptions& options) = 0;
+  // subresource: "" or e.g. "status".
+  virtual absl::StatusOr<nlohmann::json> Patch(
+      const Resource& r, absl::string_view ns, absl::string_view name,
+      PatchType type, const nlohmann::json& patch,
+      absl::string_view subresource) = 0;
+  // Server-side apply (application/apply-patch+yaml with a JSON body).
+  virtual absl::StatusOr<nlohmann::json> Apply(
+      const Resource& r, absl::string_view ns, absl::string_view name,
+      const nlohmann::json& obj, const ApplyOptions& options,
+      absl::string_view subresource = "") = 0;
+  // Streams events to handler until it returns false (OkStatus), the server
+  // ends the watch (OkStatus; the caller re-watches from the last version),
+  // or an error (e.g. 410 Gone: see IsGone in errors.h).
+  virtual absl::Status Watch(const Resource& r, absl::string_view ns,
+                             const WatchOptions& options,
+                             const WatchHandler& handler) = 0;
+};
+
+// Follows continue tokens until every page is read; returns the merged list
+// (items of all pages, metadata of the last).
+absl::StatusOr<nlohmann::json> ListAll(Client& client, const Resource& r,
+                                       absl::string_view ns,
+                                       ListOptions options);
+
+}  // namespace zenlead::client
+
+#endif  // ZEN_LEAD_API_CLIENT_CLIENT_H_
