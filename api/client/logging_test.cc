@@ -94,7 +94,6 @@ TEST(LoggingTest, EscapesAndSurvivesInvalidUtf8) {
 
 TEST(LoggingTest, LinesFromManyThreadsStayWhole) {
   std::string out;
-  absl::Mutex out_mu;
   // A sink that is not thread-safe by itself: the logger serialises it.
   Logger log([&](absl::string_view line) { absl::StrAppend(&out, line, "\n"); },
              LogLevel::kInfo, nullptr);

@@ -37,28 +37,6 @@ int ExponentialFailureRateLimiter::NumRequeues(const std::string& key) {
   return it == failures_.end() ? 0 : it->second;
 }
 
-TokenBucketRateLimiter::TokenBucketRateLimiter(double qps, int burst,
-                                               Clock* clock)
-    : qps_(qps),
-      burst_(burst),
-      clock_(clock),
-      tokens_(burst),
-      last_(clock->Now()) {}
-
-absl::Duration TokenBucketRateLimiter::When(const std::string& key) {
-  absl::MutexLock lock(&mu_);
-  const absl::Time now = clock_->Now();
-  if (now > last_) {
-    tokens_ =
-        std::min(burst_, tokens_ + absl::ToDoubleSeconds(now - last_) * qps_);
-    last_ = now;
-  }
-  tokens_ -= 1;
-  if (tokens_ >= 0) return absl::ZeroDuration();
-  // The reservation is honoured when the bucket has refilled up to it.
-  return absl::Seconds(-tokens_ / qps_);
-}
-
 MaxOfRateLimiter::MaxOfRateLimiter(
     std::vector<std::unique_ptr<RateLimiter>> limiters)
     : limiters_(std::move(limiters)) {}

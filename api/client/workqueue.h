@@ -37,6 +37,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "api/client/clock.h"
+#include "api/client/rate_limiter.h"
 
 namespace zenlead::client {
 
@@ -67,23 +68,22 @@ class ExponentialFailureRateLimiter : public RateLimiter {
   absl::flat_hash_map<std::string, int> failures_ ABSL_GUARDED_BY(mu_);
 };
 
-// An overall token bucket: `qps` tokens per second, at most `burst` saved.
-// Every When takes a token; without one the delay is the time until one is
-// due (reservations queue up, as golang.org/x/time/rate's Reserve does).
+// An overall token bucket (rate_limiter.h) for every key together: `qps`
+// tokens per second, at most `burst` saved. Every When takes a token;
+// without one the delay is the time until one is due (reservations queue
+// up, as golang.org/x/time/rate's Reserve does).
 class TokenBucketRateLimiter : public RateLimiter {
  public:
-  TokenBucketRateLimiter(double qps, int burst, Clock* clock);
-  absl::Duration When(const std::string& key) override;
+  TokenBucketRateLimiter(double qps, int burst, Clock* clock)
+      : bucket_(qps, burst, clock) {}
+  absl::Duration When(const std::string& key) override {
+    return bucket_.Reserve();
+  }
   void Forget(const std::string& key) override {}
   int NumRequeues(const std::string& key) override { return 0; }
 
  private:
-  const double qps_;
-  const double burst_;
-  Clock* const clock_;
-  absl::Mutex mu_;
-  double tokens_ ABSL_GUARDED_BY(mu_);
-  absl::Time last_ ABSL_GUARDED_BY(mu_);
+  TokenBucket bucket_;
 };
 
 // The longest delay of several limiters; NumRequeues is their maximum.
