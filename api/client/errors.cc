@@ -187,30 +187,35 @@ int HttpCodeOf(const absl::Status& status) {
   return code;
 }
 
-bool IsNotFound(const absl::Status& status) {
+bool errors_internal::IsNotFoundFn::operator()(
+    const absl::Status& status) const {
   return HttpCodeOf(status) == 404;
 }
 
-bool IsConflict(const absl::Status& status) {
+bool errors_internal::IsConflictFn::operator()(
+    const absl::Status& status) const {
   return HttpCodeOf(status) == 409 && ReasonOf(status) != "AlreadyExists";
 }
 
-bool IsAlreadyExists(const absl::Status& status) {
+bool errors_internal::IsAlreadyExistsFn::operator()(
+    const absl::Status& status) const {
   return HttpCodeOf(status) == 409 && ReasonOf(status) == "AlreadyExists";
 }
 
-bool IsGone(const absl::Status& status) {
+bool errors_internal::IsGoneFn::operator()(const absl::Status& status) const {
   if (status.ok()) return false;
   std::string reason = ReasonOf(status);
   return HttpCodeOf(status) == 410 || reason == "Expired" || reason == "Gone";
 }
 
-bool IsInvalid(const absl::Status& status) {
+bool errors_internal::IsInvalidFn::operator()(
+    const absl::Status& status) const {
   int code = HttpCodeOf(status);
   return code == 422 || (code == 400 && ReasonOf(status) == "Invalid");
 }
 
-bool IsRetriable(const absl::Status& status) {
+bool errors_internal::IsRetriableFn::operator()(
+    const absl::Status& status) const {
   if (status.ok()) return false;
   int code = HttpCodeOf(status);
   if (code == 0) {

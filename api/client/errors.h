@@ -61,22 +61,49 @@ std::string KubernetesMessageOf(const absl::Status& status);
 // The HTTP status code, 0 when the error did not come from an HTTP response.
 int HttpCodeOf(const absl::Status& status);
 
+namespace errors_internal {
+struct IsNotFoundFn {
+  bool operator()(const absl::Status& status) const;
+};
+struct IsConflictFn {
+  bool operator()(const absl::Status& status) const;
+};
+struct IsAlreadyExistsFn {
+  bool operator()(const absl::Status& status) const;
+};
+struct IsGoneFn {
+  bool operator()(const absl::Status& status) const;
+};
+struct IsInvalidFn {
+  bool operator()(const absl::Status& status) const;
+};
+struct IsRetriableFn {
+  bool operator()(const absl::Status& status) const;
+};
+}  // namespace errors_internal
+
+// The predicates are function objects, not functions: abseil has its own
+// absl::IsNotFound and absl::IsAlreadyExists (by canonical code), which
+// argument-dependent lookup would find for an absl::Status argument and make
+// an unqualified IsNotFound(status) ambiguous. Lookup that finds a variable
+// skips argument-dependent lookup, so IsNotFound(status) means this one.
+
 // 404.
-bool IsNotFound(const absl::Status& status);
+inline constexpr errors_internal::IsNotFoundFn IsNotFound{};
 // 409 other than AlreadyExists: optimistic concurrency (stale
 // resourceVersion), failed preconditions, server-side apply field conflicts.
-bool IsConflict(const absl::Status& status);
+inline constexpr errors_internal::IsConflictFn IsConflict{};
 // 409 reason AlreadyExists (create of an existing name).
-bool IsAlreadyExists(const absl::Status& status);
+inline constexpr errors_internal::IsAlreadyExistsFn IsAlreadyExists{};
 // 410 Gone / reason Expired or Gone, also from a watch ERROR event: the
 // requested resourceVersion is no longer available; relist.
-bool IsGone(const absl::Status& status);
-// 422 reason Invalid (and 400 reason Invalid/BadRequest from validation).
-bool IsInvalid(const absl::Status& status);
+inline constexpr errors_internal::IsGoneFn IsGone{};
+// 422 reason Invalid (and 400 with reason Invalid).
+inline constexpr errors_internal::IsInvalidFn IsInvalid{};
 // Worth retrying the same request later: 429, 500, 502, 503, 504, reasons
 // ServerTimeout / Timeout / TooManyRequests, connection failures and
 // client-side timeouts.
-bool IsRetriable(const absl::Status& status);
+inline constexpr errors_internal::IsRetriableFn IsRetriable{};
 
 }  // namespace zenlead::client
 
