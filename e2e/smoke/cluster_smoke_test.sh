@@ -117,7 +117,7 @@ EOF
 
 pod_gone_and_replaced() {
   local victim
-  victim=$(ready_pod_ips app=web | head -n 1 | awk '{print $1}')
+  victim=$(ready_pod_ips app=web | awk 'NR==1' | awk '{print $1}')
   [[ -n $victim ]] || return 1
   k delete pod -n "$ns" "$victim" --wait=false || return 1
   replaced() { three_distinct_ready && ! ready_pod_ips app=web | grep -q "^$victim "; }
@@ -148,10 +148,12 @@ for s in json.load(sys.stdin)["items"]:
             print(a, str(e.get("conditions", {}).get("ready")))' | sort
 }
 
+# The Ready endpoints of the slice are exactly the Ready pods (a NotReady pod
+# stays listed with ready=False, as EndpointSlices do).
 slice_matches_ready_pods() {
   local want
   want=$(ready_pod_ips app=web | awk '{print $2, "True"}' | sort)
-  [[ -n $want && "$(slice_endpoints)" == "$want" ]]
+  [[ -n $want && "$(slice_endpoints | grep ' True$')" == "$want" ]]
 }
 
 endpointslice_tracks_readiness() {
@@ -165,11 +167,11 @@ spec:
 EOF
   wait_until 30 slice_matches_ready_pods || { slice_endpoints; return 1; }
   local victim ip
-  read -r victim ip < <(ready_pod_ips app=web | head -n 1)
+  read -r victim ip < <(ready_pod_ips app=web | awk 'NR==1')
   # What a kubelet does when a readiness probe fails.
   k patch pod -n "$ns" "$victim" --subresource=status --type=strategic \
     -p '{"status":{"conditions":[{"type":"Ready","status":"False"},{"type":"ContainersReady","status":"False"}]}}' || return 1
-  not_ready_left() { ! slice_endpoints | grep -q "^$ip True$" && slice_matches_ready_pods; }
+  not_ready_left() { slice_endpoints | grep -q "^$ip False$" && slice_matches_ready_pods; }
   wait_until 30 not_ready_left || { slice_endpoints; return 1; }
   echo "$victim ($ip) left the ready endpoints"
 }
