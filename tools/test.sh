@@ -25,7 +25,7 @@ unit_targets=$($bazel query 'tests(//...) except attr(tags, "e2e", tests(//...))
 e2e_targets=$($bazel query 'attr(tags, "e2e", tests(//...))' 2>/dev/null)
 if [[ -n $unit_targets ]]; then
   # shellcheck disable=SC2086
-  $bazel test $unit_targets || rc=1
+  $bazel test --keep_going $unit_targets || rc=1
 fi
 
 if [[ $unit_only -eq 0 && -n $e2e_targets ]]; then
@@ -38,7 +38,7 @@ if [[ $unit_only -eq 0 && -n $e2e_targets ]]; then
     # shellcheck disable=SC1091
     source "$cluster_dir/env"
     # shellcheck disable=SC2086
-    $bazel test --nocache_test_results --local_test_jobs=2 \
+    $bazel test --keep_going --nocache_test_results --local_test_jobs=2 \
       --test_env=KUBECONFIG="$KUBECONFIG" \
       --test_env=ZEN_LEAD_CLUSTER_BIN="$ZEN_LEAD_CLUSTER_BIN" \
       $e2e_targets || rc=1
