@@ -1,0 +1,35 @@
+// The seam between the operator's process wiring (main.cc, manager.h) and its
+// controllers (TrafficDirector today): caches start on every replica so a
+// standby is warm, but only the elected replica runs workers that write.
+//
+//   std::unique_ptr<Controller> td = NewTrafficDirector(deps);
+//   RETURN_IF_ERROR(td->Start());          // informers, on every replica
+//   WaitUntil([&] { return td->HasSynced(); });
+//   on elected:      td->StartWorkers();   // reconcile and write
+//   on lost lease:   td->StopWorkers();    // stop writing at once
+//   on shutdown:     td->Stop();
+#ifndef ZEN_LEAD_OPERATOR_CONTROLLER_H_
+#define ZEN_LEAD_OPERATOR_CONTROLLER_H_
+
+#include "absl/status/status.h"
+
+namespace zenlead::op {
+
+class Controller {
+ public:
+  virtual ~Controller() = default;
+  // Starts the informers (list+watch). Idempotent.
+  virtual absl::Status Start() = 0;
+  // True once every informer has delivered its initial list.
+  virtual bool HasSynced() const = 0;
+  // Starts reconciling; all keys are queued so state converges at once.
+  virtual void StartWorkers() = 0;
+  // Stops reconciling and returns when no write is in flight.
+  virtual void StopWorkers() = 0;
+  // Stops workers and informers.
+  virtual void Stop() = 0;
+};
+
+}  // namespace zenlead::op
+
+#endif  // ZEN_LEAD_OPERATOR_CONTROLLER_H_
