@@ -21,7 +21,7 @@ struct MappingCase {
   absl::StatusCode expected;
 };
 
-class MappingTest : public testing::TestWithParam<MappingCase> {};
+class MappingTest : public ::testing::TestWithParam<MappingCase> {};
 
 TEST_P(MappingTest, MapsCodeAndKeepsPayloads) {
   const MappingCase& c = GetParam();
@@ -38,7 +38,7 @@ TEST_P(MappingTest, MapsCodeAndKeepsPayloads) {
 
 INSTANTIATE_TEST_SUITE_P(
     AllCodes, MappingTest,
-    testing::Values(
+    ::testing::Values(
         MappingCase{400, "BadRequest", absl::StatusCode::kInvalidArgument},
         MappingCase{401, "Unauthorized", absl::StatusCode::kUnauthenticated},
         MappingCase{403, "Forbidden", absl::StatusCode::kPermissionDenied},
