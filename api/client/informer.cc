@@ -1,0 +1,366 @@
+#include "api/client/informer.h"
+
+#include <algorithm>
+#include <exception>
+#include <memory>
+#include <utility>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/random/random.h"
+#include "absl/strings/str_cat.h"
+#include "api/client/errors.h"
+
+namespace zenlead::client {
+namespace {
+
+// The metadata fields the informer itself relies on, kept in projections.
+constexpr const char* kKeptMetadata[] = {"name", "namespace", "uid",
+                                         "resourceVersion"};
+
+absl::string_view EventTypeName(WatchEvent::Type type) {
+  switch (type) {
+    case WatchEvent::Type::kAdded:
+      return "ADDED";
+    case WatchEvent::Type::kModified:
+      return "MODIFIED";
+    case WatchEvent::Type::kDeleted:
+      return "DELETED";
+    case WatchEvent::Type::kBookmark:
+      return "BOOKMARK";
+    case WatchEvent::Type::kError:
+      return "ERROR";
+  }
+  return "UNKNOWN";
+}
+
+}  // namespace
+
+Informer::Informer(Client* client, InformerOptions options)
+    : client_(client),
+      options_(std::move(options)),
+      clock_(options_.clock != nullptr ? options_.clock : RealClock()),
+      log_((options_.logger != nullptr ? *options_.logger : DefaultLogger())
+               .With({{"informer", options_.resource.resource},
+                      {"namespace", options_.ns}})) {}
+
+Informer::~Informer() { Stop(); }
+
+absl::Status Informer::AddIndexer(const std::string& name, IndexFunc fn) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (started_) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "index \"", name, "\": add indexes before Informer::Start"));
+    }
+  }
+  return store_.AddIndexer(name, std::move(fn));
+}
+
+absl::Status Informer::AddEventHandler(EventHandler handler) {
+  absl::MutexLock lock(&mu_);
+  if (started_) {
+    return absl::FailedPreconditionError(
+        "add event handlers before Informer::Start");
+  }
+  handlers_.push_back(std::move(handler));
+  return absl::OkStatus();
+}
+
+absl::Status Informer::Start() {
+  absl::MutexLock lock(&mu_);
+  if (started_)
+    return absl::FailedPreconditionError("informer already started");
+  if (stopping_) return absl::FailedPreconditionError("informer was stopped");
+  started_ = true;
+  dispatcher_ = std::thread([this] { RunDispatcher(); });
+  reflector_ = std::thread([this] { RunReflector(); });
+  return absl::OkStatus();
+}
+
+void Informer::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_ && !reflector_.joinable() && !dispatcher_.joinable()) return;
+    stopping_ = true;
+  }
+  if (options_.interrupt) options_.interrupt();
+  if (reflector_.joinable()) reflector_.join();
+  if (dispatcher_.joinable()) dispatcher_.join();
+}
+
+bool Informer::Stopping() const {
+  absl::MutexLock lock(&mu_);
+  return stopping_;
+}
+
+bool Informer::HasSynced() const {
+  absl::MutexLock lock(&mu_);
+  return synced_;
+}
+
+bool Informer::WaitForSync(absl::Time deadline) const {
+  absl::MutexLock lock(&mu_);
+  auto done = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return synced_ || stopping_;
+  };
+  clock_->AwaitWithDeadline(&mu_, absl::Condition(&done), deadline);
+  return synced_;
+}
+
+std::string Informer::LastResourceVersion() const {
+  absl::MutexLock lock(&mu_);
+  return resource_version_;
+}
+
+Informer::Stats Informer::stats() const {
+  absl::MutexLock lock(&mu_);
+  return stats_;
+}
+
+ObjectPtr Informer::Prepare(const nlohmann::json& obj) const {
+  if (!options_.projection) return std::make_shared<const nlohmann::json>(obj);
+  nlohmann::json projected;
+  try {
+    projected = options_.projection(obj);
+  } catch (const std::exception& e) {
+    // Keeping the whole object costs memory; dropping it would lose it.
+    log_.Error("projection failed; caching the whole object",
+               {{"object", ObjectKey(obj)}, {"error", e.what()}});
+    return std::make_shared<const nlohmann::json>(obj);
+  }
+  if (!projected.is_object()) projected = nlohmann::json::object();
+  nlohmann::json& metadata = projected["metadata"];
+  if (!metadata.is_object()) metadata = nlohmann::json::object();
+  for (const char* field : kKeptMetadata) {
+    std::string value = MetadataString(obj, field);
+    if (!value.empty()) metadata[field] = std::move(value);
+  }
+  return std::make_shared<const nlohmann::json>(std::move(projected));
+}
+
+void Informer::Notify(Notification n) {
+  absl::MutexLock lock(&mu_);
+  pending_.push_back(std::move(n));
+}
+
+absl::Status Informer::ListAndReplace() {
+  ListOptions list_options;
+  list_options.label_selector = options_.label_selector;
+  list_options.field_selector = options_.field_selector;
+  list_options.limit = options_.page_size;
+  absl::StatusOr<nlohmann::json> list =
+      ListAll(*client_, options_.resource, options_.ns, list_options);
+  if (!list.ok()) return list.status();
+  const std::string version = MetadataString(*list, "resourceVersion");
+  auto items = list->find("items");
+  if (version.empty() || items == list->end() || !items->is_array()) {
+    return absl::InternalError(
+        absl::StrCat("list ", options_.resource.resource,
+                     ": the response has no items or no resourceVersion"));
+  }
+
+  // The diff against the cache: deletions first (with the last state the
+  // cache knew), then additions and changes in list order.
+  std::vector<std::pair<std::string, ObjectPtr>> listed;
+  listed.reserve(items->size());
+  absl::flat_hash_set<std::string> listed_keys;
+  for (nlohmann::json& item : *items) {
+    std::string key = ObjectKey(item);
+    if (key.empty()) continue;
+    listed_keys.insert(key);
+    listed.emplace_back(std::move(key), Prepare(item));
+    item = nullptr;  // free the full object early: lists can be large
+  }
+  for (const std::string& key : store_.ListKeys()) {
+    if (listed_keys.contains(key)) continue;
+    if (ObjectPtr old = store_.Remove(key)) {
+      Notify({Notification::Kind::kDelete, nullptr, std::move(old), true});
+    }
+  }
+  for (auto& [key, obj] : listed) {
+    ObjectPtr old = store_.Get(key);
+    if (old == nullptr) {
+      store_.Put(key, obj);
+      Notify({Notification::Kind::kAdd, nullptr, std::move(obj), false});
+    } else if (MetadataString(*old, "uid") != MetadataString(*obj, "uid")) {
+      // Deleted and created again under the same name while we were away.
+      store_.Put(key, obj);
+      Notify({Notification::Kind::kDelete, nullptr, std::move(old), true});
+      Notify({Notification::Kind::kAdd, nullptr, std::move(obj), false});
+    } else if (MetadataString(*old, "resourceVersion") !=
+               MetadataString(*obj, "resourceVersion")) {
+      store_.Put(key, obj);
+      Notify(
+          {Notification::Kind::kUpdate, std::move(old), std::move(obj), false});
+    }
+  }
+  absl::MutexLock lock(&mu_);
+  resource_version_ = version;
+  ++stats_.lists;
+  if (stats_.lists == 1) {
+    pending_.push_back({Notification::Kind::kSynced, nullptr, nullptr, false});
+  }
+  return absl::OkStatus();
+}
+
+void Informer::ApplyEvent(const WatchEvent& event) {
+  const std::string key = ObjectKey(event.object);
+  if (key.empty()) {
+    log_.Warning("watch event without metadata.name ignored",
+                 {{"type", EventTypeName(event.type)}});
+    return;
+  }
+  ObjectPtr obj = Prepare(event.object);
+  if (event.type == WatchEvent::Type::kDeleted) {
+    // Unknown to the cache: nothing to tell anyone (no phantom deletes).
+    if (store_.Remove(key) != nullptr) {
+      Notify({Notification::Kind::kDelete, nullptr, std::move(obj), false});
+    }
+    return;
+  }
+  ObjectPtr old = store_.Put(key, obj);
+  if (old == nullptr) {
+    Notify({Notification::Kind::kAdd, nullptr, std::move(obj), false});
+  } else {
+    Notify(
+        {Notification::Kind::kUpdate, std::move(old), std::move(obj), false});
+  }
+}
+
+bool Informer::Backoff(absl::Duration* backoff) {
+  static thread_local absl::BitGen bitgen;
+  const absl::Duration wait =
+      *backoff / 2 + absl::Uniform(bitgen, 0.0, 0.5) * *backoff;
+  *backoff = std::min(*backoff * 2, options_.backoff_max);
+  absl::MutexLock lock(&mu_);
+  return !clock_->AwaitWithTimeout(&mu_, absl::Condition(&stopping_), wait);
+}
+
+void Informer::RunReflector() {
+  absl::Duration backoff = options_.backoff_initial;
+  bool need_list = true;
+  while (!Stopping()) {
+    if (need_list) {
+      absl::Status listed = ListAndReplace();
+      if (!listed.ok()) {
+        {
+          absl::MutexLock lock(&mu_);
+          ++stats_.errors;
+        }
+        log_.Warning("list failed; retrying",
+                     {{"error", listed.ToString()},
+                      {"retry_within_ms", absl::ToInt64Milliseconds(backoff)}});
+        if (!Backoff(&backoff)) break;
+        continue;
+      }
+      need_list = false;
+    }
+
+    WatchOptions watch_options;
+    watch_options.label_selector = options_.label_selector;
+    watch_options.field_selector = options_.field_selector;
+    watch_options.resource_version = LastResourceVersion();
+    watch_options.allow_bookmarks = true;
+    watch_options.timeout = options_.watch_timeout;
+    {
+      absl::MutexLock lock(&mu_);
+      ++stats_.watches;
+    }
+    int64_t events = 0;
+    absl::Status event_error;
+    const absl::Time started = clock_->Now();
+    absl::Status watched = client_->Watch(
+        options_.resource, options_.ns, watch_options,
+        [&](const WatchEvent& event) {
+          if (Stopping()) return false;
+          if (event.type == WatchEvent::Type::kError) {
+            // RestClient turns ERROR events into the watch's status; other
+            // clients may pass them on.
+            event_error = StatusFromKubernetesStatus(event.object);
+            return false;
+          }
+          ++events;
+          if (event.type != WatchEvent::Type::kBookmark) ApplyEvent(event);
+          std::string version = MetadataString(event.object, "resourceVersion");
+          absl::MutexLock lock(&mu_);
+          if (!version.empty()) resource_version_ = std::move(version);
+          if (event.type != WatchEvent::Type::kBookmark) ++stats_.events;
+          return true;
+        });
+    if (Stopping()) break;
+    if (watched.ok() && !event_error.ok()) watched = event_error;
+
+    if (watched.ok()) {
+      // A watch that ends at once without events (bookmarks count), again
+      // and again, would spin: only a productive or long watch resets the
+      // backoff.
+      if (events > 0 || clock_->Now() - started >= absl::Seconds(1)) {
+        backoff = options_.backoff_initial;
+      } else if (!Backoff(&backoff)) {
+        break;
+      }
+      continue;
+    }
+    if (IsGone(watched)) {
+      {
+        absl::MutexLock lock(&mu_);
+        ++stats_.gone;
+      }
+      log_.Info("watch version expired; relisting",
+                {{"resourceVersion", watch_options.resource_version}});
+      need_list = true;
+      continue;
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      ++stats_.errors;
+    }
+    log_.Warning("watch failed; retrying",
+                 {{"error", watched.ToString()},
+                  {"retry_within_ms", absl::ToInt64Milliseconds(backoff)}});
+    if (!Backoff(&backoff)) break;
+  }
+}
+
+void Informer::RunDispatcher() {
+  std::vector<EventHandler> handlers;
+  {
+    absl::MutexLock lock(&mu_);
+    handlers = handlers_;
+  }
+  for (;;) {
+    Notification n;
+    {
+      absl::MutexLock lock(&mu_);
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return stopping_ || !pending_.empty();
+      };
+      mu_.Await(absl::Condition(&ready));
+      if (stopping_) return;
+      n = std::move(pending_.front());
+      pending_.pop_front();
+      if (n.kind == Notification::Kind::kSynced) {
+        synced_ = true;
+        continue;
+      }
+    }
+    for (const EventHandler& handler : handlers) {
+      switch (n.kind) {
+        case Notification::Kind::kAdd:
+          if (handler.on_add) handler.on_add(n.obj);
+          break;
+        case Notification::Kind::kUpdate:
+          if (handler.on_update) handler.on_update(n.old_obj, n.obj);
+          break;
+        case Notification::Kind::kDelete:
+          if (handler.on_delete)
+            handler.on_delete(n.obj, n.final_state_unknown);
+          break;
+        case Notification::Kind::kSynced:
+          break;
+      }
+    }
+  }
+}
+
+}  // namespace zenlead::client

@@ -1,0 +1,176 @@
+// A shared informer: keeps an indexed cache (store.h) of one resource in sync
+// with the API server and tells handlers what changed, so controllers read
+// from memory and react to events instead of polling.
+//
+// It lists (in pages) and then watches from the list's resourceVersion with
+// bookmarks. A watch that ends normally is resumed from the last version
+// seen. On 410 Gone (the version is too old) it relists and diffs the list
+// against the cache: handlers get an add, update or delete for exactly what
+// changed while disconnected (deletes noticed this way carry the last known
+// state, final_state_unknown = true). Other errors are retried after a
+// jittered, capped exponential backoff.
+//
+// Handlers run in order on one dispatch thread, after the store has the
+// change. HasSynced() turns true once the initial list was delivered.
+//
+//   InformerOptions options;
+//   options.resource = {"", "v1", "pods", true};
+//   options.label_selector = "zen-lead/pool";
+//   options.projection = PodProjection;  // keep only what we read
+//   options.interrupt = [&] { pod_client->Stop(); };  // a dedicated client
+//   Informer pods(pod_client.get(), std::move(options));
+//   pods.AddIndexer("pool", IndexByLabel("zen-lead/pool"));
+//   EventHandler handler;
+//   handler.on_add = [&](const ObjectPtr& pod) { queue.Add(ObjectKey(*pod)); };
+//   pods.AddEventHandler(handler);
+//   pods.Start();
+//   if (!pods.WaitForSync(absl::Now() + absl::Seconds(30))) { ... }
+//   ObjectPtr pod = pods.store().Get("ns", "db-0");
+//   pods.Stop();
+#ifndef ZEN_LEAD_API_CLIENT_INFORMER_H_
+#define ZEN_LEAD_API_CLIENT_INFORMER_H_
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "api/client/client.h"
+#include "api/client/clock.h"
+#include "api/client/logging.h"
+#include "api/client/store.h"
+#include "nlohmann/json.hpp"
+
+namespace zenlead::client {
+
+struct EventHandler {
+  std::function<void(const ObjectPtr& obj)> on_add;
+  std::function<void(const ObjectPtr& old_obj, const ObjectPtr& new_obj)>
+      on_update;
+  // obj: the object's final state from the watch's DELETED event, or, when
+  // final_state_unknown, the last state the cache held (the deletion was
+  // found by a relist; client-go's DeletedFinalStateUnknown).
+  std::function<void(const ObjectPtr& obj, bool final_state_unknown)> on_delete;
+};
+
+// Reduces an object to what a controller needs before it is cached. The
+// informer keeps metadata.name, namespace, uid and resourceVersion in the
+// result whatever the projection returns (it needs them for keys and diffs).
+using Projection = std::function<nlohmann::json(const nlohmann::json&)>;
+
+struct InformerOptions {
+  Resource resource;
+  // "" for all namespaces (and for cluster-scoped resources).
+  std::string ns;
+  std::string label_selector;
+  std::string field_selector;
+  // Optional; see Projection.
+  Projection projection;
+  // Items per list page (0: one unpaginated list).
+  int64_t page_size = 500;
+  // Server-side timeout of one watch request; the informer then re-watches.
+  absl::Duration watch_timeout = absl::Minutes(5);
+  // Retry backoff after errors: doubles from initial up to max; each wait
+  // is drawn from [backoff/2, backoff].
+  absl::Duration backoff_initial = absl::Milliseconds(800);
+  absl::Duration backoff_max = absl::Seconds(30);
+  // Called by Stop() to end a watch that is waiting for events. A watch that
+  // receives an event stops on its own (the handler returns false), but a
+  // quiet one only ends at watch_timeout. Typically the Stop() of a
+  // RestClient dedicated to this informer.
+  std::function<void()> interrupt;
+  // nullptr: RealClock().
+  Clock* clock = nullptr;
+  // nullptr: DefaultLogger().
+  const Logger* logger = nullptr;
+};
+
+class Informer {
+ public:
+  // client must outlive the informer.
+  Informer(Client* client, InformerOptions options);
+  // Stops.
+  ~Informer();
+
+  Informer(const Informer&) = delete;
+  Informer& operator=(const Informer&) = delete;
+
+  // Before Start (FailedPrecondition after).
+  absl::Status AddIndexer(const std::string& name, IndexFunc fn);
+  absl::Status AddEventHandler(EventHandler handler);
+
+  // Starts the list/watch and dispatch threads. Once.
+  absl::Status Start();
+  // Ends the watch (see InformerOptions::interrupt) and joins the threads;
+  // notifications not yet dispatched are dropped. Idempotent. Must not be
+  // called from a handler.
+  void Stop();
+
+  bool HasSynced() const;
+  // Waits until synced, Stop(), or the deadline on the informer's clock.
+  bool WaitForSync(absl::Time deadline) const;
+
+  const Store& store() const { return store_; }
+
+  // The resourceVersion the next watch starts from.
+  std::string LastResourceVersion() const;
+
+  struct Stats {
+    int64_t lists = 0;    // successful (re)lists
+    int64_t watches = 0;  // watch requests started
+    int64_t gone = 0;     // 410 Gone answers (each caused a relist)
+    int64_t errors = 0;   // other failed lists and watches
+    int64_t events = 0;   // watch events applied (not bookmarks)
+  };
+  Stats stats() const;
+
+ private:
+  struct Notification {
+    enum class Kind { kAdd, kUpdate, kDelete, kSynced } kind;
+    ObjectPtr old_obj;
+    ObjectPtr obj;
+    bool final_state_unknown = false;
+  };
+
+  void RunReflector();
+  void RunDispatcher();
+  // Lists everything and reconciles the store with the result.
+  absl::Status ListAndReplace();
+  // Applies one ADDED/MODIFIED/DELETED event.
+  void ApplyEvent(const WatchEvent& event);
+  // The projected, immutable form of an API object.
+  ObjectPtr Prepare(const nlohmann::json& obj) const;
+  void Notify(Notification n);
+  // Waits for a backoff step; false when stopping.
+  bool Backoff(absl::Duration* backoff);
+  bool Stopping() const;
+
+  Client* const client_;
+  const InformerOptions options_;
+  Clock* const clock_;
+  const Logger log_;
+  Store store_;
+
+  mutable absl::Mutex mu_;
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool synced_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<EventHandler> handlers_ ABSL_GUARDED_BY(mu_);
+  std::deque<Notification> pending_ ABSL_GUARDED_BY(mu_);
+  std::string resource_version_ ABSL_GUARDED_BY(mu_);
+  Stats stats_ ABSL_GUARDED_BY(mu_);
+
+  std::thread reflector_;
+  std::thread dispatcher_;
+};
+
+}  // namespace zenlead::client
+
+#endif  // ZEN_LEAD_API_CLIENT_INFORMER_H_

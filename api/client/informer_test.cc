@@ -1,0 +1,376 @@
+#include "api/client/informer.h"
+
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "api/client/clock.h"
+#include "api/client/errors.h"
+#include "api/client/testing/fake_client.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace zenlead::client {
+namespace {
+
+using ::testing::ElementsAre;
+using testing::FakeClient;
+using ::testing::UnorderedElementsAre;
+
+const Resource kPods{"", "v1", "pods", true};
+
+nlohmann::json Pod(const std::string& name, const std::string& rv,
+                   const std::string& uid = "") {
+  return {{"metadata",
+           {{"namespace", "ns"},
+            {"name", name},
+            {"uid", uid.empty() ? "uid-" + name : uid},
+            {"resourceVersion", rv},
+            {"labels", {{"pool", "db"}}}}},
+          {"spec", {{"nodeName", "node-1"}, {"containers", {{{"name", "c"}}}}}},
+          {"status", {{"phase", "Running"}}}};
+}
+
+nlohmann::json PodList(const std::vector<nlohmann::json>& items,
+                       const std::string& rv) {
+  return {{"kind", "PodList"},
+          {"metadata", {{"resourceVersion", rv}}},
+          {"items", items}};
+}
+
+nlohmann::json GoneStatus() {
+  return {{"kind", "Status"},
+          {"apiVersion", "v1"},
+          {"status", "Failure"},
+          {"reason", "Expired"},
+          {"message", "too old resource version: 10 (20)"},
+          {"code", 410}};
+}
+
+std::string Rv(const ObjectPtr& obj) {
+  return MetadataString(*obj, "resourceVersion");
+}
+
+// Records handler calls as strings, in order.
+class Recorder {
+ public:
+  EventHandler Handler() {
+    EventHandler h;
+    h.on_add = [this](const ObjectPtr& o) {
+      Record(absl::StrCat("add ", ObjectKey(*o), " ", Rv(o)));
+    };
+    h.on_update = [this](const ObjectPtr& old_obj, const ObjectPtr& new_obj) {
+      Record(absl::StrCat("update ", ObjectKey(*new_obj), " ", Rv(old_obj),
+                          "->", Rv(new_obj)));
+    };
+    h.on_delete = [this](const ObjectPtr& o, bool unknown) {
+      Record(absl::StrCat("delete ", ObjectKey(*o), " ", Rv(o),
+                          unknown ? " final-state-unknown" : ""));
+    };
+    return h;
+  }
+  // Waits (real time) until n calls were recorded; returns them.
+  std::vector<std::string> Await(size_t n) {
+    absl::MutexLock lock(&mu_);
+    auto enough = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return calls_.size() >= n;
+    };
+    mu_.AwaitWithTimeout(absl::Condition(&enough), absl::Seconds(10));
+    return calls_;
+  }
+
+ private:
+  void Record(std::string call) {
+    absl::MutexLock lock(&mu_);
+    calls_.push_back(std::move(call));
+  }
+  absl::Mutex mu_;
+  std::vector<std::string> calls_ ABSL_GUARDED_BY(mu_);
+};
+
+class InformerTest : public ::testing::Test {
+ protected:
+  InformerOptions Options() {
+    InformerOptions options;
+    options.resource = kPods;
+    options.ns = "ns";
+    options.label_selector = "pool";
+    options.clock = &clock_;
+    options.interrupt = [this] { fake_.Stop(); };
+    return options;
+  }
+  // Each call of the list hook answers the next of `lists` (then the last).
+  void ScriptLists(std::vector<absl::StatusOr<nlohmann::json>> lists) {
+    auto state = std::make_shared<std::pair<absl::Mutex, size_t>>();
+    fake_.list = [lists, state](const Resource&, absl::string_view,
+                                const ListOptions&) {
+      absl::MutexLock lock(&state->first);
+      size_t i = std::min(state->second++, lists.size() - 1);
+      return lists[i];
+    };
+  }
+  std::vector<std::string> StoreKeys(const Informer& informer) {
+    std::vector<std::string> keys = informer.store().ListKeys();
+    std::sort(keys.begin(), keys.end());
+    return keys;
+  }
+
+  FakeClock clock_;
+  FakeClient fake_;
+  Recorder recorder_;
+};
+
+TEST_F(InformerTest, ListsThenAppliesWatchEventsInOrder) {
+  ScriptLists({PodList({Pod("a", "1"), Pod("b", "2")}, "10")});
+  fake_.PushWatchEvent(WatchEvent::Type::kAdded, Pod("c", "11"));
+  fake_.PushWatchEvent(WatchEvent::Type::kModified, Pod("a", "12"));
+  fake_.PushWatchEvent(WatchEvent::Type::kDeleted, Pod("b", "13"));
+  fake_.PushBookmark("20");
+  Informer informer(&fake_, Options());
+  ASSERT_TRUE(informer.AddEventHandler(recorder_.Handler()).ok());
+  ASSERT_TRUE(informer.Start().ok());
+  ASSERT_TRUE(informer.WaitForSync(absl::InfiniteFuture()));
+  ASSERT_TRUE(fake_.AwaitIdleWatch(absl::Seconds(10)));
+
+  EXPECT_THAT(recorder_.Await(5),
+              ElementsAre("add ns/a 1", "add ns/b 2", "add ns/c 11",
+                          "update ns/a 1->12", "delete ns/b 13"));
+  EXPECT_THAT(StoreKeys(informer), ElementsAre("ns/a", "ns/c"));
+  EXPECT_EQ(Rv(informer.store().Get("ns", "a")), "12");
+  EXPECT_EQ(informer.LastResourceVersion(), "20");
+
+  ASSERT_EQ(fake_.list_calls().size(), 1u);
+  EXPECT_EQ(fake_.list_calls()[0].limit, 500);
+  EXPECT_EQ(fake_.list_calls()[0].label_selector, "pool");
+  ASSERT_EQ(fake_.watch_calls().size(), 1u);
+  EXPECT_EQ(fake_.watch_calls()[0].resource_version, "10");
+  EXPECT_TRUE(fake_.watch_calls()[0].allow_bookmarks);
+  EXPECT_EQ(fake_.watch_calls()[0].label_selector, "pool");
+  EXPECT_EQ(informer.stats().events, 3);
+}
+
+TEST_F(InformerTest, HasSyncedOnlyAfterInitialListIsDelivered) {
+  ScriptLists({PodList({Pod("a", "1")}, "10")});
+  absl::Mutex gate_mu;
+  bool open = false;
+  EventHandler blocking;
+  blocking.on_add = [&](const ObjectPtr&) {
+    absl::MutexLock lock(&gate_mu);
+    gate_mu.Await(absl::Condition(&open));
+  };
+  Informer informer(&fake_, Options());
+  ASSERT_TRUE(informer.AddEventHandler(blocking).ok());
+  ASSERT_TRUE(informer.Start().ok());
+  // The list is applied to the store (the watch is waiting) but the add is
+  // still inside the handler: not synced.
+  ASSERT_TRUE(fake_.AwaitIdleWatch(absl::Seconds(10)));
+  EXPECT_NE(informer.store().Get("ns", "a"), nullptr);
+  EXPECT_FALSE(informer.HasSynced());
+  {
+    absl::MutexLock lock(&gate_mu);
+    open = true;
+  }
+  EXPECT_TRUE(informer.WaitForSync(absl::InfiniteFuture()));
+}
+
+TEST_F(InformerTest, WaitForSyncTimesOutOnTheClock) {
+  ScriptLists({absl::UnavailableError("down")});
+  Informer informer(&fake_, Options());
+  ASSERT_TRUE(informer.Start().ok());
+  bool synced = true;
+  std::thread waiter(
+      [&] { synced = informer.WaitForSync(clock_.Now() + absl::Minutes(5)); });
+  // The reflector's backoff and the waiter both wait on the clock.
+  ASSERT_TRUE(clock_.AwaitWaiters(2, absl::Seconds(10)));
+  clock_.Advance(absl::Minutes(5));
+  waiter.join();
+  EXPECT_FALSE(synced);
+}
+
+TEST_F(InformerTest, ResumesFromLastVersionWhenWatchEndsNormally) {
+  ScriptLists({PodList({Pod("a", "1")}, "10")});
+  fake_.PushWatchEvent(WatchEvent::Type::kModified, Pod("a", "15"));
+  fake_.EndWatch(absl::OkStatus());
+  fake_.PushBookmark("30");
+  fake_.EndWatch(absl::OkStatus());
+  Informer informer(&fake_, Options());
+  ASSERT_TRUE(informer.Start().ok());
+  ASSERT_TRUE(fake_.AwaitWatchCalls(3, absl::Seconds(10)));
+  std::vector<WatchOptions> calls = fake_.watch_calls();
+  EXPECT_EQ(calls[0].resource_version, "10");
+  EXPECT_EQ(calls[1].resource_version, "15");
+  // A bookmark alone moves the version forward.
+  EXPECT_EQ(calls[2].resource_version, "30");
+  EXPECT_EQ(fake_.list_calls().size(), 1u);  // no relist
+}
+
+TEST_F(InformerTest, RelistsOnGoneAndDeliversOnlyTheDifference) {
+  ScriptLists({
+      PodList(
+          {Pod("a", "1"), Pod("b", "2"), Pod("c", "3"), Pod("e", "4", "u1")},
+          "10"),
+      // While disconnected: a unchanged, b changed, c deleted, d created,
+      // e deleted and created again under the same name.
+      PodList(
+          {Pod("a", "1"), Pod("b", "7"), Pod("d", "8"), Pod("e", "9", "u2")},
+          "20"),
+  });
+  fake_.EndWatch(StatusFromKubernetesStatus(GoneStatus()));
+  Informer informer(&fake_, Options());
+  ASSERT_TRUE(informer.AddEventHandler(recorder_.Handler()).ok());
+  ASSERT_TRUE(informer.Start().ok());
+  ASSERT_TRUE(fake_.AwaitWatchCalls(2, absl::Seconds(10)));
+  EXPECT_THAT(
+      recorder_.Await(9),
+      ElementsAre("add ns/a 1", "add ns/b 2", "add ns/c 3", "add ns/e 4",
+                  // the relist
+                  "delete ns/c 3 final-state-unknown", "update ns/b 2->7",
+                  "add ns/d 8", "delete ns/e 4 final-state-unknown",
+                  "add ns/e 9"));
+  EXPECT_THAT(StoreKeys(informer), ElementsAre("ns/a", "ns/b", "ns/d", "ns/e"));
+  EXPECT_EQ(MetadataString(*informer.store().Get("ns", "e"), "uid"), "u2");
+  EXPECT_EQ(fake_.watch_calls()[1].resource_version, "20");
+  EXPECT_EQ(informer.stats().gone, 1);
+  EXPECT_EQ(informer.stats().lists, 2);
+}
+
+TEST_F(InformerTest, GoneAsAWatchErrorEventAlsoRelists) {
+  ScriptLists({PodList({Pod("a", "1")}, "10"), PodList({}, "20")});
+  fake_.PushWatchEvent(WatchEvent::Type::kError, GoneStatus());
+  Informer informer(&fake_, Options());
+  ASSERT_TRUE(informer.AddEventHandler(recorder_.Handler()).ok());
+  ASSERT_TRUE(informer.Start().ok());
+  ASSERT_TRUE(fake_.AwaitWatchCalls(2, absl::Seconds(10)));
+  EXPECT_THAT(recorder_.Await(2),
+              ElementsAre("add ns/a 1", "delete ns/a 1 final-state-unknown"));
+  EXPECT_EQ(fake_.watch_calls()[1].resource_version, "20");
+}
+
+TEST_F(InformerTest, OtherWatchErrorsBackOffThenResumeWithoutRelist) {
+  InformerOptions options = Options();
+  options.backoff_initial = absl::Seconds(1);
+  options.backoff_max = absl::Seconds(8);
+  ScriptLists({PodList({Pod("a", "1")}, "10")});
+  fake_.EndWatch(absl::UnavailableError("connection reset"));
+  fake_.EndWatch(absl::UnavailableError("connection reset"));
+  Informer informer(&fake_, std::move(options));
+  ASSERT_TRUE(informer.Start().ok());
+  ASSERT_TRUE(fake_.AwaitWatchCalls(1, absl::Seconds(10)));
+  // The first backoff lasts between 0.5 s and 1 s of clock time.
+  ASSERT_TRUE(clock_.AwaitWaiters(1, absl::Seconds(10)));
+  clock_.Advance(absl::Milliseconds(499));
+  ASSERT_TRUE(clock_.AwaitWaiters(1, absl::Seconds(10)));
+  EXPECT_EQ(fake_.watch_calls().size(), 1u);
+  clock_.Advance(absl::Milliseconds(501));
+  ASSERT_TRUE(fake_.AwaitWatchCalls(2, absl::Seconds(10)));
+  // The second, doubled: between 1 s and 2 s.
+  ASSERT_TRUE(clock_.AwaitWaiters(1, absl::Seconds(10)));
+  clock_.Advance(absl::Milliseconds(999));
+  ASSERT_TRUE(clock_.AwaitWaiters(1, absl::Seconds(10)));
+  EXPECT_EQ(fake_.watch_calls().size(), 2u);
+  clock_.Advance(absl::Milliseconds(1001));
+  ASSERT_TRUE(fake_.AwaitWatchCalls(3, absl::Seconds(10)));
+  for (const WatchOptions& call : fake_.watch_calls()) {
+    EXPECT_EQ(call.resource_version, "10");
+  }
+  EXPECT_EQ(fake_.list_calls().size(), 1u);
+  EXPECT_EQ(informer.stats().errors, 2);
+}
+
+TEST_F(InformerTest, FailedListIsRetriedAfterBackoff) {
+  ScriptLists({absl::UnavailableError("apiserver down"),
+               PodList({Pod("a", "1")}, "10")});
+  Informer informer(&fake_, Options());
+  ASSERT_TRUE(informer.Start().ok());
+  ASSERT_TRUE(clock_.AwaitWaiters(1, absl::Seconds(10)));
+  EXPECT_FALSE(informer.HasSynced());
+  clock_.Advance(absl::Seconds(30));
+  EXPECT_TRUE(informer.WaitForSync(absl::InfiniteFuture()));
+  EXPECT_EQ(fake_.list_calls().size(), 2u);
+}
+
+TEST_F(InformerTest, StopEndsAQuietWatch) {
+  ScriptLists({PodList({}, "10")});
+  Informer informer(&fake_, Options());
+  ASSERT_TRUE(informer.Start().ok());
+  ASSERT_TRUE(fake_.AwaitIdleWatch(absl::Seconds(10)));
+  informer.Stop();  // returns: the interrupt ended the blocked watch
+  EXPECT_FALSE(informer.Start().ok());
+}
+
+TEST_F(InformerTest, DeleteOfAnUnknownObjectIsNotDelivered) {
+  ScriptLists({PodList({}, "10")});
+  fake_.PushWatchEvent(WatchEvent::Type::kDeleted, Pod("ghost", "11"));
+  fake_.PushWatchEvent(WatchEvent::Type::kAdded, Pod("real", "12"));
+  Informer informer(&fake_, Options());
+  ASSERT_TRUE(informer.AddEventHandler(recorder_.Handler()).ok());
+  ASSERT_TRUE(informer.Start().ok());
+  EXPECT_THAT(recorder_.Await(1), ElementsAre("add ns/real 12"));
+  ASSERT_TRUE(fake_.AwaitIdleWatch(absl::Seconds(10)));
+  EXPECT_THAT(recorder_.Await(1), ElementsAre("add ns/real 12"));
+}
+
+TEST_F(InformerTest, ProjectionKeepsWhatIsAskedPlusIdentity) {
+  InformerOptions options = Options();
+  options.projection = [](const nlohmann::json& pod) {
+    return nlohmann::json{{"metadata", {{"labels", pod["metadata"]["labels"]}}},
+                          {"status", {{"phase", pod["status"]["phase"]}}}};
+  };
+  ScriptLists({PodList({Pod("a", "1")}, "10")});
+  Informer informer(&fake_, std::move(options));
+  ASSERT_TRUE(informer.Start().ok());
+  ASSERT_TRUE(informer.WaitForSync(absl::InfiniteFuture()));
+  ObjectPtr a = informer.store().Get("ns", "a");
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(*a, (nlohmann::json{{"metadata",
+                                 {{"labels", {{"pool", "db"}}},
+                                  {"name", "a"},
+                                  {"namespace", "ns"},
+                                  {"uid", "uid-a"},
+                                  {"resourceVersion", "1"}}},
+                                {"status", {{"phase", "Running"}}}}));
+}
+
+TEST_F(InformerTest, ThrowingProjectionCachesTheWholeObject) {
+  InformerOptions options = Options();
+  options.projection = [](const nlohmann::json& pod) {
+    return nlohmann::json{{"x", pod.at("no-such-field")}};
+  };
+  ScriptLists({PodList({Pod("a", "1")}, "10")});
+  Logger quiet([](absl::string_view) {}, LogLevel::kError, nullptr);
+  options.logger = &quiet;
+  Informer informer(&fake_, std::move(options));
+  ASSERT_TRUE(informer.Start().ok());
+  ASSERT_TRUE(informer.WaitForSync(absl::InfiniteFuture()));
+  EXPECT_EQ(*informer.store().Get("ns", "a"), Pod("a", "1"));
+}
+
+TEST_F(InformerTest, IndexesAreMaintainedFromEvents) {
+  ScriptLists({PodList({Pod("a", "1"), Pod("b", "2")}, "10")});
+  nlohmann::json moved = Pod("b", "11");
+  moved["metadata"]["labels"]["pool"] = "web";
+  fake_.PushWatchEvent(WatchEvent::Type::kModified, moved);
+  Informer informer(&fake_, Options());
+  ASSERT_TRUE(informer.AddIndexer("pool", IndexByLabel("pool")).ok());
+  ASSERT_TRUE(informer.Start().ok());
+  EXPECT_EQ(informer.AddIndexer("late", IndexByOwnerUid()).code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(informer.AddEventHandler(EventHandler()).code(),
+            absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(fake_.AwaitIdleWatch(absl::Seconds(10)));
+  absl::StatusOr<std::vector<ObjectPtr>> in_db =
+      informer.store().ByIndex("pool", "db");
+  ASSERT_TRUE(in_db.ok());
+  std::vector<std::string> db;
+  for (const ObjectPtr& o : *in_db) {
+    db.push_back(ObjectKey(*o));
+  }
+  EXPECT_THAT(db, UnorderedElementsAre("ns/a"));
+  EXPECT_EQ(informer.store().ByIndex("pool", "web")->size(), 1u);
+}
+
+}  // namespace
+}  // namespace zenlead::client
