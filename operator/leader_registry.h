@@ -55,10 +55,15 @@ class LeaderRegistry {
   std::optional<PoolLeader> Get(const std::string& ns,
                                 const std::string& pool) const
       ABSL_LOCKS_EXCLUDED(mu_);
-  // Calls cb on every later change of the pool; returns an id for
-  // Unsubscribe. cb must not call back into the registry.
-  int64_t Subscribe(const std::string& ns, const std::string& pool,
-                    Callback cb) ABSL_LOCKS_EXCLUDED(mu_);
+  // Calls cb on every later change of the pool (a Remove reads as a change to
+  // "no leader": PoolLeader{ns, pool} with has_leader false); returns an id
+  // for Unsubscribe. Callbacks of all pools run one at a time, in the order
+  // of the changes, on the thread that called Set or Remove. cb must not call
+  // back into the registry.
+  int64_t Subscribe(const std::string& ns, const std::string& pool, Callback cb)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // After Unsubscribe returns the callback is not running and never runs
+  // again. Not from inside a callback.
   void Unsubscribe(int64_t id) ABSL_LOCKS_EXCLUDED(mu_);
   size_t Size() const ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -68,6 +73,14 @@ class LeaderRegistry {
     Key key;
     Callback cb;
   };
+  // Store (under mu_) and notify; shared by Set and Remove.
+  void Publish(const Key& key, const std::optional<PoolLeader>& next)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Held by Set/Remove from before the change until its callbacks returned:
+  // notifications never overtake each other, and Unsubscribe waits on it for
+  // a callback in flight. Taken before mu_, never while holding it.
+  absl::Mutex notify_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   mutable absl::Mutex mu_;
   std::map<Key, PoolLeader> leaders_ ABSL_GUARDED_BY(mu_);
   std::map<int64_t, Subscriber> subscribers_ ABSL_GUARDED_BY(mu_);
