@@ -64,6 +64,12 @@ struct WatchOptions {
   bool allow_bookmarks = true;
   // Server-side timeout of one watch request; the caller re-watches.
   absl::Duration timeout = absl::Minutes(5);
+  // Streaming list ("WatchList"): the server first sends ADDED events for
+  // everything that exists at resource_version or newer, then a BOOKMARK
+  // whose metadata.annotations["k8s.io/initial-events-end"] is "true", then
+  // changes. Sends sendInitialEvents=true&resourceVersionMatch=NotOlderThan
+  // and forces allowWatchBookmarks.
+  bool send_initial_events = false;
 };
 
 struct WatchEvent {
@@ -131,7 +137,8 @@ class Client {
       absl::string_view subresource = "") = 0;
   // Streams events to handler until it returns false (OkStatus), the server
   // ends the watch (OkStatus; the caller re-watches from the last version),
-  // or an error (e.g. 410 Gone: see IsGone in errors.h).
+  // or an error (e.g. 410 Gone: see IsGone in errors.h). RestClient turns an
+  // ERROR event into that error instead of passing it to the handler.
   virtual absl::Status Watch(const Resource& r, absl::string_view ns,
                              const WatchOptions& options,
                              const WatchHandler& handler) = 0;

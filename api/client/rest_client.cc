@@ -184,6 +184,7 @@ struct RestClient::Transfer {
   std::string body;
   std::string retry_after;
   int http_code = 0;
+  const char* protocol = "";
   absl::Status status;  // The attempt's transport/stream outcome.
   bool request_sent = true;
   bool cancelled = false;
@@ -442,6 +443,12 @@ void RestClient::Perform(Request& req, const std::string& token,
   long code = 0;  // NOLINT(google-runtime-int): curl's type.
   curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
   transfer.http_code = static_cast<int>(code);
+  long version = 0;  // NOLINT(google-runtime-int)
+  curl_easy_getinfo(easy, CURLINFO_HTTP_VERSION, &version);
+  transfer.protocol = version == CURL_HTTP_VERSION_2_0   ? "HTTP/2"
+                      : version == CURL_HTTP_VERSION_1_1 ? "HTTP/1.1"
+                      : version == CURL_HTTP_VERSION_1_0 ? "HTTP/1.0"
+                                                         : "";
   long connects = 0;  // NOLINT(google-runtime-int)
   curl_easy_getinfo(easy, CURLINFO_NUM_CONNECTS, &connects);
   connections_opened_.fetch_add(connects);
@@ -496,6 +503,7 @@ absl::StatusOr<RestClient::Response> RestClient::Execute(Request& req) {
       record.method = req.method;
       record.resource = req.resource_label;
       record.http_code = transfer.http_code;
+      record.protocol = transfer.protocol;
       record.code = status.code();
       record.latency = latency;
       record.attempt = attempt;
@@ -741,7 +749,11 @@ absl::Status RestClient::Watch(const Resource& r, absl::string_view ns,
       {"labelSelector", options.label_selector},
       {"fieldSelector", options.field_selector},
       {"resourceVersion", options.resource_version},
-      {"allowWatchBookmarks", options.allow_bookmarks ? "true" : ""},
+      {"allowWatchBookmarks",
+       options.allow_bookmarks || options.send_initial_events ? "true" : ""},
+      {"sendInitialEvents", options.send_initial_events ? "true" : ""},
+      {"resourceVersionMatch",
+       options.send_initial_events ? "NotOlderThan" : ""},
       {"timeoutSeconds", absl::StrCat(timeout_seconds)},
   });
   // The server ends the watch after timeoutSeconds; the client-side limit

@@ -62,6 +62,8 @@ struct RequestRecord {
   // "configmaps", "leases.coordination.k8s.io", or the path for GetPath.
   std::string resource;
   int http_code = 0;  // 0: no response (connection error, cancelled).
+  // "HTTP/2" or "HTTP/1.1"; "" without a response.
+  std::string protocol;
   absl::StatusCode code = absl::StatusCode::kOk;  // The attempt's outcome.
   // From the start of the attempt to its end (a watch: the whole stream),
   // excluding rate-limit and backoff waits.
