@@ -12,7 +12,7 @@ packages=(
   g++ make pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libre2-dev nlohmann-json3-dev libcurl4-openssl-dev
-  libyaml-cpp-dev libssl-dev openssl
+  libyaml-cpp-dev libssl-dev openssl libcpp-httplib-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-format clang-tidy
   curl procps
