@@ -240,8 +240,8 @@ TEST(KubeconfigTest, MissingFileIsNotFound) {
             absl::string_view::npos);
 }
 
-ConfigEnvironment FakeEnv(std::map<std::string, std::string> vars,
-                          std::string sa_dir = "") {
+ConfigEnvironment FakeEnv(const std::map<std::string, std::string>& vars,
+                          const std::string& sa_dir = "") {
   ConfigEnvironment env;
   env.get_env = [vars](const std::string& name) -> std::optional<std::string> {
     auto it = vars.find(name);

@@ -307,8 +307,8 @@ TEST_F(RestClientE2eTest, ServerSideApplyConflictsAndForce) {
 class WatchCollector {
  public:
   WatchCollector(
-      RestClient* client, const Resource& r, std::string ns,
-      WatchOptions options,
+      RestClient* client, const Resource& r, const std::string& ns,
+      const WatchOptions& options,
       std::function<bool(const WatchEvent&)> stop_after =
           [](const WatchEvent&) { return false; })
       : stop_after_(std::move(stop_after)) {
@@ -536,6 +536,7 @@ TEST_F(RestClientE2eTest, GetPathAndConcurrentCallers) {
   EXPECT_TRUE(version->contains("gitVersion"));
   std::atomic<int> ok{0};
   std::vector<std::thread> threads;
+  threads.reserve(4);
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < 10; ++i) {

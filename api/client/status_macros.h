@@ -18,10 +18,10 @@
 #include "absl/status/statusor.h"
 
 #ifndef RETURN_IF_ERROR
-#define RETURN_IF_ERROR(expr)                 \
-  do {                                        \
-    const ::absl::Status zl_status_ = (expr); \
-    if (!zl_status_.ok()) return zl_status_;  \
+#define RETURN_IF_ERROR(expr)                \
+  do {                                       \
+    ::absl::Status zl_status_ = (expr);      \
+    if (!zl_status_.ok()) return zl_status_; \
   } while (0)
 #endif
 
