@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "api/client/errors.h"
+#include "api/client/meta.h"
 
 namespace zenlead::client {
 namespace {
@@ -34,10 +35,6 @@ absl::Status Positive(absl::string_view field, absl::Duration d) {
 }
 
 }  // namespace
-
-std::string FormatMicroTime(absl::Time t) {
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", t, absl::UTCTimeZone());
-}
 
 absl::Status ValidateLeaderElectionConfig(const LeaderElectionConfig& c) {
   if (c.lease_namespace.empty()) {

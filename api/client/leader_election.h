@@ -147,9 +147,6 @@ class LeaderElector {
   std::thread thread_;
 };
 
-// A metav1.MicroTime: RFC 3339 in UTC with microseconds.
-std::string FormatMicroTime(absl::Time t);
-
 }  // namespace zenlead::client
 
 #endif  // ZEN_LEAD_API_CLIENT_LEADER_ELECTION_H_

@@ -10,6 +10,7 @@
 #include "absl/synchronization/mutex.h"
 #include "api/client/clock.h"
 #include "api/client/errors.h"
+#include "api/client/meta.h"
 #include "api/client/testing/fake_client.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"

@@ -27,25 +27,6 @@ const nlohmann::json* Metadata(const nlohmann::json& obj) {
 
 }  // namespace
 
-std::string ObjectKey(absl::string_view ns, absl::string_view name) {
-  if (ns.empty()) return std::string(name);
-  return absl::StrCat(ns, "/", name);
-}
-
-std::string MetadataString(const nlohmann::json& obj, absl::string_view field) {
-  const nlohmann::json* metadata = Metadata(obj);
-  if (metadata == nullptr) return "";
-  auto it = metadata->find(std::string(field));
-  if (it == metadata->end() || !it->is_string()) return "";
-  return it->get<std::string>();
-}
-
-std::string ObjectKey(const nlohmann::json& obj) {
-  const std::string name = MetadataString(obj, "name");
-  if (name.empty()) return "";
-  return ObjectKey(MetadataString(obj, "namespace"), name);
-}
-
 IndexFunc IndexByNamespace() {
   return [](const nlohmann::json& obj) -> std::vector<std::string> {
     std::string ns = MetadataString(obj, "namespace");

@@ -28,6 +28,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "api/client/meta.h"
 #include "nlohmann/json.hpp"
 
 namespace zenlead::client {
@@ -37,14 +38,6 @@ using ObjectPtr = std::shared_ptr<const nlohmann::json>;
 // The values an object is indexed under (none: not in the index).
 using IndexFunc =
     std::function<std::vector<std::string>(const nlohmann::json&)>;
-
-// "namespace/name", or "name" for a cluster-scoped object.
-std::string ObjectKey(absl::string_view ns, absl::string_view name);
-// The key of an object from its metadata; "" when it has no name.
-std::string ObjectKey(const nlohmann::json& obj);
-
-// metadata.<field> when it is a string, else "".
-std::string MetadataString(const nlohmann::json& obj, absl::string_view field);
 
 // Index functions for common lookups.
 IndexFunc IndexByNamespace();
