@@ -31,6 +31,7 @@
 #include "api/client/errors.h"
 #include "api/client/rate_limiter.h"
 #include "api/client/retry.h"
+#include "api/client/testing/fake_client.h"
 #include "api/client/watch_decoder.h"
 #include "gtest/gtest.h"
 
@@ -334,6 +335,70 @@ TEST(PathTest, QueryStringEncodesAndSkipsEmpty) {
   EXPECT_EQ(QueryString({{"a", ""}}), "");
   EXPECT_EQ(PercentEncode("zen-lead/pool=x~y_z.w"),
             "zen-lead%2Fpool%3Dx~y_z.w");
+}
+
+// ----------------------------------------------------------------- ListAll
+
+nlohmann::json Page(std::vector<std::string> names, const std::string& token,
+                    const std::string& rv) {
+  nlohmann::json items = nlohmann::json::array();
+  for (const std::string& n : names)
+    items.push_back({{"metadata", {{"name", n}}}});
+  nlohmann::json page = {{"kind", "ConfigMapList"},
+                         {"metadata", {{"resourceVersion", rv}}},
+                         {"items", items}};
+  if (!token.empty()) page["metadata"]["continue"] = token;
+  return page;
+}
+
+TEST(ListAllTest, FollowsContinueTokensAndMergesItems) {
+  testing::FakeClient fake;
+  std::vector<ListOptions> calls;
+  fake.list =
+      [&](const Resource&, absl::string_view ns,
+          const ListOptions& options) -> absl::StatusOr<nlohmann::json> {
+    calls.push_back(options);
+    if (options.continue_token.empty()) return Page({"a", "b"}, "t1", "10");
+    if (options.continue_token == "t1") return Page({"c", "d"}, "t2", "10");
+    return Page({"e"}, "", "10");
+  };
+  ListOptions options;
+  options.limit = 2;
+  options.label_selector = "x=y";
+  options.resource_version = "0";
+  absl::StatusOr<nlohmann::json> all =
+      ListAll(fake, Resource{"", "v1", "configmaps", true}, "ns", options);
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ((*all)["items"].size(), 5u);
+  EXPECT_EQ((*all)["items"][4]["metadata"]["name"], "e");
+  EXPECT_FALSE((*all)["metadata"].contains("continue"));
+  ASSERT_EQ(calls.size(), 3u);
+  EXPECT_EQ(calls[1].continue_token, "t1");
+  EXPECT_EQ(calls[2].continue_token, "t2");
+  EXPECT_EQ(calls[2].label_selector, "x=y");
+  EXPECT_EQ(calls[2].limit, 2);
+  EXPECT_EQ(calls[0].resource_version, "0");
+  EXPECT_EQ(calls[1].resource_version, "");  // Not allowed with continue.
+}
+
+TEST(ListAllTest, ErrorsAndLoops) {
+  testing::FakeClient fake;
+  const Resource kCm{"", "v1", "configmaps", true};
+  ListOptions options;
+  options.limit = 1;
+  fake.list = [](const Resource&, absl::string_view,
+                 const ListOptions& o) -> absl::StatusOr<nlohmann::json> {
+    if (o.continue_token.empty()) return Page({"a"}, "t1", "1");
+    return StatusFromResponse(410, R"({"kind":"Status","reason":"Expired"})");
+  };
+  EXPECT_TRUE(IsGone(ListAll(fake, kCm, "ns", options).status()));
+
+  fake.list = [](const Resource&, absl::string_view,
+                 const ListOptions&) -> absl::StatusOr<nlohmann::json> {
+    return Page({"a"}, "same", "1");
+  };
+  EXPECT_EQ(ListAll(fake, kCm, "ns", options).status().code(),
+            absl::StatusCode::kInternal);
 }
 
 // ------------------------------------------------------- scripted HTTP peer
@@ -708,6 +773,26 @@ TEST(RestClientTest, RequestShapes) {
             "/api/v1/configmaps?watch=true&resourceVersion=42&"
             "allowWatchBookmarks=true&timeoutSeconds=30");
   EXPECT_EQ(reqs[4].headers["user-agent"], "zen-lead");
+}
+
+TEST(RestClientTest, WatchListQuery) {
+  ScriptedServer server([&](const ReceivedRequest&, int fd) {
+    return SendAll(fd, Reply(200, ""));
+  });
+  auto client = NewClient(server.url());
+  WatchOptions watch;
+  watch.allow_bookmarks = false;  // Forced on: the server requires it.
+  watch.send_initial_events = true;
+  watch.timeout = absl::Milliseconds(1500);  // Rounded up to 2 s.
+  ASSERT_TRUE(client
+                  ->Watch(kConfigMaps, "ns", watch,
+                          [](const WatchEvent&) { return true; })
+                  .ok());
+  ASSERT_EQ(server.requests().size(), 1u);
+  EXPECT_EQ(server.requests()[0].target,
+            "/api/v1/namespaces/ns/configmaps?watch=true&"
+            "allowWatchBookmarks=true&sendInitialEvents=true&"
+            "resourceVersionMatch=NotOlderThan&timeoutSeconds=2");
 }
 
 TEST(RestClientTest, RejectsBadArgumentsWithoutARequest) {
