@@ -1,0 +1,156 @@
+// The boundary between Kubernetes objects and the operator's own model: what
+// the TrafficDirector reads from a cached object (a pool source, a candidate
+// pod, a policy's settings) and the objects it writes (leader Service,
+// EndpointSlice, pool Lease, LeaderPolicy status), built as server-side
+// apply bodies. Everything else in the operator works on these plain structs.
+//
+//   std::optional<Source> s = SourceFromWorkload(kDeployment, deployment);
+//   Candidate c = CandidateFromPod(pod, "pod");
+//   nlohmann::json svc = LeaderServiceApply(*s, ports);
+//   client->Apply(kServices, s->ns, svc["metadata"]["name"], svc, force);
+#ifndef ZEN_LEAD_OPERATOR_OBJECTS_H_
+#define ZEN_LEAD_OPERATOR_OBJECTS_H_
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "nlohmann/json.hpp"
+#include "operator/election.h"
+#include "operator/ports.h"
+
+namespace zenlead::op {
+
+// Labels and annotations zen-lead reads or writes.
+inline constexpr char kPoolLabel[] = "zen-lead/pool";
+inline constexpr char kEnabledAnnotation[] = "zen-lead.io/enabled";
+inline constexpr char kIdentityAnnotation[] = "zen-lead/identity";
+inline constexpr char kSourceLabel[] = "zen-lead.io/source";
+inline constexpr char kHolderUidAnnotation[] = "zen-lead.io/holder-uid";
+inline constexpr char kManagedByLabel[] = "app.kubernetes.io/managed-by";
+inline constexpr char kManagedBy[] = "zen-lead";
+inline constexpr char kSliceManagedByLabel[] =
+    "endpointslice.kubernetes.io/managed-by";
+inline constexpr char kSliceManagedBy[] = "zen-lead";
+inline constexpr char kServiceNameLabel[] = "kubernetes.io/service-name";
+inline constexpr char kLeaderSuffix[] = "-leader";
+
+// A LeaderPolicy's spec with the CRD defaults applied.
+struct PolicySettings {
+  bool found = false;
+  std::string uid;
+  int64_t generation = 0;
+  int32_t lease_duration_seconds = 15;
+  int32_t renew_deadline_seconds = 10;
+  int32_t retry_period_seconds = 2;
+  std::string identity_strategy = "pod";
+  std::string follower_mode = "standby";
+  int32_t min_ready_seconds = 0;
+};
+
+// A workload or Service that joins a pool.
+struct Source {
+  enum class Kind { kDeployment, kStatefulSet, kService };
+  Kind kind = Kind::kDeployment;
+  std::string ns;
+  std::string name;
+  std::string uid;
+  std::string pool;
+  // True when the pool was named (label or annotation); a Service without a
+  // pool name forms its own pool and expects no LeaderPolicy.
+  bool pool_named = true;
+  // spec.replicas (workloads; default 1). For a Service: -1 (count pods).
+  int32_t replicas = 1;
+  // Service: its selector. Workloads: unused (pods are found by owner).
+  std::map<std::string, std::string> selector;
+  // The leader Service's ports: the Service's, or the pod template's.
+  std::vector<ServicePort> ports;
+
+  std::string KindName() const;    // "Deployment", "StatefulSet", "Service"
+  std::string ApiVersion() const;  // "apps/v1" or "v1"
+  std::string LeaderServiceName() const { return name + kLeaderSuffix; }
+};
+
+// The source a Deployment or StatefulSet forms, or nullopt when it does not
+// carry the pool label.
+std::optional<Source> SourceFromWorkload(Source::Kind kind,
+                                         const nlohmann::json& workload);
+// The source an annotated Service forms, or nullopt when it is not enabled
+// (or is itself a leader Service zen-lead manages).
+std::optional<Source> SourceFromService(const nlohmann::json& service);
+
+PolicySettings PolicyFromObject(const nlohmann::json& policy);
+
+// What the election needs of a pod. identity_strategy: "pod" or "custom".
+Candidate CandidateFromPod(const nlohmann::json& pod,
+                           const std::string& identity_strategy);
+std::vector<ContainerPort> PodContainerPorts(const nlohmann::json& pod);
+// ownerReferences[].uid of the controller owner, or "" when none.
+std::string ControllerOwnerUid(const nlohmann::json& obj);
+std::map<std::string, std::string> Labels(const nlohmann::json& obj);
+bool SelectorMatches(const std::map<std::string, std::string>& selector,
+                     const std::map<std::string, std::string>& labels);
+
+// The projection the pod informer caches: only the fields read above.
+nlohmann::json ProjectPod(const nlohmann::json& pod);
+
+// Server-side apply bodies. All carry app.kubernetes.io/managed-by=zen-lead,
+// the pool and source labels, and a controller ownerReference to the source
+// (the LeaderPolicy for the Lease) so garbage collection removes them.
+nlohmann::json LeaderServiceApply(const Source& source);
+// leader: nullopt (or unresolved ports) gives a slice with no endpoints.
+nlohmann::json EndpointSliceApply(const Source& source,
+                                  const std::optional<Candidate>& leader,
+                                  const std::vector<SlicePort>& ports);
+
+struct LeaseState {
+  std::string holder_identity;
+  std::string holder_uid;
+  absl::Time acquire_time = absl::InfinitePast();
+  absl::Time renew_time = absl::InfinitePast();
+  int32_t lease_duration_seconds = 15;
+  int64_t transitions = 0;
+};
+// Reads a pool Lease; nullopt when the object is not zen-lead's.
+std::optional<LeaseState> LeaseFromObject(const nlohmann::json& lease);
+nlohmann::json LeaseApply(const std::string& ns, const std::string& pool,
+                          const PolicySettings& policy,
+                          const std::string& policy_name,
+                          const LeaseState& state);
+
+struct PoolStatus {
+  int64_t observed_generation = 0;
+  std::string phase;  // Electing | Stable | NoCandidates | SingleReplica
+  std::optional<Candidate> holder;
+  absl::Time holder_since = absl::InfinitePast();
+  int candidates = 0;
+  int64_t transitions = 0;
+  absl::Time last_transition = absl::InfinitePast();
+  // Ready and LeaderElected conditions: status, reason, message.
+  struct Cond {
+    std::string status;
+    std::string reason;
+    std::string message;
+  };
+  Cond ready;
+  Cond leader_elected;
+};
+// The status apply body; condition lastTransitionTime is kept from
+// `current` (the cached LeaderPolicy) when the condition's status is
+// unchanged, so re-applying an unchanged status is a no-op.
+nlohmann::json PolicyStatusApply(const std::string& ns, const std::string& name,
+                                 const PoolStatus& status,
+                                 const nlohmann::json& current, absl::Time now);
+
+// RFC 3339 with microseconds (Lease times) / seconds (status times).
+std::string RfcMicroTime(absl::Time t);
+std::string RfcTime(absl::Time t);
+absl::Time ParseRfcTime(const std::string& s);
+
+}  // namespace zenlead::op
+
+#endif  // ZEN_LEAD_OPERATOR_OBJECTS_H_

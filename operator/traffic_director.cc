@@ -1,0 +1,922 @@
+#include "operator/traffic_director.h"
+
+#include <algorithm>
+#include <tuple>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "api/client/errors.h"
+#include "operator/election.h"
+
+namespace zenlead::op {
+namespace {
+
+using client::ObjectPtr;
+using client::Resource;
+using nlohmann::json;
+
+const Resource kPolicies{"coordination.kube-zen.io", "v1alpha1",
+                         "leaderpolicies", true};
+const Resource kDeployments{"apps", "v1", "deployments", true};
+const Resource kStatefulSets{"apps", "v1", "statefulsets", true};
+const Resource kReplicaSets{"apps", "v1", "replicasets", true};
+const Resource kServices{"", "v1", "services", true};
+const Resource kPods{"", "v1", "pods", true};
+const Resource kSlices{"discovery.k8s.io", "v1", "endpointslices", true};
+const Resource kLeases{"coordination.k8s.io", "v1", "leases", true};
+
+// Index names.
+constexpr char kByPool[] = "pool";            // "ns/pool" of a source/object
+constexpr char kByOwner[] = "owner";          // controller owner UID
+constexpr char kByNamespace[] = "namespace";  // namespace
+
+std::string PoolKey(const std::string& ns, const std::string& pool) {
+  return absl::StrCat(ns, "/", pool);
+}
+
+std::string Meta(const json& obj, const char* field) {
+  return client::MetadataString(obj, field);
+}
+
+// "ns/pool" of a workload carrying the pool label.
+client::IndexFunc IndexWorkloadPool(Source::Kind kind) {
+  return [kind](const json& obj) -> std::vector<std::string> {
+    std::optional<Source> s = SourceFromWorkload(kind, obj);
+    if (!s) return {};
+    return {PoolKey(s->ns, s->pool)};
+  };
+}
+
+// "ns/pool" of an enabled Service, and of a leader Service zen-lead manages.
+std::vector<std::string> ServicePools(const json& svc) {
+  std::vector<std::string> out;
+  if (std::optional<Source> s = SourceFromService(svc)) {
+    out.push_back(PoolKey(s->ns, s->pool));
+  }
+  std::map<std::string, std::string> labels = Labels(svc);
+  if (labels[kManagedByLabel] == kManagedBy && !labels[kPoolLabel].empty()) {
+    out.push_back(PoolKey(Meta(svc, "namespace"), labels[kPoolLabel]));
+  }
+  return out;
+}
+
+// "ns/pool" of an object labelled by zen-lead (slices, leases).
+std::vector<std::string> ManagedPool(const json& obj) {
+  std::map<std::string, std::string> labels = Labels(obj);
+  auto it = labels.find(kPoolLabel);
+  if (it == labels.end()) return {};
+  return {PoolKey(Meta(obj, "namespace"), it->second)};
+}
+
+std::vector<std::string> ControllerOwner(const json& obj) {
+  std::string uid = ControllerOwnerUid(obj);
+  if (uid.empty()) return {};
+  return {uid};
+}
+
+json ProjectMetaOnly(const json& obj) {
+  json meta = json::object();
+  const json& m = obj.contains("metadata") ? obj["metadata"] : json();
+  for (const char* k : {"name", "namespace", "uid", "resourceVersion",
+                        "ownerReferences", "labels"}) {
+    if (m.is_object() && m.contains(k)) meta[k] = m[k];
+  }
+  return {{"metadata", std::move(meta)}};
+}
+
+json ProjectService(const json& svc) {
+  json out = ProjectMetaOnly(svc);
+  const json& m = svc.contains("metadata") ? svc["metadata"] : json();
+  if (m.is_object() && m.contains("annotations") &&
+      m["annotations"].is_object()) {
+    json annotations = json::object();
+    for (const char* k : {kEnabledAnnotation, kPoolLabel}) {
+      if (m["annotations"].contains(k)) annotations[k] = m["annotations"][k];
+    }
+    if (!annotations.empty()) out["metadata"]["annotations"] = annotations;
+  }
+  if (svc.contains("spec") && svc["spec"].is_object()) {
+    json spec = json::object();
+    for (const char* k : {"selector", "ports"}) {
+      if (svc["spec"].contains(k)) spec[k] = svc["spec"][k];
+    }
+    out["spec"] = std::move(spec);
+  }
+  return out;
+}
+
+// Whether the cached object already says what the apply body says.
+bool SliceUpToDate(const json& desired, const json& cached) {
+  auto get = [](const json& j, const char* k) {
+    return j.contains(k) ? j[k] : json::array();
+  };
+  return get(desired, "endpoints") == get(cached, "endpoints") &&
+         get(desired, "ports") == get(cached, "ports");
+}
+
+bool ServiceUpToDate(const json& desired, const json& cached) {
+  const json& want = desired["spec"]["ports"];
+  if (!cached.contains("spec") || !cached["spec"].contains("ports")) {
+    return false;
+  }
+  const json& have = cached["spec"]["ports"];
+  if (!have.is_array() || have.size() != want.size()) return false;
+  for (size_t i = 0; i < want.size(); ++i) {
+    for (const char* k : {"name", "port", "protocol", "appProtocol"}) {
+      json a = want[i].contains(k) ? want[i][k] : json();
+      json b = have[i].contains(k) ? have[i][k] : json();
+      if (a != b) return false;
+    }
+  }
+  return true;
+}
+
+// Pool events go to the LeaderPolicy, or to the first source without one.
+EventInfo PoolEventTarget(bool has_policy, const PolicySettings& policy,
+                          const std::vector<Source>& sources,
+                          const std::string& ns, const std::string& pool) {
+  EventInfo e;
+  e.ns = ns;
+  if (has_policy) {
+    e.api_version = "coordination.kube-zen.io/v1alpha1";
+    e.kind = "LeaderPolicy";
+    e.name = pool;
+    e.uid = policy.uid;
+  } else if (!sources.empty()) {
+    e.api_version = sources[0].ApiVersion();
+    e.kind = sources[0].KindName();
+    e.name = sources[0].name;
+    e.uid = sources[0].uid;
+  }
+  return e;
+}
+
+bool PodIdentical(const ObjectPtr& a, const ObjectPtr& b) {
+  return a && b && *a == *b;
+}
+
+}  // namespace
+
+struct TrafficDirector::Informers {
+  std::vector<std::unique_ptr<client::RestClient>> clients;
+  std::unique_ptr<client::Informer> policies, deployments, statefulsets,
+      replicasets, services, pods, slices, leases;
+
+  std::vector<client::Informer*> All() const {
+    return {policies.get(),    deployments.get(), statefulsets.get(),
+            replicasets.get(), services.get(),    pods.get(),
+            slices.get(),      leases.get()};
+  }
+};
+
+TrafficDirector::TrafficDirector(TrafficDirectorDeps deps,
+                                 TrafficDirectorOptions options)
+    : deps_(std::move(deps)),
+      options_(std::move(options)),
+      clock_(deps_.clock != nullptr ? deps_.clock : client::RealClock()),
+      log_(client::DefaultLogger().With({{"controller", "trafficdirector"}})) {
+  if (deps_.metrics != nullptr) {
+    client::Registry& m = *deps_.metrics;
+    auto take = [](auto s) { return s.ok() ? *s : nullptr; };
+    leader_changes_ =
+        take(m.AddCounter("zen_lead_leader_changes_total",
+                          "Leader changes per pool.", {"namespace", "pool"}));
+    failover_latency_ = take(m.AddHistogram(
+        "zen_lead_failover_latency_seconds",
+        "From the leader's loss observed (pod event) to the EndpointSlice "
+        "written with the new leader.",
+        {}, client::LatencyBuckets()));
+    pools_gauge_ =
+        take(m.AddGauge("zen_lead_pools", "Pools the operator manages.", {}));
+    candidates_gauge_ =
+        take(m.AddGauge("zen_lead_candidates", "Ready candidate pods per pool.",
+                        {"namespace", "pool"}));
+    reconcile_duration_ = take(m.AddHistogram(
+        "zen_lead_reconcile_duration_seconds", "Duration of one reconcile.",
+        {"result"}, client::LatencyBuckets()));
+    reconcile_errors_ = take(m.AddCounter("zen_lead_reconcile_errors_total",
+                                          "Reconciles that failed.", {}));
+  }
+}
+
+TrafficDirector::~TrafficDirector() { Stop(); }
+
+absl::Status TrafficDirector::Start() {
+  if (informers_ != nullptr) return absl::OkStatus();
+  if (deps_.writer == nullptr || deps_.registry == nullptr ||
+      !deps_.new_watch_client) {
+    return absl::InvalidArgumentError(
+        "TrafficDirector needs a writer client, a watch client factory and a "
+        "leader registry");
+  }
+  auto informers = std::make_unique<Informers>();
+  auto make = [&](const Resource& r, std::string label_selector,
+                  client::Projection projection)
+      -> absl::StatusOr<std::unique_ptr<client::Informer>> {
+    absl::StatusOr<std::unique_ptr<client::RestClient>> c =
+        deps_.new_watch_client();
+    if (!c.ok()) return c.status();
+    client::RestClient* raw = c->get();
+    informers->clients.push_back(std::move(*c));
+    client::InformerOptions o;
+    o.resource = r;
+    o.ns = options_.ns;
+    o.label_selector = std::move(label_selector);
+    o.projection = std::move(projection);
+    o.interrupt = [raw] { raw->Stop(); };
+    o.clock = deps_.clock;
+    return std::make_unique<client::Informer>(raw, std::move(o));
+  };
+#define ZL_ASSIGN_INFORMER(field, ...)    \
+  do {                                    \
+    auto made = make(__VA_ARGS__);        \
+    if (!made.ok()) return made.status(); \
+    informers->field = std::move(*made);  \
+  } while (false)
+  ZL_ASSIGN_INFORMER(policies, kPolicies, "", nullptr);
+  ZL_ASSIGN_INFORMER(deployments, kDeployments, kPoolLabel, nullptr);
+  ZL_ASSIGN_INFORMER(statefulsets, kStatefulSets, kPoolLabel, nullptr);
+  ZL_ASSIGN_INFORMER(replicasets, kReplicaSets, "", ProjectMetaOnly);
+  ZL_ASSIGN_INFORMER(services, kServices, "", ProjectService);
+  ZL_ASSIGN_INFORMER(pods, kPods, "", ProjectPod);
+  ZL_ASSIGN_INFORMER(slices, kSlices,
+                     absl::StrCat(kSliceManagedByLabel, "=", kSliceManagedBy),
+                     nullptr);
+  ZL_ASSIGN_INFORMER(leases, kLeases,
+                     absl::StrCat(kManagedByLabel, "=", kManagedBy), nullptr);
+#undef ZL_ASSIGN_INFORMER
+
+  auto check = [](absl::Status s) {
+    // Indexers are added before Start; a failure is a programming error.
+    if (!s.ok()) return s;
+    return absl::OkStatus();
+  };
+  absl::Status s;
+  s.Update(check(informers->deployments->AddIndexer(
+      kByPool, IndexWorkloadPool(Source::Kind::kDeployment))));
+  s.Update(check(informers->statefulsets->AddIndexer(
+      kByPool, IndexWorkloadPool(Source::Kind::kStatefulSet))));
+  s.Update(informers->services->AddIndexer(kByPool, ServicePools));
+  s.Update(informers->services->AddIndexer(kByNamespace,
+                                           client::IndexByNamespace()));
+  s.Update(informers->replicasets->AddIndexer(kByOwner, ControllerOwner));
+  s.Update(informers->pods->AddIndexer(kByOwner, ControllerOwner));
+  s.Update(
+      informers->pods->AddIndexer(kByNamespace, client::IndexByNamespace()));
+  s.Update(informers->slices->AddIndexer(kByPool, ManagedPool));
+  if (!s.ok()) return s;
+
+  // Events only say which pool to look at.
+  auto pool_of_object = [this](std::vector<std::string> (*pools)(const json&)) {
+    client::EventHandler h;
+    h.on_add = [this, pools](const ObjectPtr& o) {
+      for (const std::string& k : pools(*o)) Enqueue(k);
+    };
+    h.on_update = [this, pools](const ObjectPtr& a, const ObjectPtr& b) {
+      for (const std::string& k : pools(*a)) Enqueue(k);
+      for (const std::string& k : pools(*b)) Enqueue(k);
+    };
+    h.on_delete = [this, pools](const ObjectPtr& o, bool) {
+      for (const std::string& k : pools(*o)) Enqueue(k);
+    };
+    return h;
+  };
+  auto policy_pool = [](const json& o) -> std::vector<std::string> {
+    return {PoolKey(Meta(o, "namespace"), Meta(o, "name"))};
+  };
+  auto deployment_pool = [](const json& o) -> std::vector<std::string> {
+    std::optional<Source> s = SourceFromWorkload(Source::Kind::kDeployment, o);
+    if (!s) return {};
+    return {PoolKey(s->ns, s->pool)};
+  };
+  auto statefulset_pool = [](const json& o) -> std::vector<std::string> {
+    std::optional<Source> s = SourceFromWorkload(Source::Kind::kStatefulSet, o);
+    if (!s) return {};
+    return {PoolKey(s->ns, s->pool)};
+  };
+  s.Update(informers->policies->AddEventHandler(pool_of_object(policy_pool)));
+  s.Update(
+      informers->deployments->AddEventHandler(pool_of_object(deployment_pool)));
+  s.Update(informers->statefulsets->AddEventHandler(
+      pool_of_object(statefulset_pool)));
+  s.Update(informers->services->AddEventHandler(pool_of_object(ServicePools)));
+  s.Update(informers->slices->AddEventHandler(pool_of_object(ManagedPool)));
+  s.Update(informers->leases->AddEventHandler(pool_of_object(ManagedPool)));
+  // A new ReplicaSet of a pool's Deployment brings its pods.
+  client::EventHandler rs;
+  rs.on_add = [this](const ObjectPtr& o) {
+    OnPodEvent(nullptr, o);  // ReplicaSet -> Deployment, same owner walk
+  };
+  rs.on_delete = [this](const ObjectPtr& o, bool) { OnPodEvent(nullptr, o); };
+  s.Update(informers->replicasets->AddEventHandler(rs));
+  client::EventHandler pods;
+  pods.on_add = [this](const ObjectPtr& o) { OnPodEvent(nullptr, o); };
+  pods.on_update = [this](const ObjectPtr& a, const ObjectPtr& b) {
+    if (!PodIdentical(a, b)) OnPodEvent(a, b);
+  };
+  pods.on_delete = [this](const ObjectPtr& o, bool) { OnPodEvent(o, nullptr); };
+  s.Update(informers->pods->AddEventHandler(pods));
+  if (!s.ok()) return s;
+
+  for (client::Informer* i : informers->All()) {
+    absl::Status started = i->Start();
+    if (!started.ok()) return started;
+  }
+  informers_ = std::move(informers);
+  return absl::OkStatus();
+}
+
+bool TrafficDirector::HasSynced() const {
+  if (informers_ == nullptr) return false;
+  for (client::Informer* i : informers_->All()) {
+    if (!i->HasSynced()) return false;
+  }
+  return true;
+}
+
+void TrafficDirector::Enqueue(const std::string& pool_key) {
+  std::shared_ptr<client::WorkQueue> q;
+  {
+    absl::MutexLock lock(&mu_);
+    q = queue_;
+  }
+  if (q != nullptr) q->Add(pool_key);
+}
+
+void TrafficDirector::EnqueueAll() {
+  std::set<std::string> keys;
+  for (const ObjectPtr& p : informers_->policies->store().List()) {
+    keys.insert(PoolKey(Meta(*p, "namespace"), Meta(*p, "name")));
+  }
+  for (const ObjectPtr& d : informers_->deployments->store().List()) {
+    for (auto& k : IndexWorkloadPool(Source::Kind::kDeployment)(*d)) {
+      keys.insert(k);
+    }
+  }
+  for (const ObjectPtr& d : informers_->statefulsets->store().List()) {
+    for (auto& k : IndexWorkloadPool(Source::Kind::kStatefulSet)(*d)) {
+      keys.insert(k);
+    }
+  }
+  for (const ObjectPtr& o : informers_->services->store().List()) {
+    for (auto& k : ServicePools(*o)) keys.insert(k);
+  }
+  for (const ObjectPtr& o : informers_->slices->store().List()) {
+    for (auto& k : ManagedPool(*o)) keys.insert(k);
+  }
+  for (const ObjectPtr& o : informers_->leases->store().List()) {
+    for (auto& k : ManagedPool(*o)) keys.insert(k);
+  }
+  for (const std::string& k : keys) Enqueue(k);
+}
+
+std::set<std::string> TrafficDirector::PoolsOfPod(const json& obj) const {
+  std::set<std::string> out;
+  const std::string ns = Meta(obj, "namespace");
+  const json& refs = obj["metadata"].contains("ownerReferences")
+                         ? obj["metadata"]["ownerReferences"]
+                         : json::array();
+  for (const json& ref : refs) {
+    if (!ref.is_object() || !ref.value("controller", false)) continue;
+    std::string kind = ref.value("kind", "");
+    std::string name = ref.value("name", "");
+    if (kind == "ReplicaSet") {
+      ObjectPtr rs = informers_->replicasets->store().Get(ns, name);
+      if (rs == nullptr) continue;
+      for (const std::string& k : PoolsOfPod(*rs)) out.insert(k);
+    } else if (kind == "Deployment" || kind == "StatefulSet") {
+      const client::Informer* inf = kind == "Deployment"
+                                        ? informers_->deployments.get()
+                                        : informers_->statefulsets.get();
+      ObjectPtr w = inf->store().Get(ns, name);
+      if (w == nullptr) continue;
+      Source::Kind k = kind == "Deployment" ? Source::Kind::kDeployment
+                                            : Source::Kind::kStatefulSet;
+      if (std::optional<Source> s = SourceFromWorkload(k, *w)) {
+        out.insert(PoolKey(s->ns, s->pool));
+      }
+    }
+  }
+  // Services select pods by label (only pods carry the labels).
+  if (obj.contains("status") || obj.contains("spec")) {
+    std::map<std::string, std::string> labels = Labels(obj);
+    absl::StatusOr<std::vector<ObjectPtr>> services =
+        informers_->services->store().ByIndex(kByNamespace, ns);
+    if (services.ok()) {
+      for (const ObjectPtr& svc : *services) {
+        std::optional<Source> s = SourceFromService(*svc);
+        if (s && SelectorMatches(s->selector, labels)) {
+          out.insert(PoolKey(s->ns, s->pool));
+        }
+      }
+    }
+  }
+  return out;
+}
+
+void TrafficDirector::OnPodEvent(const ObjectPtr& old_pod,
+                                 const ObjectPtr& new_pod) {
+  std::set<std::string> keys;
+  if (old_pod) keys = PoolsOfPod(*old_pod);
+  if (new_pod) {
+    for (const std::string& k : PoolsOfPod(*new_pod)) keys.insert(k);
+  }
+  if (keys.empty()) return;
+  // The leader losing its ability to lead starts the failover clock.
+  const json& ref = new_pod ? *new_pod : *old_pod;
+  std::string uid = Meta(ref, "uid");
+  bool can_lead = new_pod != nullptr && CanLead(CandidateFromPod(*new_pod, ""));
+  absl::Time now = clock_->Now();
+  {
+    absl::MutexLock lock(&mu_);
+    for (const std::string& k : keys) {
+      auto it = pools_.find(k);
+      if (it != pools_.end() && it->second.leader_uid == uid && !can_lead &&
+          it->second.loss_observed == absl::InfinitePast()) {
+        it->second.loss_observed = now;
+      }
+    }
+  }
+  for (const std::string& k : keys) Enqueue(k);
+}
+
+std::vector<Source> TrafficDirector::SourcesOf(const std::string& ns,
+                                               const std::string& pool) const {
+  std::vector<Source> out;
+  const std::string key = PoolKey(ns, pool);
+  auto add = [&](const client::Informer& inf, auto to_source) {
+    absl::StatusOr<std::vector<ObjectPtr>> objs =
+        inf.store().ByIndex(kByPool, key);
+    if (!objs.ok()) return;
+    for (const ObjectPtr& o : *objs) {
+      if (std::optional<Source> s = to_source(*o); s && s->pool == pool) {
+        out.push_back(std::move(*s));
+      }
+    }
+  };
+  add(*informers_->deployments, [](const json& o) {
+    return SourceFromWorkload(Source::Kind::kDeployment, o);
+  });
+  add(*informers_->statefulsets, [](const json& o) {
+    return SourceFromWorkload(Source::Kind::kStatefulSet, o);
+  });
+  add(*informers_->services,
+      [](const json& o) { return SourceFromService(o); });
+  std::sort(out.begin(), out.end(), [](const Source& a, const Source& b) {
+    return std::tie(a.name, a.uid) < std::tie(b.name, b.uid);
+  });
+  return out;
+}
+
+std::vector<Candidate> TrafficDirector::CandidatesOf(
+    const std::vector<Source>& sources, const PolicySettings& policy) const {
+  std::map<std::string, Candidate> by_uid;
+  auto add_pods_owned_by = [&](const std::string& owner_uid) {
+    absl::StatusOr<std::vector<ObjectPtr>> pods =
+        informers_->pods->store().ByIndex(kByOwner, owner_uid);
+    if (!pods.ok()) return;
+    for (const ObjectPtr& p : *pods) {
+      Candidate c = CandidateFromPod(*p, policy.identity_strategy);
+      by_uid.emplace(c.uid, std::move(c));
+    }
+  };
+  for (const Source& s : sources) {
+    switch (s.kind) {
+      case Source::Kind::kDeployment: {
+        absl::StatusOr<std::vector<ObjectPtr>> sets =
+            informers_->replicasets->store().ByIndex(kByOwner, s.uid);
+        if (!sets.ok()) break;
+        for (const ObjectPtr& rs : *sets) add_pods_owned_by(Meta(*rs, "uid"));
+        break;
+      }
+      case Source::Kind::kStatefulSet:
+        add_pods_owned_by(s.uid);
+        break;
+      case Source::Kind::kService: {
+        absl::StatusOr<std::vector<ObjectPtr>> pods =
+            informers_->pods->store().ByIndex(kByNamespace, s.ns);
+        if (!pods.ok()) break;
+        for (const ObjectPtr& p : *pods) {
+          if (!SelectorMatches(s.selector, Labels(*p))) continue;
+          Candidate c = CandidateFromPod(*p, policy.identity_strategy);
+          by_uid.emplace(c.uid, std::move(c));
+        }
+        break;
+      }
+    }
+  }
+  std::vector<Candidate> out;
+  out.reserve(by_uid.size());
+  for (auto& [uid, c] : by_uid) out.push_back(std::move(c));
+  return out;
+}
+
+std::vector<ContainerPort> TrafficDirector::ContainerPortsOf(
+    const std::string& ns, const std::string& pod) const {
+  ObjectPtr p = informers_->pods->store().Get(ns, pod);
+  if (p == nullptr) return {};
+  return PodContainerPorts(*p);
+}
+
+absl::Status TrafficDirector::ApplyIfChanged(
+    const Resource& r, const json& desired, const ObjectPtr& cached,
+    bool (*up_to_date)(const json&, const json&)) {
+  if (cached != nullptr && up_to_date(desired, *cached)) {
+    std::map<std::string, std::string> have = Labels(*cached);
+    bool labels_ok = true;
+    for (auto it = desired["metadata"]["labels"].begin();
+         it != desired["metadata"]["labels"].end(); ++it) {
+      if (have[it.key()] != it->get<std::string>()) labels_ok = false;
+    }
+    if (labels_ok) return absl::OkStatus();
+  }
+  client::ApplyOptions apply;
+  apply.field_manager = "zen-lead";
+  apply.force = true;  // zen-lead owns these objects
+  const std::string ns = desired["metadata"]["namespace"];
+  const std::string name = desired["metadata"]["name"];
+  return deps_.writer->Apply(r, ns, name, desired, apply).status();
+}
+
+absl::Status TrafficDirector::Cleanup(const std::string& ns,
+                                      const std::string& pool,
+                                      const std::set<std::string>& keep) {
+  // Leader Services and slices of sources that left the pool (opt-out).
+  const std::string key = PoolKey(ns, pool);
+  absl::Status result;
+  auto sweep = [&](const client::Informer& inf, const Resource& r) {
+    absl::StatusOr<std::vector<ObjectPtr>> objs =
+        inf.store().ByIndex(kByPool, key);
+    if (!objs.ok()) return;
+    for (const ObjectPtr& o : *objs) {
+      std::map<std::string, std::string> labels = Labels(*o);
+      if (labels[kManagedByLabel] != kManagedBy) continue;
+      if (keep.count(labels[kSourceLabel])) continue;
+      client::DeleteOptions del;
+      del.uid = Meta(*o, "uid");
+      absl::Status s = deps_.writer->Delete(r, ns, Meta(*o, "name"), del);
+      if (!s.ok() && !client::IsNotFound(s)) result.Update(s);
+    }
+  };
+  sweep(*informers_->slices, kSlices);
+  sweep(*informers_->services, kServices);
+  return result;
+}
+
+void TrafficDirector::Emit(const EventInfo& e) {
+  log_.Info("event", {{"reason", e.reason},
+                      {"object", absl::StrCat(e.kind, "/", e.ns, "/", e.name)},
+                      {"note", e.note}});
+  if (deps_.record_event) deps_.record_event(e);
+}
+
+absl::Status TrafficDirector::Reconcile(const std::string& pool_key) {
+  std::vector<std::string> parts =
+      absl::StrSplit(pool_key, absl::MaxSplits('/', 1));
+  if (parts.size() != 2) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("pool key \"", pool_key, "\" is not namespace/pool"));
+  }
+  const std::string& ns = parts[0];
+  const std::string& pool = parts[1];
+  const absl::Time now = clock_->Now();
+
+  ObjectPtr policy_obj = informers_->policies->store().Get(ns, pool);
+  PolicySettings policy =
+      policy_obj ? PolicyFromObject(*policy_obj) : PolicySettings{};
+  std::vector<Source> sources = SourcesOf(ns, pool);
+  std::set<std::string> source_names;
+  for (const Source& s : sources) source_names.insert(s.name);
+  absl::Status cleanup = Cleanup(ns, pool, source_names);
+  if (!cleanup.ok()) return cleanup;
+
+  PoolState state;
+  {
+    absl::MutexLock lock(&mu_);
+    if (sources.empty() && policy_obj == nullptr) {
+      pools_.erase(pool_key);
+      if (pools_gauge_) pools_gauge_->WithLabels({})->Set(pools_.size());
+    } else {
+      state = pools_[pool_key];
+      if (pools_gauge_) pools_gauge_->WithLabels({})->Set(pools_.size());
+    }
+  }
+  if (sources.empty() && policy_obj == nullptr) {
+    deps_.registry->Remove(ns, pool);
+    return absl::OkStatus();
+  }
+
+  // PolicyNotFound: once per pool until the policy appears.
+  bool named = false;
+  for (const Source& s : sources) named |= s.pool_named;
+  if (!policy.found && named && !state.policy_missing_reported) {
+    for (const Source& s : sources) {
+      if (!s.pool_named) continue;
+      Emit({s.ApiVersion(), s.KindName(), s.ns, s.name, s.uid, true,
+            "PolicyNotFound",
+            absl::StrCat("LeaderPolicy ", ns, "/", pool,
+                         " does not exist; using the default settings")});
+    }
+    state.policy_missing_reported = true;
+  }
+  if (policy.found) state.policy_missing_reported = false;
+
+  // Recover the current leader: memory, then the Lease, then the slices.
+  ObjectPtr lease_obj = informers_->leases->store().Get(ns, pool);
+  std::optional<LeaseState> lease =
+      lease_obj ? LeaseFromObject(*lease_obj) : std::nullopt;
+  std::string current_uid = state.leader_uid;
+  if (current_uid.empty() && lease) current_uid = lease->holder_uid;
+  if (current_uid.empty()) {
+    for (const Source& s : sources) {
+      ObjectPtr slice =
+          informers_->slices->store().Get(ns, s.LeaderServiceName());
+      if (slice && slice->contains("endpoints") &&
+          (*slice)["endpoints"].is_array() && !(*slice)["endpoints"].empty()) {
+        const json& ep = (*slice)["endpoints"][0];
+        if (ep.contains("targetRef")) {
+          current_uid = ep["targetRef"].value("uid", "");
+          break;
+        }
+      }
+    }
+  }
+
+  std::vector<Candidate> candidates = CandidatesOf(sources, policy);
+  Choice choice = ChooseLeader(candidates, current_uid,
+                               absl::Seconds(policy.min_ready_seconds), now);
+
+  // 1. EndpointSlices first: this is the failover.
+  absl::Status result;
+  std::string port_error;
+  for (const Source& s : sources) {
+    std::vector<SlicePort> ports;
+    std::optional<Candidate> endpoint = choice.leader;
+    if (choice.leader) {
+      absl::StatusOr<std::vector<SlicePort>> resolved =
+          ResolveSlicePorts(s.ports, ContainerPortsOf(ns, choice.leader->name));
+      if (resolved.ok()) {
+        ports = std::move(*resolved);
+      } else {
+        endpoint.reset();  // fail closed
+        port_error = std::string(resolved.status().message());
+        if (state.port_error_reported != port_error) {
+          Emit({s.ApiVersion(), s.KindName(), s.ns, s.name, s.uid, true,
+                "PortResolutionFailed",
+                absl::StrCat("Service ", s.LeaderServiceName(),
+                             " has no endpoint: ", port_error)});
+        }
+      }
+    }
+    result.Update(ApplyIfChanged(
+        kSlices, EndpointSliceApply(s, endpoint, ports),
+        informers_->slices->store().Get(ns, s.LeaderServiceName()),
+        SliceUpToDate));
+  }
+  state.port_error_reported = port_error;
+  if (choice.changed && state.loss_observed != absl::InfinitePast() &&
+      result.ok()) {
+    if (failover_latency_) {
+      failover_latency_->WithLabels({})->ObserveDuration(now -
+                                                         state.loss_observed);
+    }
+  }
+  if (choice.changed || choice.leader)
+    state.loss_observed = absl::InfinitePast();
+
+  // 2. The leader Services.
+  for (const Source& s : sources) {
+    result.Update(ApplyIfChanged(
+        kServices, LeaderServiceApply(s),
+        informers_->services->store().Get(ns, s.LeaderServiceName()),
+        ServiceUpToDate));
+  }
+
+  // 3. The pool Lease: holder, fencing token, renewals.
+  bool lease_conflict = false;
+  LeaseState next = lease.value_or(LeaseState{});
+  if (lease_obj == nullptr) {
+    absl::StatusOr<json> existing = deps_.writer->Get(kLeases, ns, pool);
+    if (existing.ok() && !LeaseFromObject(*existing)) lease_conflict = true;
+  } else if (!lease) {
+    lease_conflict = true;
+  }
+  std::string new_uid = choice.leader ? choice.leader->uid : "";
+  bool holder_changed = next.holder_uid != new_uid;
+  if (holder_changed) {
+    next.holder_uid = new_uid;
+    next.holder_identity = choice.leader ? choice.leader->identity : "";
+    if (choice.leader) {
+      next.transitions += 1;
+      next.acquire_time = now;
+    }
+  }
+  if (choice.leader) {
+    next.holder_identity = choice.leader->identity;
+  }
+  next.lease_duration_seconds = policy.lease_duration_seconds;
+  const absl::Duration renew_every =
+      absl::Seconds(policy.lease_duration_seconds) / 3;
+  bool renew = choice.leader && (now - next.renew_time >= renew_every);
+  if (holder_changed || renew) next.renew_time = now;
+  bool lease_differs =
+      !lease || holder_changed || renew ||
+      lease->holder_identity != next.holder_identity ||
+      lease->lease_duration_seconds != next.lease_duration_seconds;
+  if (!lease_conflict && lease_differs) {
+    client::ApplyOptions apply;
+    apply.force = true;
+    absl::StatusOr<json> applied = deps_.writer->Apply(
+        kLeases, ns, pool, LeaseApply(ns, pool, policy, pool, next), apply);
+    result.Update(applied.status());
+  }
+
+  // 4. Leader bookkeeping, events, registry.
+  if (choice.changed) {
+    std::string previous = state.leader_uid;
+    state.leader_uid = new_uid;
+    state.leader_since = choice.leader ? now : absl::InfinitePast();
+    if (choice.leader) {
+      if (leader_changes_) leader_changes_->WithLabels({ns, pool})->Inc();
+      EventInfo e =
+          PoolEventTarget(policy_obj != nullptr, policy, sources, ns, pool);
+      e.reason = previous.empty() && current_uid.empty() ? "LeaderElected"
+                                                         : "LeaderChanged";
+      e.note = absl::StrCat("pod ", choice.leader->name, " (",
+                            choice.leader->pod_ip, ") leads pool ", pool,
+                            "; fencing token ", next.transitions);
+      if (!e.name.empty()) Emit(e);
+      state.no_candidates_reported = false;
+    }
+  } else if (choice.leader && state.leader_since == absl::InfinitePast()) {
+    // Sticky across restarts: the leader was recovered from the cluster.
+    state.leader_uid = new_uid;
+    state.leader_since =
+        lease && lease->holder_uid == new_uid ? lease->acquire_time : now;
+  }
+  if (!choice.leader && !state.no_candidates_reported && !sources.empty()) {
+    EventInfo e =
+        PoolEventTarget(policy_obj != nullptr, policy, sources, ns, pool);
+    e.warning = true;
+    e.reason = "NoReadyCandidates";
+    e.note = absl::StrCat("pool ", pool,
+                          " has no Ready pod; the leader Service has no "
+                          "endpoint");
+    Emit(e);
+    state.no_candidates_reported = true;
+  }
+  if (candidates_gauge_) {
+    candidates_gauge_->WithLabels({ns, pool})->Set(choice.ready_candidates);
+  }
+  PoolLeader pl;
+  pl.ns = ns;
+  pl.pool = pool;
+  pl.has_leader = choice.leader.has_value();
+  if (choice.leader) {
+    pl.holder_identity = choice.leader->identity;
+    pl.pod_name = choice.leader->name;
+    pl.pod_uid = choice.leader->uid;
+    pl.pod_ip = choice.leader->pod_ip;
+    pl.since = state.leader_since;
+  }
+  pl.fencing_token = next.transitions;
+  deps_.registry->Set(pl);
+
+  // 5. LeaderPolicy status.
+  if (policy_obj) {
+    bool single = !sources.empty();
+    for (const Source& s : sources) {
+      if (s.replicas > 1 ||
+          (s.replicas < 0 && static_cast<int>(candidates.size()) > 1)) {
+        single = false;
+      }
+    }
+    PoolStatus st;
+    st.observed_generation = policy.generation;
+    st.candidates = choice.ready_candidates;
+    st.transitions = next.transitions;
+    st.last_transition = next.acquire_time;
+    st.holder = choice.leader;
+    st.holder_since = state.leader_since;
+    if (lease_conflict) {
+      st.phase = choice.leader ? "Stable" : "NoCandidates";
+      st.ready = {"False", "LeaseConflict",
+                  absl::StrCat("a Lease named ", pool,
+                               " exists and is not managed by zen-lead; "
+                               "rename the pool or remove that Lease")};
+    } else if (!port_error.empty()) {
+      st.phase = "NoCandidates";
+      st.ready = {"False", "PortResolutionFailed", port_error};
+    } else {
+      st.ready = {"True", "Reconciled", "the pool is reconciled"};
+    }
+    if (choice.leader) {
+      if (st.phase.empty()) st.phase = single ? "SingleReplica" : "Stable";
+      st.leader_elected = {
+          "True", "LeaderElected",
+          absl::StrCat("pod ", choice.leader->name, " leads the pool")};
+    } else {
+      st.phase = sources.empty()        ? "NoCandidates"
+                 : choice.recheck_after ? "Electing"
+                                        : "NoCandidates";
+      st.holder_since = absl::InfinitePast();
+      st.leader_elected =
+          sources.empty()
+              ? PoolStatus::Cond{"False", "NoMembers",
+                                 "no workload or Service names this pool"}
+              : PoolStatus::Cond{"False", "NoReadyCandidates",
+                                 "no pod of the pool is Ready"};
+    }
+    json desired = PolicyStatusApply(ns, pool, st, *policy_obj, now);
+    json have = policy_obj->contains("status") ? (*policy_obj)["status"]
+                                               : json::object();
+    if (desired["status"] != have) {
+      client::ApplyOptions apply;
+      apply.force = true;
+      result.Update(
+          deps_.writer->Apply(kPolicies, ns, pool, desired, apply, "status")
+              .status());
+    }
+  }
+
+  {
+    absl::MutexLock lock(&mu_);
+    if (pools_.count(pool_key)) pools_[pool_key] = state;
+    // Lease renewals and minReadySeconds need a later look.
+    absl::Duration again = absl::InfiniteDuration();
+    if (choice.leader) again = renew_every;
+    if (choice.recheck_after) again = std::min(again, *choice.recheck_after);
+    if (again != absl::InfiniteDuration() && queue_ != nullptr) {
+      queue_->AddAfter(pool_key, again + absl::Milliseconds(10));
+    }
+  }
+  return result;
+}
+
+void TrafficDirector::RunWorker(client::WorkQueue* queue) {
+  while (std::optional<std::string> key = queue->Get()) {
+    if (queue->ShuttingDown()) {
+      // Lost leadership or stopping: no more writes.
+      queue->Done(*key);
+      continue;
+    }
+    absl::Time start = clock_->Now();
+    absl::Status s = Reconcile(*key);
+    if (reconcile_duration_) {
+      reconcile_duration_->WithLabels({s.ok() ? "ok" : "error"})
+          ->ObserveDuration(clock_->Now() - start);
+    }
+    if (s.ok()) {
+      queue->Forget(*key);
+    } else {
+      if (reconcile_errors_) reconcile_errors_->WithLabels({})->Inc();
+      log_.Warning("reconcile failed", {{"pool", *key},
+                                        {"error", s.ToString()},
+                                        {"retries", queue->NumRequeues(*key)}});
+      queue->AddRateLimited(*key);
+    }
+    queue->Done(*key);
+  }
+}
+
+void TrafficDirector::StartWorkers() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (queue_ != nullptr) return;
+    client::WorkQueueOptions o;
+    o.name = "trafficdirector";
+    o.clock = deps_.clock;
+    queue_ = std::make_shared<client::WorkQueue>(std::move(o));
+    for (int i = 0; i < std::max(1, options_.workers); ++i) {
+      workers_.emplace_back([this, q = queue_.get()] { RunWorker(q); });
+    }
+  }
+  log_.Info("workers started", {{"workers", options_.workers}});
+  EnqueueAll();
+}
+
+void TrafficDirector::StopWorkers() {
+  std::shared_ptr<client::WorkQueue> q;
+  std::vector<std::thread> workers;
+  {
+    absl::MutexLock lock(&mu_);
+    q = std::move(queue_);
+    queue_ = nullptr;
+    workers = std::move(workers_);
+    workers_.clear();
+  }
+  if (q == nullptr) return;
+  q->ShutDown();
+  for (std::thread& t : workers) t.join();
+  log_.Info("workers stopped");
+}
+
+void TrafficDirector::Stop() {
+  StopWorkers();
+  if (informers_ != nullptr) {
+    for (client::Informer* i : informers_->All()) i->Stop();
+  }
+}
+
+}  // namespace zenlead::op

@@ -1,0 +1,152 @@
+// TrafficDirector: the controller behind SPEC §3.1. For every pool (a
+// LeaderPolicy, and the Deployments, StatefulSets and enabled Services that
+// name it) it elects one leader pod and routes `<source>-leader` Services to
+// it through EndpointSlices with exactly one endpoint, records the pool Lease
+// (fencing token = leaseTransitions), the LeaderPolicy status, Events and
+// metrics.
+//
+// Level-triggered: informers keep caches of policies, workloads, ReplicaSets,
+// Services, pods (projected), and zen-lead's own EndpointSlices and Leases;
+// events only say which pool to look at; a reconcile reads the caches and
+// converges, and is safe to run twice. Failover is event-driven: the pod
+// update that removes the leader's readiness queues the pool at once and the
+// reconcile writes the EndpointSlice first.
+//
+//   TrafficDirectorDeps deps{.writer = client.get(), .new_watch_client = ...,
+//                            .registry = &registry, .metrics = &metrics};
+//   auto td = std::make_unique<TrafficDirector>(deps,
+//   TrafficDirectorOptions{}); td->Start();  td->StartWorkers();  ...
+//   td->Stop();
+#ifndef ZEN_LEAD_OPERATOR_TRAFFIC_DIRECTOR_H_
+#define ZEN_LEAD_OPERATOR_TRAFFIC_DIRECTOR_H_
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "api/client/client.h"
+#include "api/client/clock.h"
+#include "api/client/informer.h"
+#include "api/client/logging.h"
+#include "api/client/metrics.h"
+#include "api/client/rest_client.h"
+#include "api/client/workqueue.h"
+#include "operator/controller.h"
+#include "operator/leader_registry.h"
+#include "operator/objects.h"
+
+namespace zenlead::op {
+
+// An Event to record on an object.
+struct EventInfo {
+  std::string api_version;
+  std::string kind;
+  std::string ns;
+  std::string name;
+  std::string uid;
+  bool warning = false;
+  std::string reason;  // UpperCamelCase
+  std::string note;
+};
+
+struct TrafficDirectorDeps {
+  // Writes (server-side apply, get, delete). Not owned.
+  client::Client* writer = nullptr;
+  // A dedicated client per informer, so Stop() can end a quiet watch.
+  std::function<absl::StatusOr<std::unique_ptr<client::RestClient>>()>
+      new_watch_client;
+  LeaderRegistry* registry = nullptr;
+  // Optional.
+  client::Registry* metrics = nullptr;
+  // Optional: where Events go (the event recorder).
+  std::function<void(const EventInfo&)> record_event;
+  // nullptr: RealClock().
+  client::Clock* clock = nullptr;
+};
+
+struct TrafficDirectorOptions {
+  // "" watches every namespace.
+  std::string ns;
+  int workers = 4;
+};
+
+class TrafficDirector : public Controller {
+ public:
+  TrafficDirector(TrafficDirectorDeps deps, TrafficDirectorOptions options);
+  ~TrafficDirector() override;
+
+  absl::Status Start() override;
+  bool HasSynced() const override;
+  void StartWorkers() override;
+  void StopWorkers() override;
+  void Stop() override;
+
+  // Converges one pool ("namespace/pool") now; what a worker runs.
+  absl::Status Reconcile(const std::string& pool_key);
+
+ private:
+  struct PoolState {
+    std::string leader_uid;
+    absl::Time leader_since = absl::InfinitePast();
+    // When the current leader was seen to lose the ability to lead.
+    absl::Time loss_observed = absl::InfinitePast();
+    bool policy_missing_reported = false;
+    std::string port_error_reported;
+    bool no_candidates_reported = false;
+  };
+
+  struct Informers;
+
+  void Enqueue(const std::string& pool_key);
+  void EnqueueAll();
+  void OnPodEvent(const client::ObjectPtr& old_pod,
+                  const client::ObjectPtr& new_pod);
+  std::set<std::string> PoolsOfPod(const nlohmann::json& pod) const;
+  std::vector<Source> SourcesOf(const std::string& ns,
+                                const std::string& pool) const;
+  std::vector<Candidate> CandidatesOf(const std::vector<Source>& sources,
+                                      const PolicySettings& policy) const;
+  std::vector<ContainerPort> ContainerPortsOf(const std::string& ns,
+                                              const std::string& pod) const;
+  absl::Status Cleanup(const std::string& ns, const std::string& pool,
+                       const std::set<std::string>& keep_sources);
+  absl::Status ApplyIfChanged(const client::Resource& r,
+                              const nlohmann::json& desired,
+                              const client::ObjectPtr& cached,
+                              bool (*up_to_date)(const nlohmann::json&,
+                                                 const nlohmann::json&));
+  void Emit(const EventInfo& e);
+  void RunWorker(client::WorkQueue* queue);
+
+  TrafficDirectorDeps deps_;
+  const TrafficDirectorOptions options_;
+  client::Clock* const clock_;
+  const client::Logger log_;
+  std::unique_ptr<Informers> informers_;
+
+  mutable absl::Mutex mu_;
+  std::map<std::string, PoolState> pools_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<client::WorkQueue> queue_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::thread> workers_ ABSL_GUARDED_BY(mu_);
+
+  // Metrics (null when deps_.metrics is null).
+  client::CounterFamily* leader_changes_ = nullptr;
+  client::HistogramFamily* failover_latency_ = nullptr;
+  client::GaugeFamily* pools_gauge_ = nullptr;
+  client::GaugeFamily* candidates_gauge_ = nullptr;
+  client::HistogramFamily* reconcile_duration_ = nullptr;
+  client::CounterFamily* reconcile_errors_ = nullptr;
+};
+
+}  // namespace zenlead::op
+
+#endif  // ZEN_LEAD_OPERATOR_TRAFFIC_DIRECTOR_H_
