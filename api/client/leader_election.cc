@@ -1,5 +1,6 @@
 #include "api/client/leader_election.h"
 
+#include <algorithm>
 #include <cmath>
 #include <utility>
 
@@ -194,14 +195,11 @@ LeaderElector::Attempt LeaderElector::TryAcquireOrRenew() {
   const std::string holder = SpecString(old_spec, "holderIdentity");
   const bool ours = holder == config_.identity;
   if (!holder.empty() && !ours) {
-    absl::Time expiry;
-    {
-      absl::MutexLock lock(&mu_);
-      expiry = observed_time_ +
-               absl::Seconds(SpecInt(old_spec, "leaseDurationSeconds"));
-    }
+    absl::MutexLock lock(&mu_);
+    holder_expiry_ = observed_time_ +
+                     absl::Seconds(SpecInt(old_spec, "leaseDurationSeconds"));
     // Held, and alive as far as we know.
-    if (now < expiry) return Attempt::kHeldByOther;
+    if (now < holder_expiry_) return Attempt::kHeldByOther;
   }
 
   nlohmann::json spec = old_spec;
@@ -262,19 +260,27 @@ void LeaderElector::Run() {
   };
   while (!stopping()) {
     // Standby: try every retry_period, less up to 1/6 of it, so that
-    // candidates spread out and a released Lease is taken within one period.
+    // candidates spread out and a released Lease is taken within one period;
+    // and try again right when a held Lease expires, so that a dead leader
+    // is replaced within lease_duration + retry_period of its last renewal.
     bool acquired = false;
     // Deadlines count from the start of the successful attempt: others see
     // the write only after it lands, so they never count from earlier.
     absl::Time attempt_start;
     while (!stopping()) {
       attempt_start = clock_->Now();
-      acquired = TryAcquireOrRenew() == Attempt::kHolding;
+      const Attempt attempt = TryAcquireOrRenew();
       ReportLeader();
+      acquired = attempt == Attempt::kHolding;
       if (acquired) break;
       const double jitter =
           absl::Uniform(bitgen, 1.0 / kLeaderElectionJitterFactor, 1.0);
-      if (!WaitUntil(clock_->Now() + config_.retry_period * jitter)) break;
+      absl::Time next = clock_->Now() + config_.retry_period * jitter;
+      if (attempt == Attempt::kHeldByOther) {
+        absl::MutexLock lock(&mu_);
+        next = std::min(next, holder_expiry_);
+      }
+      if (!WaitUntil(next)) break;
     }
     if (!acquired) break;
 

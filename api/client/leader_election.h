@@ -5,7 +5,9 @@
 //   already its own, or expired: the holder has not changed the record for
 //   leaseDurationSeconds, measured on the local clock from when this
 //   candidate last saw the record change (clocks of different machines are
-//   never compared).
+//   never compared). A standby retries every retry_period and also right
+//   when the Lease would expire, so a leader that died is replaced within
+//   lease_duration + retry_period of its last renewal (plus API latency).
 // - Writes use optimistic concurrency: the update carries the
 //   resourceVersion that was read, so of two candidates one wins and the
 //   other gets a Conflict. leaseTransitions grows by one whenever the holder
@@ -141,6 +143,8 @@ class LeaderElector {
   nlohmann::json observed_spec_ ABSL_GUARDED_BY(mu_);
   absl::Time observed_time_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   std::string observed_holder_ ABSL_GUARDED_BY(mu_);
+  // When another holder's Lease expires unless its record changes.
+  absl::Time holder_expiry_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   // Only touched by the elector's thread.
   std::string reported_leader_;
 

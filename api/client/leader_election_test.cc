@@ -307,13 +307,14 @@ TEST_F(LeaderElectionTest, TakesALeaseOnlyAfterItExpiresOnTheLocalClock) {
   for (int i = 0; i < 7; ++i) Step(absl::Seconds(2));
   EXPECT_FALSE(elector->IsLeader());
   EXPECT_EQ(callbacks_.started(), 0);
-  Step(absl::Seconds(2));  // t0 + 16 s >= t0 + 15 s: expired
+  // The next try is at the expiry itself, t0 + 15 s, not a period later.
+  Step(absl::Seconds(1));
   ASSERT_TRUE(callbacks_.AwaitStarted(1));
   EXPECT_TRUE(elector->IsLeader());
   nlohmann::json spec = lease_.spec();
   EXPECT_EQ(spec["holderIdentity"], "me");
   EXPECT_EQ(spec["leaseTransitions"], 4);
-  EXPECT_EQ(spec["acquireTime"], FormatMicroTime(t0 + absl::Seconds(16)));
+  EXPECT_EQ(spec["acquireTime"], FormatMicroTime(t0 + absl::Seconds(15)));
   EXPECT_THAT(callbacks_.leaders(), ElementsAre("other", "me"));
 }
 
