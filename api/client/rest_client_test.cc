@@ -339,8 +339,8 @@ TEST(PathTest, QueryStringEncodesAndSkipsEmpty) {
 
 // ----------------------------------------------------------------- ListAll
 
-nlohmann::json Page(std::vector<std::string> names, const std::string& token,
-                    const std::string& rv) {
+nlohmann::json Page(const std::vector<std::string>& names,
+                    const std::string& token, const std::string& rv) {
   nlohmann::json items = nlohmann::json::array();
   for (const std::string& n : names)
     items.push_back({{"metadata", {{"name", n}}}});
