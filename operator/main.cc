@@ -1,0 +1,228 @@
+// zen-lead-operator: the operator process (manager.h). Flags follow
+// controller-runtime's names (config/manager/manager.yaml uses them);
+// `zen-lead-operator --help` lists them all.
+//
+//   zen-lead-operator --leader-elect --metrics-bind-address=:8080
+//       --health-probe-bind-address=:8081 --grpc-bind-address=:9090
+//
+// Exit codes: 0 after SIGTERM/SIGINT (graceful: workers stopped, operator
+// Lease released, servers stopped), 1 on a startup error or after losing the
+// operator Lease (the kubelet restarts the container with clean state), 2 for
+// bad flags. A second SIGTERM/SIGINT exits at once with 1.
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <iostream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
+#include "absl/flags/usage.h"
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_replace.h"
+#include "absl/time/time.h"
+#include "api/client/logging.h"
+#include "operator/manager.h"
+
+ABSL_FLAG(std::string, kubeconfig, "",
+          "Path to a kubeconfig file. Default: the first file in $KUBECONFIG, "
+          "else the in-cluster service account, else ~/.kube/config.");
+ABSL_FLAG(std::string, namespace, "",
+          "Watch only this namespace. Default: all namespaces.");
+ABSL_FLAG(bool, leader_elect, false,
+          "Elect one active replica through a coordination.k8s.io Lease; the "
+          "others keep warm caches and take over when it goes away. Use it "
+          "whenever more than one replica runs.");
+ABSL_FLAG(std::string, leader_election_namespace, "",
+          "Namespace of the operator's Lease. Default: $POD_NAMESPACE, else "
+          "\"zen-lead-system\".");
+ABSL_FLAG(std::string, leader_election_id, "zen-lead-operator",
+          "Name of the operator's Lease.");
+ABSL_FLAG(absl::Duration, leader_election_lease_duration, absl::Seconds(15),
+          "How long standbys wait after the last renewal before taking the "
+          "Lease from a leader that vanished without releasing it.");
+ABSL_FLAG(absl::Duration, renew_deadline, absl::Seconds(10),
+          "How long the leader keeps trying to renew before it stops "
+          "leading (and exits). Less than the lease duration.");
+ABSL_FLAG(absl::Duration, retry_period, absl::Seconds(2),
+          "How often the leader renews and standbys try to acquire; a "
+          "released Lease is taken within one retry period.");
+ABSL_FLAG(std::string, identity, "",
+          "This replica's name in the Lease. Default: $POD_NAME, else "
+          "<hostname>_<pid>.");
+ABSL_FLAG(std::string, metrics_bind_address, ":8080",
+          "Address of the Prometheus /metrics endpoint (host:port or :port; "
+          "port 0 picks a free port, logged at start); \"0\" disables it.");
+ABSL_FLAG(std::string, health_probe_bind_address, ":8081",
+          "Address of /healthz (alive) and /readyz (caches synced); \"0\" "
+          "disables them.");
+ABSL_FLAG(std::string, grpc_bind_address, ":9090",
+          "Address of the gRPC LeaderService (GetLeader, WatchLeader); \"0\" "
+          "disables it.");
+ABSL_FLAG(std::string, log_level, "info",
+          "Minimum level of the JSON log lines on stderr: debug, info, warn, "
+          "error.");
+ABSL_FLAG(double, qps, 20,
+          "Sustained requests per second to the API server (client-side "
+          "limit; 0 disables it).");
+ABSL_FLAG(int, burst, 30, "Requests allowed at once above --qps.");
+
+namespace {
+
+// In the order --help shows them; every flag of this file is here.
+constexpr const char* kFlags[] = {
+    "kubeconfig",
+    "namespace",
+    "leader_elect",
+    "leader_election_namespace",
+    "leader_election_id",
+    "leader_election_lease_duration",
+    "renew_deadline",
+    "retry_period",
+    "identity",
+    "metrics_bind_address",
+    "health_probe_bind_address",
+    "grpc_bind_address",
+    "log_level",
+    "qps",
+    "burst",
+};
+
+constexpr char kUsage[] =
+    "zen-lead-operator: the zen-lead Kubernetes operator (leader pods, "
+    "leader Services, pool Leases).\n\nUsage: zen-lead-operator [flags]\n";
+
+// Flags are spelled with dashes (--leader-elect), as controller-runtime
+// operators and config/manager/manager.yaml do; absl names them with
+// underscores, so the names (never the values) are translated.
+std::vector<std::string> DashesToUnderscores(int argc, char** argv) {
+  std::vector<std::string> out;
+  bool flags_done = false;
+  for (int i = 0; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (i > 0 && !flags_done && arg == "--") flags_done = true;
+    if (i > 0 && !flags_done && arg.size() > 1 && arg[0] == '-') {
+      const size_t start = arg.find_first_not_of('-');
+      const size_t end = std::min(arg.find('='), arg.size());
+      if (start != std::string::npos && start < end) {
+        std::replace(arg.begin() + start, arg.begin() + end, '-', '_');
+      }
+    }
+    out.push_back(std::move(arg));
+  }
+  return out;
+}
+
+bool WantsHelp(const std::vector<std::string>& args) {
+  for (size_t i = 1; i < args.size(); ++i) {
+    if (args[i] == "--") return false;
+    if (args[i] == "--help" || args[i] == "-help" || args[i] == "-h" ||
+        args[i] == "--helpfull") {
+      return true;
+    }
+  }
+  return false;
+}
+
+void PrintHelp(std::ostream& out) {
+  out << kUsage << "\nFlags:\n";
+  for (const char* name : kFlags) {
+    absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+    if (flag == nullptr) continue;
+    std::string dashed = absl::StrReplaceAll(name, {{"_", "-"}});
+    out << "  --" << dashed << "=" << flag->DefaultValue() << "\n      "
+        << flag->Help() << "\n";
+  }
+  out << "\nSignals: SIGTERM/SIGINT shut down gracefully (stop writing, "
+         "release the Lease, exit 0).\nThe process exits 1 after losing the "
+         "Lease, so that it restarts with clean state.\n";
+}
+
+zenlead::op::ManagerOptions OptionsFromFlags() {
+  zenlead::op::ManagerOptions o;
+  o.kubeconfig = absl::GetFlag(FLAGS_kubeconfig);
+  o.ns = absl::GetFlag(FLAGS_namespace);
+  o.leader_elect = absl::GetFlag(FLAGS_leader_elect);
+  o.leader_election_namespace = absl::GetFlag(FLAGS_leader_election_namespace);
+  o.leader_election_id = absl::GetFlag(FLAGS_leader_election_id);
+  o.lease_duration = absl::GetFlag(FLAGS_leader_election_lease_duration);
+  o.renew_deadline = absl::GetFlag(FLAGS_renew_deadline);
+  o.retry_period = absl::GetFlag(FLAGS_retry_period);
+  o.identity = absl::GetFlag(FLAGS_identity);
+  o.metrics_bind_address = absl::GetFlag(FLAGS_metrics_bind_address);
+  o.health_probe_bind_address = absl::GetFlag(FLAGS_health_probe_bind_address);
+  o.grpc_bind_address = absl::GetFlag(FLAGS_grpc_bind_address);
+  o.qps = absl::GetFlag(FLAGS_qps);
+  o.burst = absl::GetFlag(FLAGS_burst);
+  return zenlead::op::ResolveDefaults(std::move(o));
+}
+
+// The controllers this binary runs.
+absl::StatusOr<std::vector<std::unique_ptr<zenlead::op::Controller>>>
+NewControllers(const zenlead::op::ControllerContext& context) {
+  std::vector<std::unique_ptr<zenlead::op::Controller>> controllers;
+  // TODO(lead): plug the TrafficDirector in here once it lands
+  // (operator/traffic_director.h), built from `context`. Until then the
+  // operator runs no controller: it elects, serves /metrics, the probes and
+  // the LeaderService (with an empty registry), and writes nothing.
+  (void)context;
+  return controllers;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args = DashesToUnderscores(argc, argv);
+  if (WantsHelp(args)) {
+    PrintHelp(std::cout);
+    return 0;
+  }
+  absl::SetProgramUsageMessage(kUsage);
+  std::vector<char*> argv2;
+  for (std::string& a : args) argv2.push_back(a.data());
+  absl::ParseCommandLine(static_cast<int>(argv2.size()), argv2.data());
+
+  const zenlead::client::Logger& log = zenlead::client::DefaultLogger();
+  absl::StatusOr<zenlead::client::LogLevel> level =
+      zenlead::client::ParseLogLevel(absl::GetFlag(FLAGS_log_level));
+  if (!level.ok()) {
+    std::cerr << "--log-level: " << level.status().message() << "\n";
+    return 2;
+  }
+  log.SetLevel(*level);
+
+  zenlead::op::ManagerOptions options = OptionsFromFlags();
+  if (absl::Status valid = zenlead::op::ValidateOptions(options); !valid.ok()) {
+    std::cerr << valid.message() << "\n";
+    return 2;
+  }
+
+  // Signals go to a thread of their own (blocked everywhere else, before any
+  // other thread exists), which may then take locks, unlike a handler.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  zenlead::op::Manager manager(std::move(options), NewControllers);
+  std::thread signal_thread([&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    log.Info("signal received: shutting down", {{"signal", strsignal(sig)}});
+    manager.Shutdown();
+    sigwait(&signals, &sig);
+    log.Warning("second signal: exiting now", {{"signal", strsignal(sig)}});
+    _exit(1);
+  });
+  signal_thread.detach();
+
+  absl::Status status = manager.Run();
+  return status.ok() ? 0 : 1;
+}
