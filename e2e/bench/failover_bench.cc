@@ -1,0 +1,438 @@
+// Failover benchmark (issue: the operator). On a local control plane it
+// creates N pools of P pods (Services opted in with zen-lead.io/enabled, pods
+// placed directly on kwok nodes), starts the zen-lead operator binary, and
+// measures:
+//   - time from operator start to every pool's leader EndpointSlice written;
+//   - failover latency: from just before the leader pod's Ready condition is
+//     patched to False (what a kubelet does) until a watch on EndpointSlices
+//     shows the leader slice holding a different pod;
+//   - the same readiness loss seen through a plain Kubernetes Service of
+//     pool 0 (the alternative a user would pick: kube-controller-manager's
+//     EndpointSlice controller marks the endpoint not ready);
+//   - the operator's RSS (VmRSS, /proc/PID/status) after reconciling and
+//     after the failovers.
+// With --churn_qps > 0, a background thread flips the readiness of follower
+// pods in random pools, so every pool sees churn while failovers run.
+//
+//   bazel run //e2e/bench:failover_bench -- --operator=$(pwd)/bazel-bin/...
+//   (e2e/bench/failover.sh brings a cluster up and runs both sizes)
+#include <signal.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <random>
+#include <set>
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "api/client/config.h"
+#include "api/client/rest_client.h"
+
+ABSL_FLAG(int, pools, 1, "Number of pools.");
+ABSL_FLAG(int, pods_per_pool, 3, "Pods per pool.");
+ABSL_FLAG(int, failovers, 200, "Failovers to measure.");
+ABSL_FLAG(double, churn_qps, 0, "Follower readiness flips per second.");
+ABSL_FLAG(std::string, operator_bin, "", "Path of the zen-lead operator.");
+ABSL_FLAG(std::string, ns, "bench", "Namespace to use (created, deleted).");
+ABSL_FLAG(int, nodes, 3, "kwok nodes kwok-node-0..N-1 to place pods on.");
+
+namespace {
+
+using zenlead::client::Resource;
+using nlohmann::json;
+namespace client = zenlead::client;
+
+const Resource kNamespaces{"", "v1", "namespaces", false};
+const Resource kPolicies{"coordination.kube-zen.io", "v1alpha1",
+                         "leaderpolicies", true};
+const Resource kServices{"", "v1", "services", true};
+const Resource kPods{"", "v1", "pods", true};
+const Resource kSlices{"discovery.k8s.io", "v1", "endpointslices", true};
+
+[[noreturn]] void Die(const std::string& what, const absl::Status& s) {
+  std::fprintf(stderr, "failover_bench: %s: %s\n", what.c_str(),
+               s.ToString().c_str());
+  std::exit(1);
+}
+
+std::unique_ptr<client::RestClient> NewClient() {
+  absl::StatusOr<client::Config> config = client::LoadConfig();
+  if (!config.ok()) Die("kubeconfig", config.status());
+  config->qps = 2000;
+  config->burst = 4000;
+  absl::StatusOr<std::unique_ptr<client::RestClient>> c =
+      client::RestClient::Create(*config);
+  if (!c.ok()) Die("client", c.status());
+  return std::move(*c);
+}
+
+std::string PoolName(int i) { return absl::StrCat("p", i); }
+std::string PodName(int pool, int j) {
+  return absl::StrCat(PoolName(pool), "-", j);
+}
+
+// What the EndpointSlice watch has seen, for waiting on it.
+class SliceView {
+ public:
+  void Update(const json& slice, bool deleted) {
+    const std::string name = slice["metadata"].value("name", "");
+    const json labels = slice["metadata"].value("labels", json::object());
+    std::string service = labels.value("kubernetes.io/service-name", "");
+    absl::MutexLock lock(&mu_);
+    if (labels.value("endpointslice.kubernetes.io/managed-by", "") ==
+        "zen-lead") {
+      std::string leader;
+      if (!deleted) {
+        for (const json& ep : slice.value("endpoints", json::array())) {
+          leader = ep["targetRef"].value("name", "");
+        }
+      }
+      leaders_[service] = leader;
+    } else {
+      std::set<std::string>& ready = ready_[name];
+      ready.clear();
+      if (!deleted) {
+        for (const json& ep : slice.value("endpoints", json::array())) {
+          if (ep["conditions"].value("ready", false)) {
+            ready.insert(ep["targetRef"].value("name", ""));
+          }
+        }
+      }
+      ready_by_service_[service] = name;
+    }
+  }
+
+  std::string Leader(const std::string& service) {
+    absl::MutexLock lock(&mu_);
+    return leaders_[service];
+  }
+
+  // Waits until pred holds (checked under the lock on every update).
+  bool Await(const std::function<bool(SliceView&)>& pred, absl::Duration t) {
+    absl::Time deadline = absl::Now() + t;
+    while (absl::Now() < deadline) {
+      if (pred(*this)) return true;
+      absl::SleepFor(absl::Microseconds(200));
+    }
+    return pred(*this);
+  }
+
+  bool PlainReady(const std::string& service, const std::string& pod) {
+    absl::MutexLock lock(&mu_);
+    auto it = ready_by_service_.find(service);
+    if (it == ready_by_service_.end()) return false;
+    return ready_[it->second].count(pod) > 0;
+  }
+
+  int PoolsWithLeader() {
+    absl::MutexLock lock(&mu_);
+    int n = 0;
+    for (const auto& [svc, leader] : leaders_) n += leader.empty() ? 0 : 1;
+    return n;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::map<std::string, std::string> leaders_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::set<std::string>> ready_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::string> ready_by_service_ ABSL_GUARDED_BY(mu_);
+};
+
+void SetReady(client::Client& c, const std::string& ns, const std::string& pod,
+              bool ready) {
+  const char* s = ready ? "True" : "False";
+  json patch = {
+      {"status",
+       {{"conditions",
+         json::array({{{"type", "Ready"}, {"status", s}},
+                      {{"type", "ContainersReady"}, {"status", s}}})}}}};
+  absl::StatusOr<json> r = c.Patch(kPods, ns, pod,
+                                   client::PatchType::kStrategicMerge, patch,
+                                   "status");
+  if (!r.ok()) Die("patch readiness of " + pod, r.status());
+}
+
+long RssKiB(pid_t pid) {
+  std::ifstream f(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return -1;
+}
+
+std::string Percentiles(std::vector<double> ms) {
+  if (ms.empty()) return "no samples";
+  std::sort(ms.begin(), ms.end());
+  auto at = [&](double q) {
+    size_t i = static_cast<size_t>(q * (ms.size() - 1) + 0.5);
+    return ms[std::min(i, ms.size() - 1)];
+  };
+  return absl::StrFormat("n=%d p50=%.1fms p90=%.1fms p99=%.1fms max=%.1fms",
+                         ms.size(), at(0.5), at(0.9), at(0.99), ms.back());
+}
+
+// Runs fn(i) for i in [0, n) on `threads` threads.
+void Parallel(int n, int threads, const std::function<void(int)>& fn) {
+  std::atomic<int> next{0};
+  std::vector<std::thread> ts;
+  for (int t = 0; t < threads; ++t) {
+    ts.emplace_back([&] {
+      for (int i = next++; i < n; i = next++) fn(i);
+    });
+  }
+  for (auto& t : ts) t.join();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  const int pools = absl::GetFlag(FLAGS_pools);
+  const int per_pool = absl::GetFlag(FLAGS_pods_per_pool);
+  const std::string ns = absl::GetFlag(FLAGS_ns);
+  const std::string operator_bin = absl::GetFlag(FLAGS_operator_bin);
+  if (operator_bin.empty()) {
+    std::fprintf(stderr, "failover_bench: --operator_bin is required\n");
+    return 2;
+  }
+  std::unique_ptr<client::RestClient> api = NewClient();
+
+  // 1. Pools: a LeaderPolicy, an opted-in Service and P bare pods each.
+  absl::Time t_setup = absl::Now();
+  absl::StatusOr<json> made = api->Create(
+      kNamespaces, "",
+      {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}});
+  if (!made.ok()) Die("create namespace " + ns, made.status());
+  const Resource kSa{"", "v1", "serviceaccounts", true};
+  while (!api->Get(kSa, ns, "default").ok()) {
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  Parallel(pools, 8, [&](int i) {
+    std::string pool = PoolName(i);
+    absl::Status s =
+        api->Create(kPolicies, ns,
+                    {{"apiVersion", "coordination.kube-zen.io/v1alpha1"},
+                     {"kind", "LeaderPolicy"},
+                     {"metadata", {{"name", pool}}},
+                     {"spec", json::object()}})
+            .status();
+    if (!s.ok()) Die("create policy", s);
+    s = api->Create(kServices, ns,
+                    {{"apiVersion", "v1"},
+                     {"kind", "Service"},
+                     {"metadata",
+                      {{"name", pool},
+                       {"annotations",
+                        {{"zen-lead.io/enabled", "true"},
+                         {"zen-lead/pool", pool}}}}},
+                     {"spec",
+                      {{"selector", {{"pool", pool}}},
+                       {"ports", json::array({{{"name", "http"},
+                                               {"port", 80},
+                                               {"targetPort", "http"}}})}}}})
+            .status();
+    if (!s.ok()) Die("create service", s);
+    for (int j = 0; j < per_pool; ++j) {
+      json pod = {
+          {"apiVersion", "v1"},
+          {"kind", "Pod"},
+          {"metadata", {{"name", PodName(i, j)}, {"labels", {{"pool", pool}}}}},
+          {"spec",
+           {{"nodeName", absl::StrCat("kwok-node-",
+                                      (i * per_pool + j) %
+                                          absl::GetFlag(FLAGS_nodes))},
+            {"containers",
+             json::array({{{"name", "app"},
+                           {"image", "example/app"},
+                           {"ports", json::array({{{"name", "http"},
+                                                   {"containerPort",
+                                                    8080}}})}}})}}}};
+      s = api->Create(kPods, ns, pod).status();
+      if (!s.ok()) Die("create pod", s);
+    }
+  });
+  // The alternative: a plain Service over pool 0's pods.
+  absl::Status plain =
+      api->Create(kServices, ns,
+                  {{"apiVersion", "v1"},
+                   {"kind", "Service"},
+                   {"metadata", {{"name", "plain"}}},
+                   {"spec",
+                    {{"selector", {{"pool", PoolName(0)}}},
+                     {"ports", json::array({{{"port", 80},
+                                             {"targetPort", 8080}}})}}}})
+          .status();
+  if (!plain.ok()) Die("create plain service", plain);
+  // Every pod Ready (kwok).
+  for (;;) {
+    client::ListOptions o;
+    absl::StatusOr<json> list = client::ListAll(*api, kPods, ns, o);
+    if (!list.ok()) Die("list pods", list.status());
+    int ready = 0;
+    for (const json& p : (*list)["items"]) {
+      for (const json& c : p["status"].value("conditions", json::array())) {
+        if (c.value("type", "") == "Ready" && c.value("status", "") == "True") {
+          ++ready;
+        }
+      }
+    }
+    if (ready == pools * per_pool) break;
+    absl::SleepFor(absl::Milliseconds(500));
+  }
+  std::printf("setup: %d pools x %d pods Ready in %.1fs\n", pools, per_pool,
+              absl::ToDoubleSeconds(absl::Now() - t_setup));
+
+  // 2. Watch every EndpointSlice of the namespace.
+  SliceView view;
+  std::unique_ptr<client::RestClient> watcher = NewClient();
+  std::thread watch([&] {
+    std::string rv;
+    for (;;) {
+      client::WatchOptions o;
+      o.resource_version = rv;
+      absl::Status s =
+          watcher->Watch(kSlices, ns, o, [&](const client::WatchEvent& e) {
+            if (e.type == client::WatchEvent::Type::kBookmark ||
+                e.type == client::WatchEvent::Type::kError) {
+              return true;
+            }
+            rv = e.object["metadata"].value("resourceVersion", rv);
+            view.Update(e.object, e.type == client::WatchEvent::Type::kDeleted);
+            return true;
+          });
+      if (absl::IsCancelled(s)) return;
+      if (!s.ok()) rv.clear();
+    }
+  });
+
+  // 3. Start the operator; time until every pool has its leader.
+  absl::Time t_start = absl::Now();
+  pid_t pid = fork();
+  if (pid == 0) {
+    std::string ns_flag = "--namespace=" + ns;
+    execl(operator_bin.c_str(), operator_bin.c_str(), "--leader-elect=false",
+          ns_flag.c_str(), "--metrics-bind-address=0",
+          "--health-probe-bind-address=0", "--grpc-bind-address=0",
+          "--log-level=warning", "--qps=500", "--burst=1000",
+          static_cast<char*>(nullptr));
+    std::perror("exec operator");
+    _exit(127);
+  }
+  if (!view.Await([&](SliceView& v) { return v.PoolsWithLeader() == pools; },
+                  absl::Minutes(10))) {
+    std::fprintf(stderr, "failover_bench: only %d of %d pools got a leader\n",
+                 view.PoolsWithLeader(), pools);
+    kill(pid, SIGTERM);
+    return 1;
+  }
+  double reconcile_s = absl::ToDoubleSeconds(absl::Now() - t_start);
+  absl::SleepFor(absl::Seconds(2));  // let status writes settle for RSS
+  long rss_after_start = RssKiB(pid);
+
+  // 4. Background churn on follower pods.
+  std::atomic<bool> stop_churn{false};
+  std::atomic<int> churned{0};
+  std::thread churn;
+  const double churn_qps = absl::GetFlag(FLAGS_churn_qps);
+  if (churn_qps > 0) {
+    churn = std::thread([&] {
+      std::unique_ptr<client::RestClient> c = NewClient();
+      std::mt19937 rng(42);
+      absl::Duration every = absl::Seconds(1) / churn_qps;
+      absl::Time next = absl::Now();
+      while (!stop_churn) {
+        int i = rng() % pools;
+        std::string leader = view.Leader(PoolName(i) + "-leader");
+        std::string pod = PodName(i, rng() % per_pool);
+        if (pod != leader) {
+          SetReady(*c, ns, pod, false);
+          SetReady(*c, ns, pod, true);
+          churned += 2;
+        }
+        next += every;
+        absl::SleepFor(next - absl::Now());
+      }
+    });
+  }
+
+  // 5. Failovers.
+  std::vector<double> zen_ms, plain_ms;
+  const int failovers = absl::GetFlag(FLAGS_failovers);
+  absl::Time t_fail = absl::Now();
+  for (int k = 0; k < failovers; ++k) {
+    int i = k % pools;
+    std::string svc = PoolName(i) + "-leader";
+    std::string old = view.Leader(svc);
+    if (old.empty()) {
+      std::fprintf(stderr, "pool %s has no leader\n", svc.c_str());
+      return 1;
+    }
+    absl::Time t0 = absl::Now();
+    SetReady(*api, ns, old, false);
+    bool ok = view.Await(
+        [&](SliceView& v) {
+          std::string now = v.Leader(svc);
+          return !now.empty() && now != old;
+        },
+        absl::Seconds(30));
+    absl::Time t1 = absl::Now();
+    if (!ok) {
+      std::fprintf(stderr, "failover %d of %s timed out\n", k, svc.c_str());
+      return 1;
+    }
+    zen_ms.push_back(absl::ToDoubleMilliseconds(t1 - t0));
+    if (i == 0) {
+      if (view.Await([&](SliceView& v) { return !v.PlainReady("plain", old); },
+                     absl::Seconds(30))) {
+        plain_ms.push_back(absl::ToDoubleMilliseconds(absl::Now() - t0));
+      }
+    }
+    SetReady(*api, ns, old, true);  // back as a follower (sticky leader)
+    if (i == 0) {
+      view.Await([&](SliceView& v) { return v.PlainReady("plain", old); },
+                 absl::Seconds(30));
+    }
+  }
+  double fail_s = absl::ToDoubleSeconds(absl::Now() - t_fail);
+  stop_churn = true;
+  if (churn.joinable()) churn.join();
+  long rss_end = RssKiB(pid);
+
+  std::printf("operator start to %d pools reconciled: %.2fs\n", pools,
+              reconcile_s);
+  std::printf("zen-lead failover (NotReady patch -> leader slice moved): %s\n",
+              Percentiles(zen_ms).c_str());
+  std::printf(
+      "plain Service, same pods of pool p0 (NotReady patch -> endpoint not "
+      "ready): %s\n",
+      Percentiles(plain_ms).c_str());
+  std::printf("failovers: %d in %.1fs; background churn: %d readiness patches "
+              "(%.0f/s target)\n",
+              failovers, fail_s, churned.load(), churn_qps);
+  std::printf("operator RSS: %.1f MiB after reconcile, %.1f MiB at end\n",
+              rss_after_start / 1024.0, rss_end / 1024.0);
+
+  kill(pid, SIGTERM);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  watcher->Stop();
+  watch.join();
+  (void)api->Delete(kNamespaces, "", ns, {});
+  return 0;
+}
