@@ -27,8 +27,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_replace.h"
 #include "absl/time/time.h"
+#include "api/client/event_recorder.h"
 #include "api/client/logging.h"
 #include "operator/manager.h"
+#include "operator/traffic_director.h"
 
 ABSL_FLAG(std::string, kubeconfig, "",
           "Path to a kubeconfig file. Default: the first file in $KUBECONFIG, "
@@ -166,12 +168,33 @@ zenlead::op::ManagerOptions OptionsFromFlags() {
 // The controllers this binary runs.
 absl::StatusOr<std::vector<std::unique_ptr<zenlead::op::Controller>>>
 NewControllers(const zenlead::op::ControllerContext& context) {
+  using zenlead::op::EventInfo;
+  using zenlead::op::TrafficDirector;
+  using zenlead::op::TrafficDirectorDeps;
+  using zenlead::op::TrafficDirectorOptions;
   std::vector<std::unique_ptr<zenlead::op::Controller>> controllers;
-  // TODO(lead): plug the TrafficDirector in here once it lands
-  // (operator/traffic_director.h), built from `context`. Until then the
-  // operator runs no controller: it elects, serves /metrics, the probes and
-  // the LeaderService (with an empty registry), and writes nothing.
-  (void)context;
+  TrafficDirectorDeps deps;
+  deps.writer = context.client;
+  deps.new_watch_client = context.new_watch_client;
+  deps.registry = context.registry;
+  deps.metrics = context.metrics;
+  if (zenlead::client::EventRecorder* events = context.events) {
+    deps.record_event = [events](const EventInfo& e) {
+      zenlead::client::ObjectReference ref{e.api_version, e.kind, e.ns, e.name,
+                                           e.uid};
+      // Best effort: a full event queue drops (and counts) the event.
+      (void)events->Record(
+          ref,
+          e.warning ? zenlead::client::EventType::kWarning
+                    : zenlead::client::EventType::kNormal,
+          e.reason, e.reason == "PortResolutionFailed" ? "Route" : "Elect",
+          e.note);
+    };
+  }
+  TrafficDirectorOptions options;
+  options.ns = context.ns;
+  controllers.push_back(
+      std::make_unique<TrafficDirector>(std::move(deps), options));
   return controllers;
 }
 
