@@ -769,9 +769,17 @@ class Emitter {
     std::string defaults;
     for (const Field& f : def.fields) {
       if (!f.required && f.default_value.has_value()) {
-        absl::StrAppend(&defaults, "  if (!value.", f.member,
-                        ".has_value()) value.", f.member, " = ",
-                        ValueExpr(f.type, *f.default_value), ";\n");
+        const std::string condition =
+            absl::StrCat("  if (!value.", f.member, ".has_value())");
+        const std::string assignment =
+            absl::StrCat("value.", f.member, " = ",
+                         ValueExpr(f.type, *f.default_value), ";");
+        if (condition.size() + 1 + assignment.size() <= 80) {
+          absl::StrAppend(&defaults, condition, " ", assignment, "\n");
+        } else {
+          absl::StrAppend(&defaults, condition, " {\n    ", assignment,
+                          "\n  }\n");
+        }
       }
       if (f.type.ContainsStruct()) {
         absl::StrAppend(&defaults, "  ", rt_, "ApplyDefaultsTo(value.",

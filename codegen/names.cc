@@ -133,9 +133,14 @@ std::string CppStringLiteral(absl::string_view value) {
     if (c == '"' || c == '\\') needs_escape = true;
     if (u < 0x20 || u == 0x7f) printable = false;
   }
-  // A raw string reads better for regular expressions full of backslashes.
-  if (needs_escape && printable && !absl::StrContains(value, ")re\"")) {
-    return absl::StrCat("R\"re(", value, ")re\"");
+  // A raw string reads better for regular expressions full of backslashes
+  // and for JSON full of quotes.
+  if (needs_escape && printable) {
+    if (!absl::StrContains(value, ")\""))
+      return absl::StrCat("R\"(", value, ")\"");
+    if (!absl::StrContains(value, ")re\"")) {
+      return absl::StrCat("R\"re(", value, ")re\"");
+    }
   }
   std::string out = "\"";
   for (char c : value) {

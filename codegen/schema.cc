@@ -379,13 +379,17 @@ absl::Status Loader::ParseKeyword(const std::string& key,
   if (kIgnored->count(key) > 0) return absl::OkStatus();
   // Handled by the caller.
   if (key == "allOf" || key == "anyOf") return absl::OkStatus();
-  if (key == "oneOf" || key == "not") {
+  if (key == "oneOf") {
+    return Error(
+        kpath, value,
+        "oneOf is not supported: a C++ struct cannot be one of several "
+        "schemas. Use optional fields of one object, or "
+        "x-kubernetes-int-or-string for a number-or-name");
+  }
+  if (key == "not") {
     return Error(kpath, value,
-                 absl::StrCat(key,
-                              " is not supported: a C++ struct cannot be one "
-                              "of several schemas. Use optional fields of one "
-                              "object, or x-kubernetes-int-or-string for a "
-                              "number-or-name"));
+                 "not is not supported: a C++ type cannot express \"anything "
+                 "but\" a schema; use enum, pattern or a CEL rule");
   }
   if (absl::StartsWith(key, "x-")) return absl::OkStatus();
   static const std::set<std::string>* const kUnsupported =
