@@ -69,8 +69,9 @@ absl::Status Touch(Client& client, const std::string& ns,
 // Restarts the cluster's apiserver; --bump-etcd moves the etcd revision on
 // while it is down (see e2e/cluster/restart-apiserver).
 void RestartApiserver(const std::string& dir) {
-  const std::string command = absl::StrCat(
-      "e2e/cluster/restart-apiserver --bump-etcd ", dir, " >/dev/null");
+  const std::string command =
+      absl::StrCat("e2e/cluster/restart-apiserver --request --bump-etcd ", dir,
+                   " >/dev/null");
   const absl::Time start = absl::Now();
   ASSERT_EQ(std::system(command.c_str()), 0) << command;
   std::cout << "apiserver restarted in " << absl::Now() - start << "\n";
