@@ -335,12 +335,6 @@ absl::Status Manager::Lead() {
     if (leading_ && !shutdown_requested_) lost_lease_ = true;
     leading_ = false;
   };
-  election.callbacks.on_new_leader = [this](const std::string& identity) {
-    log_.Info("operator leader observed",
-              {{"leader", identity},
-               {"lease", absl::StrCat(options_.leader_election_namespace, "/",
-                                      options_.leader_election_id)}});
-  };
   ASSIGN_OR_RETURN(std::unique_ptr<client::LeaderElector> elector,
                    client::LeaderElector::Create(client_.get(), election));
   log_.Info("competing for the operator lease",
