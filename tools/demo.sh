@@ -1,29 +1,83 @@
 #!/usr/bin/env bash
 # `make demo`: zen-lead's main job on a local default.
 #
-# Today (before the operator lands) it brings up the local control plane,
-# applies config/samples/, shows the pool's candidate pods and which one
-# zen-lead's rule (oldest Ready pod, ties by name) would elect, then cleans up.
+# Brings up the local control plane (e2e/cluster/up), builds and starts the
+# operator, applies config/samples/ (LeaderPolicy "web" and a 3-replica
+# Deployment labelled zen-lead/pool=web), shows the pool and its leader,
+# deletes the leader pod and prints the failover with its measured latency,
+# then makes the next leader NotReady (as a kubelet would) and does it again.
+# Everything is cleaned up at the end, also on failure or Ctrl-C.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
 dir=${ZEN_LEAD_DEMO_DIR:-$repo/.cluster-demo}
+bazel=${BAZEL:-bazel}
 
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+operator_pid=""
+cleanup() {
+  [[ -n $operator_pid ]] && kill "$operator_pid" 2>/dev/null && wait "$operator_pid" 2>/dev/null
+  "$repo/e2e/cluster/down" "$dir"
+}
 "$repo/e2e/cluster/down" "$dir"
-trap '"$repo/e2e/cluster/down" "$dir"' EXIT
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+say "building zen-lead"
+$bazel build //operator:zen-lead-operator //e2e/demo:failover_watch 2>&1 | tail -n 1
+bin=$($bazel info bazel-bin 2>/dev/null)
+
+say "starting a local Kubernetes control plane"
 "$repo/e2e/cluster/up" "$dir"
 # shellcheck disable=SC1091
 source "$dir/env"
 
-echo
-echo "== applying config/samples/ (a 3-replica Deployment labelled zen-lead/pool=web)"
-kubectl apply -f "$repo/config/samples/deployment.yaml"
+say "installing the LeaderPolicy CRD and starting the operator"
+kubectl apply -f config/crd/bases/ >/dev/null
+kubectl wait --for=condition=Established crd/leaderpolicies.coordination.kube-zen.io --timeout=30s >/dev/null
+"$bin/operator/zen-lead-operator" --leader-elect=false \
+  --metrics-bind-address=127.0.0.1:0 --health-probe-bind-address=127.0.0.1:0 \
+  --grpc-bind-address=0 >"$dir/logs/zen-lead-operator.log" 2>&1 &
+operator_pid=$!
+echo "operator pid $operator_pid, logs in $dir/logs/zen-lead-operator.log"
+
+say "applying config/samples: LeaderPolicy web, then Deployment web (3 replicas, label zen-lead/pool: web)"
+kubectl apply -f config/samples/leaderpolicy.yaml
+kubectl apply -f config/samples/deployment.yaml
 kubectl rollout status deployment/web --timeout=60s
-echo
-echo "== candidate pods of pool 'web'"
+
+leader() {
+  kubectl get endpointslice web-leader -o jsonpath='{.endpoints[0].targetRef.name}' 2>/dev/null
+}
+for _ in $(seq 1 150); do [[ -n $(leader) ]] && break; sleep 0.2; done
+[[ -n $(leader) ]] || { echo "no leader after 30 s; operator log:"; tail -20 "$dir/logs/zen-lead-operator.log"; exit 1; }
+
+say "the pool: kubectl get leaderpolicies"
+for _ in $(seq 1 50); do
+  [[ $(kubectl get lp web -o jsonpath='{.status.phase}') == Stable ]] && break
+  sleep 0.2
+done
+kubectl get leaderpolicies
+say "the candidates"
 kubectl get pods -l app=web -o wide
-leader=$(kubectl get pods -l app=web --sort-by=.metadata.creationTimestamp \
-  -o jsonpath='{range .items[*]}{.metadata.creationTimestamp} {.metadata.name}{"\n"}{end}' | sort | head -n 1 | awk '{print $2}')
+say "the leader Service routes to one pod only"
+kubectl get service web-leader
+kubectl get endpointslice web-leader \
+  -o custom-columns='SLICE:.metadata.name,LEADER:.endpoints[0].targetRef.name,IP:.endpoints[*].addresses[0],READY:.endpoints[0].conditions.ready'
+
+say "failover 1: the leader pod is deleted"
+"$bin/e2e/demo/failover_watch" --namespace=default --service=web --action=delete
+
+say "failover 2: the new leader stops being Ready"
+"$bin/e2e/demo/failover_watch" --namespace=default --service=web --action=notready
+
+say "after the failovers"
+sleep 0.5
+kubectl get leaderpolicies
+kubectl get lease web -o custom-columns='LEASE:.metadata.name,HOLDER:.spec.holderIdentity,FENCING-TOKEN(leaseTransitions):.spec.leaseTransitions'
 echo
-echo "== zen-lead would elect: $leader (the oldest Ready pod; ties by name)"
-echo "   and route Service web-leader to it only. The operator that does this"
-echo "   is not built yet; this demo will then show a live failover."
+echo "Events zen-lead recorded:"
+kubectl get events.events.k8s.io --sort-by=.metadata.creationTimestamp \
+  -o custom-columns='TYPE:.type,REASON:.reason,OBJECT:.regarding.name,NOTE:.note' |
+  awk 'NR==1 || $2 ~ /^(LeaderElected|LeaderChanged|NoReadyCandidates|PolicyNotFound|PortResolutionFailed)$/' 
+say "done: cleaning up"

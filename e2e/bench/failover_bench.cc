@@ -25,10 +25,10 @@
 #include <atomic>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <random>
 #include <set>
-#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -37,8 +37,8 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -59,8 +59,8 @@ ABSL_FLAG(int, nodes, 3, "kwok nodes kwok-node-0..N-1 to place pods on.");
 
 namespace {
 
-using zenlead::client::Resource;
 using nlohmann::json;
+using zenlead::client::Resource;
 namespace client = zenlead::client;
 
 const Resource kNamespaces{"", "v1", "namespaces", false};
@@ -167,9 +167,8 @@ void SetReady(client::Client& c, const std::string& ns, const std::string& pod,
        {{"conditions",
          json::array({{{"type", "Ready"}, {"status", s}},
                       {{"type", "ContainersReady"}, {"status", s}}})}}}};
-  absl::StatusOr<json> r = c.Patch(kPods, ns, pod,
-                                   client::PatchType::kStrategicMerge, patch,
-                                   "status");
+  absl::StatusOr<json> r = c.Patch(
+      kPods, ns, pod, client::PatchType::kStrategicMerge, patch, "status");
   if (!r.ok()) Die("patch readiness of " + pod, r.status());
 }
 
@@ -221,9 +220,10 @@ int main(int argc, char** argv) {
 
   // 1. Pools: a LeaderPolicy, an opted-in Service and P bare pods each.
   absl::Time t_setup = absl::Now();
-  absl::StatusOr<json> made = api->Create(
-      kNamespaces, "",
-      {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}});
+  absl::StatusOr<json> made = api->Create(kNamespaces, "",
+                                          {{"apiVersion", "v1"},
+                                           {"kind", "Namespace"},
+                                           {"metadata", {{"name", ns}}}});
   if (!made.ok()) Die("create namespace " + ns, made.status());
   const Resource kSa{"", "v1", "serviceaccounts", true};
   while (!api->Get(kSa, ns, "default").ok()) {
@@ -260,15 +260,15 @@ int main(int argc, char** argv) {
           {"kind", "Pod"},
           {"metadata", {{"name", PodName(i, j)}, {"labels", {{"pool", pool}}}}},
           {"spec",
-           {{"nodeName", absl::StrCat("kwok-node-",
-                                      (i * per_pool + j) %
-                                          absl::GetFlag(FLAGS_nodes))},
+           {{"nodeName",
+             absl::StrCat("kwok-node-",
+                          (i * per_pool + j) % absl::GetFlag(FLAGS_nodes))},
             {"containers",
-             json::array({{{"name", "app"},
-                           {"image", "example/app"},
-                           {"ports", json::array({{{"name", "http"},
-                                                   {"containerPort",
-                                                    8080}}})}}})}}}};
+             json::array(
+                 {{{"name", "app"},
+                   {"image", "example/app"},
+                   {"ports", json::array({{{"name", "http"},
+                                           {"containerPort", 8080}}})}}})}}}};
       s = api->Create(kPods, ns, pod).status();
       if (!s.ok()) Die("create pod", s);
     }
@@ -281,8 +281,8 @@ int main(int argc, char** argv) {
                    {"metadata", {{"name", "plain"}}},
                    {"spec",
                     {{"selector", {{"pool", PoolName(0)}}},
-                     {"ports", json::array({{{"port", 80},
-                                             {"targetPort", 8080}}})}}}})
+                     {"ports",
+                      json::array({{{"port", 80}, {"targetPort", 8080}}})}}}})
           .status();
   if (!plain.ok()) Die("create plain service", plain);
   // Every pod Ready (kwok).
@@ -435,16 +435,18 @@ int main(int argc, char** argv) {
       "plain Service, same pods of pool p0 (NotReady patch -> endpoint not "
       "ready): %s\n",
       Percentiles(plain_ms).c_str());
-  std::printf("failovers: %d in %.1fs; background churn: %d readiness patches "
-              "(%.0f/s target)\n",
-              failovers, fail_s, churned.load(), churn_qps);
+  std::printf(
+      "failovers: %d in %.1fs; background churn: %d readiness patches "
+      "(%.0f/s target)\n",
+      failovers, fail_s, churned.load(), churn_qps);
   std::printf("operator RSS: %.1f MiB after reconcile, %.1f MiB at end\n",
               rss_after_start / 1024.0, rss_end / 1024.0);
 
   if (int port = absl::GetFlag(FLAGS_metrics_port); port > 0) {
     httplib::Client metrics("127.0.0.1", port);
     if (auto res = metrics.Get("/metrics")) {
-      std::printf("operator's own view (leader loss observed -> slice written):\n");
+      std::printf(
+          "operator's own view (leader loss observed -> slice written):\n");
       for (absl::string_view line : absl::StrSplit(res->body, '\n')) {
         if (absl::StartsWith(line, "zen_lead_failover_latency_seconds")) {
           std::printf("  %s\n", std::string(line).c_str());

@@ -1,0 +1,273 @@
+// Informer benchmark (client runtime). On a local control plane it creates
+// N pods in a fresh namespace (placed on the kwok fake nodes, which make them
+// Running with an IP and conditions, so the objects look like real pods),
+// then, for an informer caching the full objects and for one caching a
+// projection (what zen-lead's controllers read), measures:
+//   - time from Start() to HasSynced (paginated list + handlers) and to the
+//     watch being open;
+//   - memory per cached pod: the growth of malloc's in-use bytes
+//     (mallinfo2().uordblks) while the informer holds the cache, divided by
+//     N; the RSS growth (/proc/self/statm, after malloc_trim) is printed too.
+// The namespace (and so the pods) is deleted at the end.
+//
+//   e2e/cluster/up /tmp/c && source /tmp/c/env
+//   bazel run -c opt //e2e/bench:informer_bench -- --pods=10000
+//   (make bench-informer runs it on a cluster of its own)
+#include <malloc.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "api/client/config.h"
+#include "api/client/errors.h"
+#include "api/client/informer.h"
+#include "api/client/logging.h"
+#include "api/client/rest_client.h"
+
+ABSL_FLAG(int, pods, 10000, "Pods to create.");
+ABSL_FLAG(int, threads, 8, "Threads creating pods.");
+ABSL_FLAG(int, nodes, 3, "kwok nodes kwok-node-0..N-1 to place pods on.");
+ABSL_FLAG(int64_t, page_size, 500, "Informer list page size.");
+ABSL_FLAG(bool, keep, false, "Keep the namespace and its pods.");
+
+namespace {
+
+using nlohmann::json;
+namespace client = zenlead::client;
+
+const client::Resource kNamespaces{"", "v1", "namespaces", false};
+const client::Resource kPods{"", "v1", "pods", true};
+
+[[noreturn]] void Die(const std::string& what, const absl::Status& s) {
+  std::fprintf(stderr, "informer_bench: %s: %s\n", what.c_str(),
+               s.ToString().c_str());
+  std::exit(1);
+}
+
+std::unique_ptr<client::RestClient> NewClient() {
+  absl::StatusOr<client::Config> config = client::LoadConfig();
+  if (!config.ok()) Die("kubeconfig", config.status());
+  config->qps = 0;  // unlimited: the benchmark measures the server and us
+  absl::StatusOr<std::unique_ptr<client::RestClient>> c =
+      client::RestClient::Create(*config);
+  if (!c.ok()) Die("client", c.status());
+  return *std::move(c);
+}
+
+// What zen-lead's controllers read from a pod; everything else is dropped
+// before caching.
+json PodProjection(const json& pod) {
+  const json& metadata = pod.at("metadata");
+  json out = {{"metadata", json::object()}};
+  for (const char* field : {"name", "namespace", "uid", "labels",
+                            "ownerReferences", "deletionTimestamp"}) {
+    if (metadata.contains(field)) out["metadata"][field] = metadata[field];
+  }
+  if (pod.contains("spec") && pod["spec"].contains("nodeName")) {
+    out["spec"]["nodeName"] = pod["spec"]["nodeName"];
+  }
+  const json status = pod.value("status", json::object());
+  for (const char* field : {"phase", "podIP"}) {
+    if (status.contains(field)) out["status"][field] = status[field];
+  }
+  for (const json& condition : status.value("conditions", json::array())) {
+    if (condition.value("type", "") == "Ready") {
+      out["status"]["conditions"] = json::array({condition});
+    }
+  }
+  return out;
+}
+
+json Pod(const std::string& name, int i, int nodes) {
+  return {{"apiVersion", "v1"},
+          {"kind", "Pod"},
+          {"metadata",
+           {{"name", name},
+            {"labels",
+             {{"app", "informer-bench"},
+              {"zen-lead/pool", absl::StrCat("pool-", i % 100)}}},
+            {"annotations", {{"bench.zen-lead.io/index", std::to_string(i)}}}}},
+          {"spec",
+           {{"nodeName", absl::StrCat("kwok-node-", i % nodes)},
+            {"tolerations",
+             {{{"key", "kwok.x-k8s.io/node"}, {"operator", "Exists"}}}},
+            {"containers",
+             {{{"name", "app"},
+               {"image", "registry.example/app:1.0"},
+               {"ports", {{{"name", "http"}, {"containerPort", 8080}}}},
+               {"env", {{{"name", "POOL"}, {"value", "bench"}}}},
+               {"resources",
+                {{"requests", {{"cpu", "10m"}, {"memory", "16Mi"}}}}}}}}}}};
+}
+
+struct Memory {
+  int64_t heap_in_use;  // mallinfo2().uordblks
+  int64_t rss;          // /proc/self/statm resident pages * page size
+};
+
+Memory MeasureMemory() {
+  malloc_trim(0);
+  Memory m{static_cast<int64_t>(mallinfo2().uordblks), 0};
+  std::ifstream statm("/proc/self/statm");
+  int64_t size = 0;
+  int64_t resident = 0;
+  statm >> size >> resident;
+  m.rss = resident * sysconf(_SC_PAGESIZE);
+  return m;
+}
+
+struct Result {
+  absl::Duration synced;
+  absl::Duration watching;
+  size_t cached;
+  double heap_per_pod;
+  double rss_per_pod;
+};
+
+Result RunInformer(const std::string& ns, bool projected, int pods) {
+  std::unique_ptr<client::RestClient> rest = NewClient();
+  client::InformerOptions options;
+  options.resource = kPods;
+  options.ns = ns;
+  options.page_size = absl::GetFlag(FLAGS_page_size);
+  if (projected) options.projection = PodProjection;
+  client::RestClient* raw = rest.get();
+  options.interrupt = [raw] { raw->Stop(); };
+  const Memory before = MeasureMemory();
+  auto informer =
+      std::make_unique<client::Informer>(rest.get(), std::move(options));
+  const absl::Time start = absl::Now();
+  if (absl::Status s = informer->Start(); !s.ok()) Die("start", s);
+  if (!informer->WaitForSync(absl::Now() + absl::Minutes(5))) {
+    Die("sync", absl::DeadlineExceededError("not synced after 5 minutes"));
+  }
+  Result r;
+  r.synced = absl::Now() - start;
+  while (informer->stats().watches < 1) absl::SleepFor(absl::Milliseconds(1));
+  r.watching = absl::Now() - start;
+  r.cached = informer->store().Size();
+  const Memory after = MeasureMemory();
+  r.heap_per_pod =
+      static_cast<double>(after.heap_in_use - before.heap_in_use) / pods;
+  r.rss_per_pod = static_cast<double>(after.rss - before.rss) / pods;
+  informer->Stop();
+  informer.reset();
+  return r;
+}
+
+void Print(const char* what, const Result& r) {
+  std::printf(
+      "%-10s synced in %8.3f s (watch open at %8.3f s), %zu pods cached, "
+      "%8.0f bytes/pod heap in use, %8.0f bytes/pod RSS\n",
+      what, absl::ToDoubleSeconds(r.synced), absl::ToDoubleSeconds(r.watching),
+      r.cached, r.heap_per_pod, r.rss_per_pod);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  // The informers' own logs are not part of the figures.
+  client::DefaultLogger().SetLevel(client::LogLevel::kError);
+  const int pods = absl::GetFlag(FLAGS_pods);
+  const int threads = absl::GetFlag(FLAGS_threads);
+  const int nodes = absl::GetFlag(FLAGS_nodes);
+  std::unique_ptr<client::RestClient> rest = NewClient();
+
+  std::random_device rd;
+  const std::string ns = absl::StrCat("informer-bench-", rd() % 100000);
+  absl::StatusOr<json> created = rest->Create(kNamespaces, "",
+                                              {{"apiVersion", "v1"},
+                                               {"kind", "Namespace"},
+                                               {"metadata", {{"name", ns}}}});
+  if (!created.ok()) Die("create namespace", created.status());
+  std::printf("informer_bench: %d pods in namespace %s, %d creating threads\n",
+              pods, ns.c_str(), threads);
+
+  // Create the pods.
+  std::atomic<int> next{0};
+  std::atomic<int> failures{0};
+  const absl::Time create_start = absl::Now();
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&] {
+      for (int i = next++; i < pods; i = next++) {
+        const std::string name = absl::StrCat("bench-", i);
+        absl::StatusOr<json> pod = rest->Create(kPods, ns, Pod(name, i, nodes));
+        if (!pod.ok() && !client::IsAlreadyExists(pod.status())) {
+          if (++failures < 5) {
+            std::fprintf(stderr, "create %s: %s\n", name.c_str(),
+                         pod.status().ToString().c_str());
+          }
+        }
+      }
+    });
+  }
+  for (auto& w : workers) w.join();
+  const absl::Duration create_time = absl::Now() - create_start;
+  std::printf("created %d pods in %.1f s (%.0f pods/s), %d failed\n", pods,
+              absl::ToDoubleSeconds(create_time),
+              pods / absl::ToDoubleSeconds(create_time), failures.load());
+
+  // Let kwok finish making them Running, so both informers see the same,
+  // stable objects.
+  const absl::Time settle_start = absl::Now();
+  int running = 0;
+  while (absl::Now() - settle_start < absl::Minutes(5)) {
+    client::ListOptions list_options;
+    list_options.field_selector = "status.phase=Running";
+    list_options.limit = 500;
+    absl::StatusOr<json> list = client::ListAll(*rest, kPods, ns, list_options);
+    running = list.ok() ? static_cast<int>((*list)["items"].size()) : 0;
+    if (running >= pods) break;
+    absl::SleepFor(absl::Seconds(1));
+  }
+  std::printf("%d pods Running after %.1f s more\n", running,
+              absl::ToDoubleSeconds(absl::Now() - settle_start));
+
+  // A full object, for scale.
+  absl::StatusOr<json> sample = rest->Get(kPods, ns, "bench-0");
+  if (sample.ok()) {
+    std::printf("one pod: %zu bytes of JSON in full, %zu projected\n",
+                sample->dump().size(), PodProjection(*sample).dump().size());
+  }
+
+  std::printf(
+      "memory method: malloc in-use bytes (mallinfo2().uordblks) before "
+      "Start() and after sync, both after malloc_trim(0); RSS from "
+      "/proc/self/statm likewise\n");
+  const Result projected = RunInformer(ns, true, pods);
+  const Result full = RunInformer(ns, false, pods);
+  Print("projected", projected);
+  Print("full", full);
+  std::printf("projection saves %.0f%% of the cache's heap\n",
+              100.0 * (1.0 - projected.heap_per_pod / full.heap_per_pod));
+
+  if (!absl::GetFlag(FLAGS_keep)) {
+    const absl::Time del_start = absl::Now();
+    absl::Status deleted =
+        rest->Delete(kNamespaces, "", ns, client::DeleteOptions());
+    if (!deleted.ok()) Die("delete namespace", deleted);
+    while (absl::Now() - del_start < absl::Minutes(10)) {
+      absl::StatusOr<json> still = rest->Get(kNamespaces, "", ns);
+      if (client::IsNotFound(still.status())) break;
+      absl::SleepFor(absl::Seconds(1));
+    }
+    std::printf("namespace %s and its pods deleted in %.1f s\n", ns.c_str(),
+                absl::ToDoubleSeconds(absl::Now() - del_start));
+  }
+  return 0;
+}
