@@ -31,7 +31,7 @@ demo: deps
 	@tools/demo.sh
 
 run: deps
-	@echo "make run: the operator is not built yet (issue: the operator); nothing to run" >&2; exit 1
+	$(BAZEL) run //operator:zen-lead-operator -- --leader-elect=false --metrics-bind-address=127.0.0.1:8080 --health-probe-bind-address=127.0.0.1:8081 --grpc-bind-address=127.0.0.1:9090 $(RUN_ARGS)
 
 deploy: deps
 	@command -v kubectl >/dev/null || { echo "make deploy: kubectl is not on PATH" >&2; exit 1; }
