@@ -119,11 +119,12 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
                           kTextPlain);
         }
       });
-  server->set_exception_handler(
-      [](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
-        res.status = 500;
-        res.set_content("internal error\n", kTextPlain);
-      });
+  server->set_exception_handler([](const httplib::Request&,
+                                   httplib::Response& res,
+                                   const std::exception_ptr&) {
+    res.status = 500;
+    res.set_content("internal error\n", kTextPlain);
+  });
 
   int port = bind->port;
   errno = 0;

@@ -124,13 +124,14 @@ TEST_F(HttpServerTest, ProbesFollowTheReadyFunction) {
 
 TEST_F(HttpServerTest, APortInUseIsAnErrorAtStart) {
   StartServer(/*metrics=*/true, /*probes=*/true);
+  const std::string address = "127.0.0.1:" + std::to_string(server_->port());
   HttpServerOptions options;
-  options.address = "127.0.0.1:" + std::to_string(server_->port());
+  options.address = address;
   options.probes = true;
   absl::StatusOr<std::unique_ptr<HttpServer>> second =
       HttpServer::Start(std::move(options));
   EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
-  EXPECT_THAT(second.status().message(), HasSubstr(options.address));
+  EXPECT_THAT(second.status().message(), HasSubstr(address));
 }
 
 TEST_F(HttpServerTest, StopClosesTheListenerAndIsIdempotent) {

@@ -175,6 +175,7 @@ TEST(LeaderRegistryTest, ConcurrentSettersAreSeenInOrder) {
   constexpr int kThreads = 4;
   constexpr int kSetsPerThread = 200;
   std::vector<std::thread> threads;
+  threads.reserve(kThreads);
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < kSetsPerThread; ++i) {

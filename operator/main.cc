@@ -13,6 +13,8 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstddef>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -113,7 +115,8 @@ std::vector<std::string> DashesToUnderscores(int argc, char** argv) {
       const size_t start = arg.find_first_not_of('-');
       const size_t end = std::min(arg.find('='), arg.size());
       if (start != std::string::npos && start < end) {
-        std::replace(arg.begin() + start, arg.begin() + end, '-', '_');
+        std::replace(arg.begin() + static_cast<std::ptrdiff_t>(start),
+                     arg.begin() + static_cast<std::ptrdiff_t>(end), '-', '_');
       }
     }
     out.push_back(std::move(arg));
@@ -208,6 +211,7 @@ int main(int argc, char** argv) {
   }
   absl::SetProgramUsageMessage(kUsage);
   std::vector<char*> argv2;
+  argv2.reserve(args.size());
   for (std::string& a : args) argv2.push_back(a.data());
   absl::ParseCommandLine(static_cast<int>(argv2.size()), argv2.data());
 

@@ -24,7 +24,7 @@ using ::testing::HasSubstr;
 
 constexpr absl::Duration kWait = absl::Seconds(30);
 
-ProcessEnvironment FakeEnv(std::map<std::string, std::string> vars) {
+ProcessEnvironment FakeEnv(const std::map<std::string, std::string>& vars) {
   ProcessEnvironment env;
   env.get_env = [vars](const std::string& name) {
     auto it = vars.find(name);

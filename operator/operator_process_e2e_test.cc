@@ -101,6 +101,7 @@ class Operator {
     std::vector<std::string> argv = {BinaryPath()};
     argv.insert(argv.end(), args.begin(), args.end());
     std::vector<char*> cargv;
+    cargv.reserve(argv.size() + 1);
     for (std::string& a : argv) cargv.push_back(a.data());
     cargv.push_back(nullptr);
     posix_spawn_file_actions_t actions;
