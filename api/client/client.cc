@@ -8,20 +8,17 @@
 
 namespace zenlead::client {
 
-absl::StatusOr<nlohmann::json> ListAll(Client& client, const Resource& r,
-                                       absl::string_view ns,
-                                       ListOptions options) {
-  nlohmann::json items = nlohmann::json::array();
+absl::StatusOr<nlohmann::json> ListPages(
+    Client& client, const Resource& r, absl::string_view ns,
+    ListOptions options,
+    const std::function<absl::Status(nlohmann::json& page)>& on_page) {
   for (;;) {
     ASSIGN_OR_RETURN(nlohmann::json page, client.List(r, ns, options));
     if (!page.is_object()) {
       return absl::InternalError(
           absl::StrCat("list ", r.resource, ": the response is not an object"));
     }
-    auto page_items = page.find("items");
-    if (page_items != page.end() && page_items->is_array()) {
-      for (nlohmann::json& item : *page_items) items.push_back(std::move(item));
-    }
+    RETURN_IF_ERROR(on_page(page));
     std::string next;
     auto metadata = page.find("metadata");
     if (metadata != page.end() && metadata->is_object()) {
@@ -30,10 +27,7 @@ absl::StatusOr<nlohmann::json> ListAll(Client& client, const Resource& r,
         next = token->get<std::string>();
       }
     }
-    if (next.empty() || options.limit <= 0) {
-      page["items"] = std::move(items);
-      return page;
-    }
+    if (next.empty() || options.limit <= 0) return page;
     if (next == options.continue_token) {
       return absl::InternalError(absl::StrCat(
           "list ", r.resource,
@@ -43,6 +37,26 @@ absl::StatusOr<nlohmann::json> ListAll(Client& client, const Resource& r,
     // The continue token pins the version; the API server rejects both.
     options.resource_version.clear();
   }
+}
+
+absl::StatusOr<nlohmann::json> ListAll(Client& client, const Resource& r,
+                                       absl::string_view ns,
+                                       ListOptions options) {
+  nlohmann::json items = nlohmann::json::array();
+  ASSIGN_OR_RETURN(
+      nlohmann::json last,
+      ListPages(client, r, ns, std::move(options),
+                [&items](nlohmann::json& page) {
+                  auto page_items = page.find("items");
+                  if (page_items != page.end() && page_items->is_array()) {
+                    for (nlohmann::json& item : *page_items) {
+                      items.push_back(std::move(item));
+                    }
+                  }
+                  return absl::OkStatus();
+                }));
+  last["items"] = std::move(items);
+  return last;
 }
 
 }  // namespace zenlead::client

@@ -150,6 +150,16 @@ absl::StatusOr<nlohmann::json> ListAll(Client& client, const Resource& r,
                                        absl::string_view ns,
                                        ListOptions options);
 
+// Follows continue tokens like ListAll, but hands every page to on_page as
+// it arrives (on_page may move its items out) instead of merging them, so a
+// caller that reduces objects (an informer's projection) never holds the
+// whole list at once. An error from on_page ends the list with that error.
+// Returns the last page (resourceVersion in its metadata) as on_page left it.
+absl::StatusOr<nlohmann::json> ListPages(
+    Client& client, const Resource& r, absl::string_view ns,
+    ListOptions options,
+    const std::function<absl::Status(nlohmann::json& page)>& on_page);
+
 }  // namespace zenlead::client
 
 #endif  // ZEN_LEAD_API_CLIENT_CLIENT_H_

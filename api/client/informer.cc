@@ -148,29 +148,36 @@ absl::Status Informer::ListAndReplace() {
   list_options.label_selector = options_.label_selector;
   list_options.field_selector = options_.field_selector;
   list_options.limit = options_.page_size;
-  absl::StatusOr<nlohmann::json> list =
-      ListAll(*client_, options_.resource, options_.ns, list_options);
-  if (!list.ok()) return list.status();
-  const std::string version = MetadataString(*list, "resourceVersion");
-  auto items = list->find("items");
-  if (version.empty() || items == list->end() || !items->is_array()) {
-    return absl::InternalError(
-        absl::StrCat("list ", options_.resource.resource,
-                     ": the response has no items or no resourceVersion"));
+  // Page by page: each page is projected and freed before the next one
+  // arrives, so the full objects of a large list are never all in memory.
+  std::vector<std::pair<std::string, ObjectPtr>> listed;
+  absl::flat_hash_set<std::string> listed_keys;
+  absl::StatusOr<nlohmann::json> last = ListPages(
+      *client_, options_.resource, options_.ns, list_options,
+      [&](nlohmann::json& page) {
+        auto items = page.find("items");
+        if (items == page.end() || !items->is_array()) {
+          return absl::InternalError(absl::StrCat(
+              "list ", options_.resource.resource, ": a page has no items"));
+        }
+        for (const nlohmann::json& item : *items) {
+          std::string key = ObjectKey(item);
+          if (key.empty()) continue;
+          listed_keys.insert(key);
+          listed.emplace_back(std::move(key), Prepare(item));
+        }
+        page.erase("items");
+        return absl::OkStatus();
+      });
+  if (!last.ok()) return last.status();
+  const std::string version = MetadataString(*last, "resourceVersion");
+  if (version.empty()) {
+    return absl::InternalError(absl::StrCat("list ", options_.resource.resource,
+                                            ": no resourceVersion"));
   }
 
   // The diff against the cache: deletions first (with the last state the
   // cache knew), then additions and changes in list order.
-  std::vector<std::pair<std::string, ObjectPtr>> listed;
-  listed.reserve(items->size());
-  absl::flat_hash_set<std::string> listed_keys;
-  for (nlohmann::json& item : *items) {
-    std::string key = ObjectKey(item);
-    if (key.empty()) continue;
-    listed_keys.insert(key);
-    listed.emplace_back(std::move(key), Prepare(item));
-    item = nullptr;  // free the full object early: lists can be large
-  }
   for (const std::string& key : store_.ListKeys()) {
     if (listed_keys.contains(key)) continue;
     if (ObjectPtr old = store_.Remove(key)) {

@@ -152,6 +152,76 @@ TEST_F(InformerTest, ListsThenAppliesWatchEventsInOrder) {
   EXPECT_EQ(informer.stats().events, 3);
 }
 
+TEST_F(InformerTest, ListsInPagesFollowingContinueTokens) {
+  fake_.list =
+      [](const Resource&, absl::string_view,
+         const ListOptions& options) -> absl::StatusOr<nlohmann::json> {
+    nlohmann::json page;
+    if (options.continue_token.empty()) {
+      page = PodList({Pod("a", "1"), Pod("b", "2")}, "10");
+      page["metadata"]["continue"] = "t1";
+    } else if (options.continue_token == "t1") {
+      page = PodList({Pod("c", "3"), Pod("d", "4")}, "10");
+      page["metadata"]["continue"] = "t2";
+    } else {
+      page = PodList({Pod("e", "5")}, "10");
+    }
+    return page;
+  };
+  InformerOptions options = Options();
+  options.page_size = 2;
+  Informer informer(&fake_, std::move(options));
+  ASSERT_TRUE(informer.Start().ok());
+  ASSERT_TRUE(informer.WaitForSync(absl::InfiniteFuture()));
+  EXPECT_THAT(StoreKeys(informer),
+              ElementsAre("ns/a", "ns/b", "ns/c", "ns/d", "ns/e"));
+  std::vector<ListOptions> calls = fake_.list_calls();
+  ASSERT_EQ(calls.size(), 3u);
+  EXPECT_EQ(calls[0].continue_token, "");
+  EXPECT_EQ(calls[1].continue_token, "t1");
+  EXPECT_EQ(calls[2].continue_token, "t2");
+  for (const ListOptions& call : calls) EXPECT_EQ(call.limit, 2);
+  ASSERT_TRUE(fake_.AwaitWatchCalls(1, absl::Seconds(10)));
+  EXPECT_EQ(fake_.watch_calls()[0].resource_version, "10");
+}
+
+TEST(ListPagesTest, HandsOutEachPageAndStopsOnItsError) {
+  FakeClient fake;
+  fake.list = [](const Resource&, absl::string_view,
+                 const ListOptions& options) -> absl::StatusOr<nlohmann::json> {
+    nlohmann::json page =
+        PodList({Pod(options.continue_token + "x", "1")}, "7");
+    if (options.continue_token.size() < 3) {
+      page["metadata"]["continue"] = options.continue_token + "t";
+    }
+    return page;
+  };
+  ListOptions options;
+  options.limit = 1;
+  std::vector<std::string> seen;
+  absl::StatusOr<nlohmann::json> last =
+      ListPages(fake, kPods, "ns", options, [&](nlohmann::json& page) {
+        seen.push_back(ObjectKey(page["items"][0]));
+        return absl::OkStatus();
+      });
+  ASSERT_TRUE(last.ok()) << last.status();
+  EXPECT_THAT(seen, ElementsAre("ns/x", "ns/tx", "ns/ttx", "ns/tttx"));
+  EXPECT_EQ(MetadataString(*last, "resourceVersion"), "7");
+
+  int pages = 0;
+  absl::StatusOr<nlohmann::json> failed =
+      ListPages(fake, kPods, "ns", options, [&](nlohmann::json&) {
+        return ++pages == 2 ? absl::DataLossError("stop") : absl::OkStatus();
+      });
+  EXPECT_EQ(failed.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(pages, 2);
+
+  // ListAll, built on it, merges the items.
+  absl::StatusOr<nlohmann::json> all = ListAll(fake, kPods, "ns", options);
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ((*all)["items"].size(), 4u);
+}
+
 TEST_F(InformerTest, HasSyncedOnlyAfterInitialListIsDelivered) {
   ScriptLists({PodList({Pod("a", "1")}, "10")});
   absl::Mutex gate_mu;
