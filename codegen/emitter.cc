@@ -65,6 +65,7 @@ std::string DoubleLiteral(double v) {
 
 std::string JsonList(const std::vector<nlohmann::json>& values) {
   std::vector<std::string> parts;
+  parts.reserve(values.size());
   for (const nlohmann::json& v : values) parts.push_back(v.dump());
   return absl::StrJoin(parts, ", ");
 }
@@ -231,6 +232,7 @@ class Emitter {
         "pattern, lengths, item counts: every violation with its field path).");
     if (!clients.empty()) {
       std::vector<std::string> names;
+      names.reserve(clients.size());
       for (const StructDef* def : clients)
         names.push_back(def->name + "Client");
       absl::StrAppend(

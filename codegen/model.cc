@@ -15,10 +15,10 @@
 namespace zenlead::codegen {
 namespace {
 
-#define MODEL_RETURN_IF_ERROR(expr)      \
-  do {                                   \
-    const absl::Status status_ = (expr); \
-    if (!status_.ok()) return status_;   \
+#define MODEL_RETURN_IF_ERROR(expr)    \
+  do {                                 \
+    absl::Status status_ = (expr);     \
+    if (!status_.ok()) return status_; \
   } while (0)
 
 // "a/./b/../c.yaml" -> "a/c.yaml".

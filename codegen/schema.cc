@@ -16,10 +16,10 @@
 namespace zenlead::codegen {
 namespace {
 
-#define SCHEMA_RETURN_IF_ERROR(expr)     \
-  do {                                   \
-    const absl::Status status_ = (expr); \
-    if (!status_.ok()) return status_;   \
+#define SCHEMA_RETURN_IF_ERROR(expr)   \
+  do {                                 \
+    absl::Status status_ = (expr);     \
+    if (!status_.ok()) return status_; \
   } while (0)
 
 Location At(const std::string& file, const std::string& path,
@@ -469,7 +469,7 @@ absl::Status Loader::CheckSchema(const YAML::Node& node,
                                   "default", "nullable", "example"};
     for (const std::string& key : keys) {
       if (kWithRef->count(key) == 0 && !absl::StartsWith(key, "x-")) {
-        return Error(path + "." + key, node[key],
+        return Error(absl::StrCat(path, ".", key), node[key],
                      absl::StrCat("\"", key,
                                   "\" next to $ref is not supported; put it "
                                   "in the referenced schema"));
