@@ -4,73 +4,100 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "api/types/deployment.h"
+#include "api/types/endpointslice.h"
+#include "api/types/leaderpolicy.h"
+#include "api/types/lease.h"
+#include "api/types/meta.h"
+#include "api/types/pod.h"
+#include "api/types/service.h"
+#include "api/types/statefulset.h"
 
 namespace zenlead::op {
 namespace {
 
 using nlohmann::json;
+namespace k8s = zenlead::k8s;
+namespace lp = zenlead::api::v1alpha1;
 
-// Safe accessors: the API server's objects are trusted in shape, but a
-// missing or mistyped field must never throw.
-const json& Field(const json& j, const char* key) {
-  static const json* const kNull = new json();
-  if (!j.is_object()) return *kNull;
-  auto it = j.find(key);
-  return it == j.end() ? *kNull : *it;
+// Objects come from the API server through the informers; one that does not
+// parse (a field of the wrong type) is treated as absent, never a crash.
+template <typename T>
+std::optional<T> Parse(const json& obj) {
+  absl::StatusOr<T> parsed = T::FromJson(obj);
+  if (!parsed.ok()) return std::nullopt;
+  return std::move(*parsed);
 }
 
-std::string Str(const json& j, const char* key) {
-  const json& v = Field(j, key);
-  return v.is_string() ? v.get<std::string>() : std::string();
+template <typename T>
+const T& Or(const std::optional<T>& v) {
+  static const T* const kEmpty = new T();
+  return v ? *v : *kEmpty;
 }
 
-int64_t Int(const json& j, const char* key, int64_t def) {
-  const json& v = Field(j, key);
-  return v.is_number_integer() ? v.get<int64_t>() : def;
+std::map<std::string, std::string> LabelsOf(const k8s::ObjectMeta& m) {
+  return m.labels.value_or(std::map<std::string, std::string>());
 }
 
-std::map<std::string, std::string> StringMap(const json& j) {
-  std::map<std::string, std::string> out;
-  if (!j.is_object()) return out;
-  for (auto it = j.begin(); it != j.end(); ++it) {
-    if (it->is_string()) out[it.key()] = it->get<std::string>();
-  }
-  return out;
+std::string AnnotationOf(const k8s::ObjectMeta& m, const std::string& key) {
+  if (!m.annotations) return "";
+  auto it = m.annotations->find(key);
+  return it == m.annotations->end() ? "" : it->second;
 }
 
-std::vector<ContainerPort> ContainerPortsOf(const json& pod_spec) {
+std::vector<ContainerPort> ContainerPortsOf(const k8s::PodSpec& spec) {
   std::vector<ContainerPort> out;
-  const json& containers = Field(pod_spec, "containers");
-  if (!containers.is_array()) return out;
-  for (const json& c : containers) {
-    const json& ports = Field(c, "ports");
-    if (!ports.is_array()) continue;
-    for (const json& p : ports) {
-      ContainerPort cp;
-      cp.name = Str(p, "name");
-      cp.container_port = static_cast<int32_t>(Int(p, "containerPort", 0));
-      std::string proto = Str(p, "protocol");
-      if (!proto.empty()) cp.protocol = proto;
-      if (cp.container_port > 0) out.push_back(std::move(cp));
+  for (const k8s::Container& c : Or(spec.containers)) {
+    for (const k8s::ContainerPort& p : Or(c.ports)) {
+      if (p.container_port <= 0) continue;
+      out.push_back(
+          {p.name.value_or(""), p.container_port, p.protocol.value_or("TCP")});
     }
   }
   return out;
 }
 
-json OwnerRef(const std::string& api_version, const std::string& kind,
-              const std::string& name, const std::string& uid) {
-  return {{"apiVersion", api_version},
-          {"kind", kind},
-          {"name", name},
-          {"uid", uid},
-          {"controller", true},
-          {"blockOwnerDeletion", false}};
+k8s::OwnerReference OwnerRef(const std::string& api_version,
+                             const std::string& kind, const std::string& name,
+                             const std::string& uid) {
+  k8s::OwnerReference ref;
+  ref.api_version = api_version;
+  ref.kind = kind;
+  ref.name = name;
+  ref.uid = uid;
+  ref.controller = true;
+  ref.block_owner_deletion = false;
+  return ref;
 }
 
-json ManagedLabels(const std::string& pool, const std::string& source) {
-  json labels = {{kManagedByLabel, kManagedBy}, {kPoolLabel, pool}};
-  if (!source.empty()) labels[kSourceLabel] = source;
-  return labels;
+k8s::ObjectMeta ManagedMeta(const std::string& name, const std::string& ns,
+                            const std::string& pool,
+                            const std::string& source) {
+  k8s::ObjectMeta m;
+  m.name = name;
+  m.namespace_field = ns;
+  m.labels = {{kManagedByLabel, kManagedBy}, {kPoolLabel, pool}};
+  if (!source.empty()) (*m.labels)[kSourceLabel] = source;
+  return m;
+}
+
+template <typename Workload>
+std::optional<Source> SourceOf(Source::Kind kind, const Workload& w) {
+  const k8s::ObjectMeta& meta = Or(w.metadata);
+  std::map<std::string, std::string> labels = LabelsOf(meta);
+  auto pool = labels.find(kPoolLabel);
+  if (pool == labels.end() || pool->second.empty()) return std::nullopt;
+  Source s;
+  s.kind = kind;
+  s.ns = meta.namespace_field.value_or("");
+  s.name = meta.name.value_or("");
+  s.uid = meta.uid.value_or("");
+  s.pool = pool->second;
+  const auto& spec = Or(w.spec);
+  s.replicas = spec.replicas.value_or(1);
+  s.ports =
+      PortsFromContainers(ContainerPortsOf(Or(Or(spec.template_field).spec)));
+  return s;
 }
 
 }  // namespace
@@ -92,7 +119,11 @@ std::string Source::ApiVersion() const {
 }
 
 std::map<std::string, std::string> Labels(const json& obj) {
-  return StringMap(Field(Field(obj, "metadata"), "labels"));
+  const json* meta =
+      obj.is_object() && obj.contains("metadata") ? &obj["metadata"] : nullptr;
+  if (meta == nullptr) return {};
+  std::optional<k8s::ObjectMeta> m = Parse<k8s::ObjectMeta>(*meta);
+  return m ? LabelsOf(*m) : std::map<std::string, std::string>();
 }
 
 bool SelectorMatches(const std::map<std::string, std::string>& selector,
@@ -107,92 +138,75 @@ bool SelectorMatches(const std::map<std::string, std::string>& selector,
 
 std::optional<Source> SourceFromWorkload(Source::Kind kind,
                                          const json& workload) {
-  const json& meta = Field(workload, "metadata");
-  std::map<std::string, std::string> labels = Labels(workload);
-  auto pool = labels.find(kPoolLabel);
-  if (pool == labels.end() || pool->second.empty()) return std::nullopt;
-  Source s;
-  s.kind = kind;
-  s.ns = Str(meta, "namespace");
-  s.name = Str(meta, "name");
-  s.uid = Str(meta, "uid");
-  s.pool = pool->second;
-  const json& spec = Field(workload, "spec");
-  s.replicas = static_cast<int32_t>(Int(spec, "replicas", 1));
-  s.ports = PortsFromContainers(
-      ContainerPortsOf(Field(Field(spec, "template"), "spec")));
-  return s;
+  if (kind == Source::Kind::kStatefulSet) {
+    std::optional<k8s::StatefulSet> sts = Parse<k8s::StatefulSet>(workload);
+    return sts ? SourceOf(kind, *sts) : std::nullopt;
+  }
+  std::optional<k8s::Deployment> d = Parse<k8s::Deployment>(workload);
+  return d ? SourceOf(kind, *d) : std::nullopt;
 }
 
 std::optional<Source> SourceFromService(const json& service) {
-  const json& meta = Field(service, "metadata");
-  std::map<std::string, std::string> annotations =
-      StringMap(Field(meta, "annotations"));
-  auto enabled = annotations.find(kEnabledAnnotation);
-  if (enabled == annotations.end() || enabled->second != "true") {
-    return std::nullopt;
-  }
-  std::map<std::string, std::string> labels = Labels(service);
-  if (labels.count(kManagedByLabel) && labels[kManagedByLabel] == kManagedBy) {
+  std::optional<k8s::Service> svc = Parse<k8s::Service>(service);
+  if (!svc) return std::nullopt;
+  const k8s::ObjectMeta& meta = Or(svc->metadata);
+  if (AnnotationOf(meta, kEnabledAnnotation) != "true") return std::nullopt;
+  std::map<std::string, std::string> labels = LabelsOf(meta);
+  if (labels[kManagedByLabel] == kManagedBy) {
     return std::nullopt;  // never a pool of our own leader Service
   }
   Source s;
   s.kind = Source::Kind::kService;
-  s.ns = Str(meta, "namespace");
-  s.name = Str(meta, "name");
-  s.uid = Str(meta, "uid");
+  s.ns = meta.namespace_field.value_or("");
+  s.name = meta.name.value_or("");
+  s.uid = meta.uid.value_or("");
   s.replicas = -1;
-  if (auto it = annotations.find(kPoolLabel);
-      it != annotations.end() && !it->second.empty()) {
-    s.pool = it->second;
-  } else if (auto l = labels.find(kPoolLabel);
-             l != labels.end() && !l->second.empty()) {
-    s.pool = l->second;
+  if (std::string a = AnnotationOf(meta, kPoolLabel); !a.empty()) {
+    s.pool = a;
+  } else if (!labels[kPoolLabel].empty()) {
+    s.pool = labels[kPoolLabel];
   } else {
     s.pool = s.name;
     s.pool_named = false;
   }
-  const json& spec = Field(service, "spec");
-  s.selector = StringMap(Field(spec, "selector"));
-  const json& ports = Field(spec, "ports");
-  if (ports.is_array()) {
-    for (const json& p : ports) {
-      ServicePort sp;
-      sp.name = Str(p, "name");
-      sp.port = static_cast<int32_t>(Int(p, "port", 0));
-      std::string proto = Str(p, "protocol");
-      if (!proto.empty()) sp.protocol = proto;
-      sp.app_protocol = Str(p, "appProtocol");
-      const json& target = Field(p, "targetPort");
-      if (target.is_number_integer()) {
-        sp.target_port = target.get<int32_t>();
-      } else if (target.is_string()) {
-        sp.target_port_name = target.get<std::string>();
+  const k8s::ServiceSpec& spec = Or(svc->spec);
+  s.selector = spec.selector.value_or(std::map<std::string, std::string>());
+  for (const k8s::ServicePort& p : Or(spec.ports)) {
+    ServicePort sp;
+    sp.name = p.name.value_or("");
+    sp.port = p.port;
+    sp.protocol = p.protocol.value_or("TCP");
+    sp.app_protocol = p.app_protocol.value_or("");
+    if (p.target_port) {
+      if (p.target_port->is_int()) {
+        sp.target_port = static_cast<int32_t>(p.target_port->int_value());
+      } else {
+        sp.target_port_name = p.target_port->string_value();
       }
-      s.ports.push_back(std::move(sp));
     }
+    s.ports.push_back(std::move(sp));
   }
   return s;
 }
 
 PolicySettings PolicyFromObject(const json& policy) {
   PolicySettings p;
+  std::optional<lp::LeaderPolicy> parsed = Parse<lp::LeaderPolicy>(policy);
+  if (!parsed) return p;  // treated as missing: defaults
+  lp::LeaderPolicy obj = std::move(*parsed);
+  if (!obj.spec) obj.spec.emplace();
+  ApplyDefaults(obj);  // the CRD's defaults, from the schema
   p.found = true;
-  const json& meta = Field(policy, "metadata");
-  p.uid = Str(meta, "uid");
-  p.generation = Int(meta, "generation", 0);
-  const json& spec = Field(policy, "spec");
-  p.lease_duration_seconds =
-      static_cast<int32_t>(Int(spec, "leaseDurationSeconds", 15));
-  p.renew_deadline_seconds =
-      static_cast<int32_t>(Int(spec, "renewDeadlineSeconds", 10));
-  p.retry_period_seconds =
-      static_cast<int32_t>(Int(spec, "retryPeriodSeconds", 2));
-  p.min_ready_seconds = static_cast<int32_t>(Int(spec, "minReadySeconds", 0));
-  std::string identity = Str(spec, "identityStrategy");
-  if (!identity.empty()) p.identity_strategy = identity;
-  std::string mode = Str(spec, "followerMode");
-  if (!mode.empty()) p.follower_mode = mode;
+  const k8s::ObjectMeta& meta = Or(obj.metadata);
+  p.uid = meta.uid.value_or("");
+  p.generation = meta.generation.value_or(0);
+  const lp::LeaderPolicySpec& spec = *obj.spec;
+  p.lease_duration_seconds = spec.lease_duration_seconds.value_or(15);
+  p.renew_deadline_seconds = spec.renew_deadline_seconds.value_or(10);
+  p.retry_period_seconds = spec.retry_period_seconds.value_or(2);
+  p.min_ready_seconds = spec.min_ready_seconds.value_or(0);
+  p.identity_strategy = spec.identity_strategy.value_or("pod");
+  p.follower_mode = spec.follower_mode.value_or("standby");
   return p;
 }
 
@@ -216,198 +230,209 @@ std::string RfcTime(absl::Time t) {
 Candidate CandidateFromPod(const json& pod,
                            const std::string& identity_strategy) {
   Candidate c;
-  const json& meta = Field(pod, "metadata");
-  c.name = Str(meta, "name");
-  c.uid = Str(meta, "uid");
+  std::optional<k8s::Pod> parsed = Parse<k8s::Pod>(pod);
+  if (!parsed) return c;  // cannot lead
+  const k8s::ObjectMeta& meta = Or(parsed->metadata);
+  c.name = meta.name.value_or("");
+  c.uid = meta.uid.value_or("");
   c.identity = c.name;
   if (identity_strategy == "custom") {
-    std::string custom = Str(Field(meta, "annotations"), kIdentityAnnotation);
+    std::string custom = AnnotationOf(meta, kIdentityAnnotation);
     if (!custom.empty()) c.identity = custom;
   }
-  c.created = ParseRfcTime(Str(meta, "creationTimestamp"));
-  c.terminating = !Field(meta, "deletionTimestamp").is_null();
-  const json& spec = Field(pod, "spec");
-  c.node_name = Str(spec, "nodeName");
-  const json& status = Field(pod, "status");
-  std::string phase = Str(status, "phase");
-  if (phase == "Failed" || phase == "Succeeded") c.terminating = true;
-  c.pod_ip = Str(status, "podIP");
-  const json& conditions = Field(status, "conditions");
-  if (conditions.is_array()) {
-    for (const json& cond : conditions) {
-      if (Str(cond, "type") != "Ready") continue;
-      c.ready = Str(cond, "status") == "True";
-      c.ready_since = ParseRfcTime(Str(cond, "lastTransitionTime"));
-    }
+  c.created = ParseRfcTime(meta.creation_timestamp.value_or(""));
+  c.terminating = meta.deletion_timestamp.has_value();
+  c.node_name = Or(parsed->spec).node_name.value_or("");
+  const k8s::PodStatus& status = Or(parsed->status);
+  std::string phase = status.phase.value_or("");
+  if (phase == k8s::PodStatus::kPhaseFailed ||
+      phase == k8s::PodStatus::kPhaseSucceeded) {
+    c.terminating = true;
+  }
+  c.pod_ip = status.pod_ip.value_or("");
+  for (const k8s::PodCondition& cond : Or(status.conditions)) {
+    if (cond.type != "Ready") continue;
+    c.ready = cond.status == k8s::PodCondition::kStatusTrue;
+    c.ready_since = ParseRfcTime(cond.last_transition_time.value_or(""));
   }
   return c;
 }
 
 std::vector<ContainerPort> PodContainerPorts(const json& pod) {
-  return ContainerPortsOf(Field(pod, "spec"));
+  std::optional<k8s::Pod> parsed = Parse<k8s::Pod>(pod);
+  return parsed ? ContainerPortsOf(Or(parsed->spec))
+                : std::vector<ContainerPort>();
 }
 
 std::string ControllerOwnerUid(const json& obj) {
-  const json& refs = Field(Field(obj, "metadata"), "ownerReferences");
-  if (!refs.is_array()) return "";
-  for (const json& r : refs) {
-    const json& controller = Field(r, "controller");
-    if (controller.is_boolean() && controller.get<bool>()) {
-      return Str(r, "uid");
-    }
+  if (!obj.is_object() || !obj.contains("metadata")) return "";
+  std::optional<k8s::ObjectMeta> meta = Parse<k8s::ObjectMeta>(obj["metadata"]);
+  if (!meta) return "";
+  for (const k8s::OwnerReference& r : Or(meta->owner_references)) {
+    if (r.controller.value_or(false)) return r.uid;
   }
   return "";
 }
 
 json ProjectPod(const json& pod) {
-  const json& meta = Field(pod, "metadata");
-  json m = json::object();
-  for (const char* k :
-       {"name", "namespace", "uid", "resourceVersion", "creationTimestamp",
-        "deletionTimestamp", "labels", "ownerReferences"}) {
-    const json& v = Field(meta, k);
-    if (!v.is_null()) m[k] = v;
+  std::optional<k8s::Pod> parsed = Parse<k8s::Pod>(pod);
+  if (!parsed) return json::object();
+  k8s::Pod out;
+  const k8s::ObjectMeta& meta = Or(parsed->metadata);
+  k8s::ObjectMeta m;
+  m.name = meta.name;
+  m.namespace_field = meta.namespace_field;
+  m.uid = meta.uid;
+  m.resource_version = meta.resource_version;
+  m.creation_timestamp = meta.creation_timestamp;
+  m.deletion_timestamp = meta.deletion_timestamp;
+  m.labels = meta.labels;
+  m.owner_references = meta.owner_references;
+  if (std::string id = AnnotationOf(meta, kIdentityAnnotation); !id.empty()) {
+    m.annotations =
+        std::map<std::string, std::string>{{kIdentityAnnotation, id}};
   }
-  std::string identity = Str(Field(meta, "annotations"), kIdentityAnnotation);
-  if (!identity.empty()) m["annotations"] = {{kIdentityAnnotation, identity}};
-  json out = {{"metadata", std::move(m)}};
-  const json& spec = Field(pod, "spec");
-  json s = json::object();
-  if (!Field(spec, "nodeName").is_null()) s["nodeName"] = spec["nodeName"];
-  json containers = json::array();
-  if (Field(spec, "containers").is_array()) {
-    for (const json& c : spec["containers"]) {
-      if (Field(c, "ports").is_array()) {
-        containers.push_back({{"ports", c["ports"]}});
-      }
+  out.metadata = std::move(m);
+  k8s::PodSpec spec;
+  const k8s::PodSpec& in_spec = Or(parsed->spec);
+  spec.node_name = in_spec.node_name;
+  if (in_spec.containers) {
+    spec.containers.emplace();
+    for (const k8s::Container& c : *in_spec.containers) {
+      k8s::Container kept;
+      kept.name = c.name;
+      kept.ports = c.ports;
+      spec.containers->push_back(std::move(kept));
     }
   }
-  if (!containers.empty()) s["containers"] = std::move(containers);
-  out["spec"] = std::move(s);
-  const json& status = Field(pod, "status");
-  json st = json::object();
-  for (const char* k : {"phase", "podIP"}) {
-    if (!Field(status, k).is_null()) st[k] = status[k];
+  out.spec = std::move(spec);
+  k8s::PodStatus status;
+  const k8s::PodStatus& in_status = Or(parsed->status);
+  status.phase = in_status.phase;
+  status.pod_ip = in_status.pod_ip;
+  for (const k8s::PodCondition& cond : Or(in_status.conditions)) {
+    if (cond.type == "Ready") status.conditions = {{cond}};
   }
-  if (Field(status, "conditions").is_array()) {
-    for (const json& cond : status["conditions"]) {
-      if (Str(cond, "type") == "Ready") st["conditions"] = json::array({cond});
-    }
-  }
-  out["status"] = std::move(st);
-  return out;
+  out.status = std::move(status);
+  return out.ToJson();
 }
 
 json LeaderServiceApply(const Source& source) {
-  json ports = json::array();
+  k8s::Service svc;
+  svc.api_version = "v1";
+  svc.kind = "Service";
+  k8s::ObjectMeta meta = ManagedMeta(source.LeaderServiceName(), source.ns,
+                                     source.pool, source.name);
+  meta.owner_references = {{OwnerRef(source.ApiVersion(), source.KindName(),
+                                     source.name, source.uid)}};
+  svc.metadata = std::move(meta);
+  k8s::ServiceSpec spec;
+  spec.type = "ClusterIP";
+  spec.ports.emplace();
   for (const ServicePort& p : source.ports) {
-    json port = {{"name", p.name}, {"port", p.port}, {"protocol", p.protocol}};
-    if (!p.app_protocol.empty()) port["appProtocol"] = p.app_protocol;
     // Selector-less: traffic goes to the EndpointSlice's port of this name.
-    ports.push_back(std::move(port));
+    k8s::ServicePort port;
+    if (!p.name.empty()) port.name = p.name;
+    port.port = p.port;
+    port.protocol = p.protocol;
+    if (!p.app_protocol.empty()) port.app_protocol = p.app_protocol;
+    spec.ports->push_back(std::move(port));
   }
-  if (ports.size() == 1 && ports[0]["name"] == "") ports[0].erase("name");
-  return {
-      {"apiVersion", "v1"},
-      {"kind", "Service"},
-      {"metadata",
-       {{"name", source.LeaderServiceName()},
-        {"namespace", source.ns},
-        {"labels", ManagedLabels(source.pool, source.name)},
-        {"ownerReferences",
-         json::array({OwnerRef(source.ApiVersion(), source.KindName(),
-                               source.name, source.uid)})}}},
-      {"spec", {{"type", "ClusterIP"}, {"ports", std::move(ports)}}},
-  };
+  svc.spec = std::move(spec);
+  return svc.ToJson();
 }
 
 json EndpointSliceApply(const Source& source,
                         const std::optional<Candidate>& leader,
                         const std::vector<SlicePort>& ports) {
-  json labels = ManagedLabels(source.pool, source.name);
-  labels[kServiceNameLabel] = source.LeaderServiceName();
-  labels[kSliceManagedByLabel] = kSliceManagedBy;
-  json endpoints = json::array();
+  k8s::EndpointSlice slice;
+  slice.api_version = "discovery.k8s.io/v1";
+  slice.kind = "EndpointSlice";
+  k8s::ObjectMeta meta = ManagedMeta(source.LeaderServiceName(), source.ns,
+                                     source.pool, source.name);
+  (*meta.labels)[kServiceNameLabel] = source.LeaderServiceName();
+  (*meta.labels)[kSliceManagedByLabel] = kSliceManagedBy;
+  meta.owner_references = {{OwnerRef(source.ApiVersion(), source.KindName(),
+                                     source.name, source.uid)}};
+  slice.metadata = std::move(meta);
+  slice.address_type = "IPv4";
+  slice.endpoints.emplace();
   if (leader) {
-    json ep = {{"addresses", json::array({leader->pod_ip})},
-               {"conditions",
-                {{"ready", true}, {"serving", true}, {"terminating", false}}},
-               {"targetRef",
-                {{"kind", "Pod"},
-                 {"namespace", source.ns},
-                 {"name", leader->name},
-                 {"uid", leader->uid}}}};
-    if (!leader->node_name.empty()) ep["nodeName"] = leader->node_name;
-    endpoints.push_back(std::move(ep));
+    k8s::Endpoint ep;
+    ep.addresses = {{leader->pod_ip}};
+    k8s::EndpointConditions conditions;
+    conditions.ready = true;
+    conditions.serving = true;
+    conditions.terminating = false;
+    ep.conditions = std::move(conditions);
+    k8s::ObjectReference ref;
+    ref.kind = "Pod";
+    ref.namespace_field = source.ns;
+    ref.name = leader->name;
+    ref.uid = leader->uid;
+    ep.target_ref = std::move(ref);
+    if (!leader->node_name.empty()) ep.node_name = leader->node_name;
+    slice.endpoints->push_back(std::move(ep));
   }
-  json slice_ports = json::array();
+  slice.ports.emplace();
   for (const SlicePort& p : ports) {
-    json port = {{"name", p.name}, {"port", p.port}, {"protocol", p.protocol}};
-    if (!p.app_protocol.empty()) port["appProtocol"] = p.app_protocol;
-    slice_ports.push_back(std::move(port));
+    k8s::EndpointPort port;
+    port.name = p.name;
+    port.port = p.port;
+    port.protocol = p.protocol;
+    if (!p.app_protocol.empty()) port.app_protocol = p.app_protocol;
+    slice.ports->push_back(std::move(port));
   }
-  return {
-      {"apiVersion", "discovery.k8s.io/v1"},
-      {"kind", "EndpointSlice"},
-      {"metadata",
-       {{"name", source.LeaderServiceName()},
-        {"namespace", source.ns},
-        {"labels", std::move(labels)},
-        {"ownerReferences",
-         json::array({OwnerRef(source.ApiVersion(), source.KindName(),
-                               source.name, source.uid)})}}},
-      {"addressType", "IPv4"},
-      {"endpoints", std::move(endpoints)},
-      {"ports", std::move(slice_ports)},
-  };
+  return slice.ToJson();
 }
 
 std::optional<LeaseState> LeaseFromObject(const json& lease) {
-  const json& meta = Field(lease, "metadata");
-  if (Str(Field(meta, "labels"), kManagedByLabel) != kManagedBy) {
-    return std::nullopt;
-  }
+  std::optional<k8s::Lease> parsed = Parse<k8s::Lease>(lease);
+  if (!parsed) return std::nullopt;
+  const k8s::ObjectMeta& meta = Or(parsed->metadata);
+  if (LabelsOf(meta)[kManagedByLabel] != kManagedBy) return std::nullopt;
+  const k8s::LeaseSpec& spec = Or(parsed->spec);
   LeaseState s;
-  const json& spec = Field(lease, "spec");
-  s.holder_identity = Str(spec, "holderIdentity");
-  s.holder_uid = Str(Field(meta, "annotations"), kHolderUidAnnotation);
-  s.acquire_time = ParseRfcTime(Str(spec, "acquireTime"));
-  s.renew_time = ParseRfcTime(Str(spec, "renewTime"));
-  s.lease_duration_seconds =
-      static_cast<int32_t>(Int(spec, "leaseDurationSeconds", 15));
-  s.transitions = Int(spec, "leaseTransitions", 0);
+  s.holder_identity = spec.holder_identity.value_or("");
+  s.holder_uid = AnnotationOf(meta, kHolderUidAnnotation);
+  s.acquire_time = ParseRfcTime(spec.acquire_time.value_or(""));
+  s.renew_time = ParseRfcTime(spec.renew_time.value_or(""));
+  s.lease_duration_seconds = spec.lease_duration_seconds.value_or(15);
+  s.transitions = spec.lease_transitions.value_or(0);
   return s;
 }
 
 json LeaseApply(const std::string& ns, const std::string& pool,
                 const PolicySettings& policy, const std::string& policy_name,
                 const LeaseState& state) {
-  json meta = {{"name", pool},
-               {"namespace", ns},
-               {"labels", ManagedLabels(pool, "")},
-               {"annotations", {{kHolderUidAnnotation, state.holder_uid}}}};
+  k8s::Lease lease;
+  lease.api_version = "coordination.k8s.io/v1";
+  lease.kind = "Lease";
+  k8s::ObjectMeta meta = ManagedMeta(pool, ns, pool, "");
+  meta.annotations = std::map<std::string, std::string>{
+      {kHolderUidAnnotation, state.holder_uid}};
   if (policy.found) {
-    meta["ownerReferences"] =
-        json::array({OwnerRef("coordination.kube-zen.io/v1alpha1",
-                              "LeaderPolicy", policy_name, policy.uid)});
+    meta.owner_references = {
+        {OwnerRef("coordination.kube-zen.io/v1alpha1", "LeaderPolicy",
+                  policy_name, policy.uid)}};
   }
-  json spec = {{"leaseDurationSeconds", state.lease_duration_seconds},
-               {"leaseTransitions", state.transitions}};
+  lease.metadata = std::move(meta);
+  k8s::LeaseSpec spec;
+  spec.lease_duration_seconds = state.lease_duration_seconds;
+  spec.lease_transitions = static_cast<int32_t>(state.transitions);
   // Without a holder the field is left out: zen-lead owns it, so server-side
   // apply removes it and readers see no leader.
   if (!state.holder_identity.empty()) {
-    spec["holderIdentity"] = state.holder_identity;
+    spec.holder_identity = state.holder_identity;
   }
   if (state.acquire_time != absl::InfinitePast()) {
-    spec["acquireTime"] = RfcMicroTime(state.acquire_time);
+    spec.acquire_time = RfcMicroTime(state.acquire_time);
   }
   if (state.renew_time != absl::InfinitePast()) {
-    spec["renewTime"] = RfcMicroTime(state.renew_time);
+    spec.renew_time = RfcMicroTime(state.renew_time);
   }
-  return {{"apiVersion", "coordination.k8s.io/v1"},
-          {"kind", "Lease"},
-          {"metadata", std::move(meta)},
-          {"spec", std::move(spec)}};
+  lease.spec = std::move(spec);
+  return lease.ToJson();
 }
 
 json PolicyStatusApply(const std::string& ns, const std::string& name,
@@ -415,52 +440,56 @@ json PolicyStatusApply(const std::string& ns, const std::string& name,
                        absl::Time now) {
   // Keep lastTransitionTime of a condition whose status did not change.
   std::map<std::string, std::pair<std::string, std::string>> previous;
-  const json& conds = Field(Field(current, "status"), "conditions");
-  if (conds.is_array()) {
-    for (const json& c : conds) {
-      previous[Str(c, "type")] = {Str(c, "status"),
-                                  Str(c, "lastTransitionTime")};
+  if (std::optional<lp::LeaderPolicy> cur = Parse<lp::LeaderPolicy>(current)) {
+    for (const lp::Condition& c : Or(Or(cur->status).conditions)) {
+      previous[c.type] = {c.status, c.last_transition_time};
     }
   }
   auto condition = [&](const char* type, const PoolStatus::Cond& c) {
-    std::string since = RfcTime(now);
+    lp::Condition out;
+    out.type = type;
+    out.status = c.status;
+    out.reason = c.reason;
+    out.message = c.message;
+    out.last_transition_time = RfcTime(now);
     auto it = previous.find(type);
     if (it != previous.end() && it->second.first == c.status &&
         !it->second.second.empty()) {
-      since = it->second.second;
+      out.last_transition_time = it->second.second;
     }
-    return json{{"type", type},
-                {"status", c.status},
-                {"reason", c.reason},
-                {"message", c.message},
-                {"lastTransitionTime", since},
-                {"observedGeneration", status.observed_generation}};
+    out.observed_generation = status.observed_generation;
+    return out;
   };
-  json st = {
-      {"observedGeneration", status.observed_generation},
-      {"phase", status.phase},
-      {"candidates", status.candidates},
-      {"transitions", status.transitions},
-      {"conditions",
-       json::array({condition("Ready", status.ready),
-                    condition("LeaderElected", status.leader_elected)})}};
+  lp::LeaderPolicyStatus st;
+  st.observed_generation = status.observed_generation;
+  st.phase = status.phase;
+  st.candidates = status.candidates;
+  st.transitions = status.transitions;
+  st.conditions = {{condition("Ready", status.ready),
+                    condition("LeaderElected", status.leader_elected)}};
   if (status.last_transition != absl::InfinitePast()) {
-    st["lastTransitionTime"] = RfcTime(status.last_transition);
+    st.last_transition_time = RfcTime(status.last_transition);
   }
   if (status.holder) {
-    json holder = {{"name", status.holder->name},
-                   {"uid", status.holder->uid},
-                   {"identity", status.holder->identity},
-                   {"podIP", status.holder->pod_ip}};
+    lp::CurrentHolder holder;
+    holder.name = status.holder->name;
+    holder.uid = status.holder->uid;
+    holder.identity = status.holder->identity;
+    holder.pod_ip = status.holder->pod_ip;
     if (status.holder_since != absl::InfinitePast()) {
-      holder["since"] = RfcTime(status.holder_since);
+      holder.since = RfcTime(status.holder_since);
     }
-    st["currentHolder"] = std::move(holder);
+    st.current_holder = std::move(holder);
   }
-  return {{"apiVersion", "coordination.kube-zen.io/v1alpha1"},
-          {"kind", "LeaderPolicy"},
-          {"metadata", {{"name", name}, {"namespace", ns}}},
-          {"status", std::move(st)}};
+  lp::LeaderPolicy obj;
+  obj.api_version = lp::LeaderPolicy::kApiVersion;
+  obj.kind = lp::LeaderPolicy::kKind;
+  k8s::ObjectMeta meta;
+  meta.name = name;
+  meta.namespace_field = ns;
+  obj.metadata = std::move(meta);
+  obj.status = std::move(st);
+  return obj.ToJson();
 }
 
 }  // namespace zenlead::op
