@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Failover benchmark: brings up a local control plane, installs the CRD and
+# runs //e2e/bench:failover_bench with 1 pool and with 1,000 pools of 3 pods
+# under churn, printing p50/p90/p99/max, reconcile time and operator RSS.
+#
+#   e2e/bench/failover.sh              # both sizes (make bench-failover)
+#   POOLS=1 e2e/bench/failover.sh      # one size
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$repo"
+dir=${ZEN_LEAD_BENCH_DIR:-/tmp/zen-lead-bench-cluster}
+bazel=${BAZEL:-bazel}
+
+"$repo/e2e/cluster/down" "$dir"
+trap '"$repo/e2e/cluster/down" "$dir"' EXIT
+$bazel build -c opt //operator:zen-lead-operator //e2e/bench:failover_bench
+bin=$($bazel info -c opt bazel-bin 2>/dev/null)
+"$repo/e2e/cluster/up" "$dir"
+# shellcheck disable=SC1091
+source "$dir/env"
+kubectl apply -f config/crd/bases/ >/dev/null
+kubectl wait --for=condition=Established crd/leaderpolicies.coordination.kube-zen.io --timeout=30s >/dev/null
+
+run() {  # POOLS FAILOVERS CHURN_QPS
+  echo
+  echo "=== $1 pool(s) x 3 pods, $2 failovers, churn $3 patches/s ($(date -u +%FT%TZ))"
+  "$bin/e2e/bench/failover_bench" --operator_bin="$bin/operator/zen-lead-operator" \
+    --pools="$1" --failovers="$2" --churn_qps="$3" --ns="bench-$1" \
+    --metrics_port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+}
+if [[ -z ${POOLS:-} || ${POOLS} == 1 ]]; then run 1 200 0; fi
+if [[ -z ${POOLS:-} || ${POOLS} == 1000 ]]; then run 1000 200 20; fi
