@@ -5,12 +5,13 @@
 #   make demo          the main job on a local control plane
 #   make test          unit tests, then e2e tests on a local control plane
 #   make build | run | lint | deploy | cluster-up | cluster-down
+#   make bench-informer  informer sync time and memory per cached pod
 
 SHELL := /bin/bash
 BAZEL ?= bazel
 CLUSTER_DIR ?= $(CURDIR)/.cluster
 
-.PHONY: deps build test unit e2e demo run deploy lint format cluster-up cluster-down cluster-bin help
+.PHONY: deps build test unit e2e demo run deploy lint format cluster-up cluster-down cluster-bin bench-informer help
 
 help:
 	@sed -n '1,/^$$/p' Makefile | sed 's/^# \{0,1\}//'
@@ -52,3 +53,6 @@ cluster-up: deps
 
 cluster-down:
 	@e2e/cluster/down $(CLUSTER_DIR)
+
+bench-informer: deps
+	@e2e/bench/informer.sh

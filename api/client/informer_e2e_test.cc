@@ -87,6 +87,7 @@ TEST(InformerE2eTest, ConvergesWithConcurrentWriters) {
   // Three writers, each on its own names: create, update twice, relabel out
   // of the selector, delete.
   std::vector<std::thread> writers;
+  writers.reserve(3);
   for (int w = 0; w < 3; ++w) {
     writers.emplace_back([&, w] {
       const std::string& n = ns.name();

@@ -178,13 +178,13 @@ class PausableClient : public Client {
 class InformerRestartE2eTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    client_ = NewE2eClient();  // fails without KUBECONFIG, as every e2e test
+    ASSERT_NE(client_, nullptr);
     dir_ = ClusterDir();
     if (dir_.empty()) {
       GTEST_SKIP() << "needs a cluster started by e2e/cluster/up (its DIR "
                       "holds `pids`): KUBECONFIG=DIR/kubeconfig";
     }
-    client_ = NewE2eClient();
-    ASSERT_NE(client_, nullptr);
     watch_client_ = NewE2eClient();
     ASSERT_NE(watch_client_, nullptr);
   }

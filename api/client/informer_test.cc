@@ -103,7 +103,7 @@ class InformerTest : public ::testing::Test {
     return options;
   }
   // Each call of the list hook answers the next of `lists` (then the last).
-  void ScriptLists(std::vector<absl::StatusOr<nlohmann::json>> lists) {
+  void ScriptLists(const std::vector<absl::StatusOr<nlohmann::json>>& lists) {
     auto state = std::make_shared<std::pair<absl::Mutex, size_t>>();
     fake_.list = [lists, state](const Resource&, absl::string_view,
                                 const ListOptions&) {

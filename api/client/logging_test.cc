@@ -98,6 +98,7 @@ TEST(LoggingTest, LinesFromManyThreadsStayWhole) {
   Logger log([&](absl::string_view line) { absl::StrAppend(&out, line, "\n"); },
              LogLevel::kInfo, nullptr);
   std::vector<std::thread> threads;
+  threads.reserve(8);
   for (int t = 0; t < 8; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < 200; ++i) {

@@ -119,6 +119,7 @@ TEST(MetricsTest, ConcurrentIncrementsAreNotLost) {
   CounterFamily* c = *registry.AddCounter("c_total", "h", {"t"});
   HistogramFamily* h = *registry.AddHistogram("h_seconds", "h", {}, {1});
   std::vector<std::thread> threads;
+  threads.reserve(4);
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&] {
       for (int i = 0; i < 10000; ++i) {

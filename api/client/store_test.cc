@@ -27,6 +27,7 @@ ObjectPtr Pod(const std::string& ns, const std::string& name,
 
 std::vector<std::string> Keys(const std::vector<ObjectPtr>& objs) {
   std::vector<std::string> keys;
+  keys.reserve(objs.size());
   for (const ObjectPtr& o : objs) keys.push_back(ObjectKey(*o));
   std::sort(keys.begin(), keys.end());
   return keys;

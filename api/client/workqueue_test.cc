@@ -331,6 +331,7 @@ TEST(WorkQueueConcurrencyTest, OneWorkerPerKeyAndNothingLost) {
   absl::flat_hash_map<std::string, int> processed_after_add;
   std::atomic<int> overlaps{0};
   std::vector<std::thread> workers;
+  workers.reserve(4);
   for (int w = 0; w < 4; ++w) {
     workers.emplace_back([&] {
       while (std::optional<std::string> key = queue.Get()) {

@@ -16,6 +16,7 @@
 #include <malloc.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -42,6 +43,12 @@ ABSL_FLAG(int, threads, 8, "Threads creating pods.");
 ABSL_FLAG(int, nodes, 3, "kwok nodes kwok-node-0..N-1 to place pods on.");
 ABSL_FLAG(int64_t, page_size, 500, "Informer list page size.");
 ABSL_FLAG(bool, keep, false, "Keep the namespace and its pods.");
+ABSL_FLAG(std::string, namespace_name, "",
+          "Use the pods of this existing namespace: no create, no delete.");
+ABSL_FLAG(std::string, measure, "",
+          "Internal: \"projected\" or \"full\": only run that informer "
+          "against --namespace_name and print its figures (each measurement "
+          "runs in a fresh process, so memory figures do not mix).");
 
 namespace {
 
@@ -118,6 +125,18 @@ struct Memory {
   int64_t rss;          // /proc/self/statm resident pages * page size
 };
 
+// VmHWM from /proc/self/status: the process's peak RSS, in bytes.
+int64_t PeakRss() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) {
+      return std::strtoll(line.c_str() + 6, nullptr, 10) * 1024;
+    }
+  }
+  return 0;
+}
+
 Memory MeasureMemory() {
   malloc_trim(0);
   Memory m{static_cast<int64_t>(mallinfo2().uordblks), 0};
@@ -135,9 +154,10 @@ struct Result {
   size_t cached;
   double heap_per_pod;
   double rss_per_pod;
+  int64_t peak_rss;
 };
 
-Result RunInformer(const std::string& ns, bool projected, int pods) {
+Result RunInformer(const std::string& ns, bool projected) {
   std::unique_ptr<client::RestClient> rest = NewClient();
   client::InformerOptions options;
   options.resource = kPods;
@@ -160,9 +180,11 @@ Result RunInformer(const std::string& ns, bool projected, int pods) {
   r.watching = absl::Now() - start;
   r.cached = informer->store().Size();
   const Memory after = MeasureMemory();
+  const double per = static_cast<double>(std::max<size_t>(r.cached, 1));
   r.heap_per_pod =
-      static_cast<double>(after.heap_in_use - before.heap_in_use) / pods;
-  r.rss_per_pod = static_cast<double>(after.rss - before.rss) / pods;
+      static_cast<double>(after.heap_in_use - before.heap_in_use) / per;
+  r.rss_per_pod = static_cast<double>(after.rss - before.rss) / per;
+  r.peak_rss = PeakRss();
   informer->Stop();
   informer.reset();
   return r;
@@ -170,10 +192,77 @@ Result RunInformer(const std::string& ns, bool projected, int pods) {
 
 void Print(const char* what, const Result& r) {
   std::printf(
-      "%-10s synced in %8.3f s (watch open at %8.3f s), %zu pods cached, "
-      "%8.0f bytes/pod heap in use, %8.0f bytes/pod RSS\n",
+      "%-9s synced in %6.3f s (watch open at %6.3f s), %zu pods cached, "
+      "%6.0f bytes/pod heap in use, %6.0f bytes/pod RSS, peak RSS %.0f MiB\n",
       what, absl::ToDoubleSeconds(r.synced), absl::ToDoubleSeconds(r.watching),
-      r.cached, r.heap_per_pod, r.rss_per_pod);
+      r.cached, r.heap_per_pod, r.rss_per_pod,
+      static_cast<double>(r.peak_rss) / 1048576.0);
+}
+
+// Creates the namespace and the pods with `threads` threads, then waits
+// (up to 10 minutes) until kwok has made them Running.
+void CreatePods(client::RestClient& rest, const std::string& ns, int pods,
+                int threads, int nodes) {
+  absl::StatusOr<json> created = rest.Create(kNamespaces, "",
+                                             {{"apiVersion", "v1"},
+                                              {"kind", "Namespace"},
+                                              {"metadata", {{"name", ns}}}});
+  if (!created.ok()) Die("create namespace", created.status());
+  std::printf("informer_bench: %d pods in namespace %s, %d creating threads\n",
+              pods, ns.c_str(), threads);
+  std::atomic<int> next{0};
+  std::atomic<int> failures{0};
+  const absl::Time start = absl::Now();
+  std::vector<std::thread> workers;
+  workers.reserve(threads);
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&] {
+      for (int i = next++; i < pods; i = next++) {
+        const std::string name = absl::StrCat("bench-", i);
+        absl::StatusOr<json> pod = rest.Create(kPods, ns, Pod(name, i, nodes));
+        if (!pod.ok() && !client::IsAlreadyExists(pod.status()) &&
+            ++failures < 5) {
+          std::fprintf(stderr, "create %s: %s\n", name.c_str(),
+                       pod.status().ToString().c_str());
+        }
+      }
+    });
+  }
+  for (auto& w : workers) w.join();
+  const absl::Duration took = absl::Now() - start;
+  std::printf("created %d pods in %.1f s (%.0f pods/s), %d failed\n", pods,
+              absl::ToDoubleSeconds(took), pods / absl::ToDoubleSeconds(took),
+              failures.load());
+
+  // Both informers should see the same, settled objects.
+  const absl::Time settle_start = absl::Now();
+  int running = 0;
+  while (absl::Now() - settle_start < absl::Minutes(10)) {
+    client::ListOptions options;
+    options.field_selector = "status.phase=Running";
+    options.limit = 500;
+    absl::StatusOr<json> list = client::ListAll(rest, kPods, ns, options);
+    running = list.ok() ? static_cast<int>((*list)["items"].size()) : 0;
+    if (running >= pods) break;
+    absl::SleepFor(absl::Seconds(2));
+  }
+  std::printf("%d pods Running (kwok) %.1f s later\n", running,
+              absl::ToDoubleSeconds(absl::Now() - settle_start));
+}
+
+// Runs this binary again with --measure=mode: a fresh process per informer.
+void MeasureInChild(const char* mode, const std::string& ns, int pods) {
+  char self[4096];
+  const ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (n <= 0) Die("readlink /proc/self/exe", absl::InternalError("failed"));
+  self[n] = '\0';
+  const std::string command = absl::StrCat(
+      "'", self, "' --measure=", mode, " --namespace_name=", ns,
+      " --pods=", pods, " --page_size=", absl::GetFlag(FLAGS_page_size));
+  std::fflush(stdout);
+  if (std::system(command.c_str()) != 0) {
+    Die(absl::StrCat("measure ", mode), absl::InternalError(command));
+  }
 }
 
 }  // namespace
@@ -183,60 +272,24 @@ int main(int argc, char** argv) {
   // The informers' own logs are not part of the figures.
   client::DefaultLogger().SetLevel(client::LogLevel::kError);
   const int pods = absl::GetFlag(FLAGS_pods);
+  const std::string measure = absl::GetFlag(FLAGS_measure);
+  if (!measure.empty()) {
+    const bool projected = measure == "projected";
+    Print(measure.c_str(),
+          RunInformer(absl::GetFlag(FLAGS_namespace_name), projected));
+    return 0;
+  }
   const int threads = absl::GetFlag(FLAGS_threads);
   const int nodes = absl::GetFlag(FLAGS_nodes);
   std::unique_ptr<client::RestClient> rest = NewClient();
 
-  std::random_device rd;
-  const std::string ns = absl::StrCat("informer-bench-", rd() % 100000);
-  absl::StatusOr<json> created = rest->Create(kNamespaces, "",
-                                              {{"apiVersion", "v1"},
-                                               {"kind", "Namespace"},
-                                               {"metadata", {{"name", ns}}}});
-  if (!created.ok()) Die("create namespace", created.status());
-  std::printf("informer_bench: %d pods in namespace %s, %d creating threads\n",
-              pods, ns.c_str(), threads);
-
-  // Create the pods.
-  std::atomic<int> next{0};
-  std::atomic<int> failures{0};
-  const absl::Time create_start = absl::Now();
-  std::vector<std::thread> workers;
-  for (int t = 0; t < threads; ++t) {
-    workers.emplace_back([&] {
-      for (int i = next++; i < pods; i = next++) {
-        const std::string name = absl::StrCat("bench-", i);
-        absl::StatusOr<json> pod = rest->Create(kPods, ns, Pod(name, i, nodes));
-        if (!pod.ok() && !client::IsAlreadyExists(pod.status())) {
-          if (++failures < 5) {
-            std::fprintf(stderr, "create %s: %s\n", name.c_str(),
-                         pod.status().ToString().c_str());
-          }
-        }
-      }
-    });
+  std::string ns = absl::GetFlag(FLAGS_namespace_name);
+  const bool own_namespace = ns.empty();
+  if (own_namespace) {
+    std::random_device rd;
+    ns = absl::StrCat("informer-bench-", rd() % 100000);
+    CreatePods(*rest, ns, pods, threads, nodes);
   }
-  for (auto& w : workers) w.join();
-  const absl::Duration create_time = absl::Now() - create_start;
-  std::printf("created %d pods in %.1f s (%.0f pods/s), %d failed\n", pods,
-              absl::ToDoubleSeconds(create_time),
-              pods / absl::ToDoubleSeconds(create_time), failures.load());
-
-  // Let kwok finish making them Running, so both informers see the same,
-  // stable objects.
-  const absl::Time settle_start = absl::Now();
-  int running = 0;
-  while (absl::Now() - settle_start < absl::Minutes(5)) {
-    client::ListOptions list_options;
-    list_options.field_selector = "status.phase=Running";
-    list_options.limit = 500;
-    absl::StatusOr<json> list = client::ListAll(*rest, kPods, ns, list_options);
-    running = list.ok() ? static_cast<int>((*list)["items"].size()) : 0;
-    if (running >= pods) break;
-    absl::SleepFor(absl::Seconds(1));
-  }
-  std::printf("%d pods Running after %.1f s more\n", running,
-              absl::ToDoubleSeconds(absl::Now() - settle_start));
 
   // A full object, for scale.
   absl::StatusOr<json> sample = rest->Get(kPods, ns, "bench-0");
@@ -244,19 +297,15 @@ int main(int argc, char** argv) {
     std::printf("one pod: %zu bytes of JSON in full, %zu projected\n",
                 sample->dump().size(), PodProjection(*sample).dump().size());
   }
-
   std::printf(
-      "memory method: malloc in-use bytes (mallinfo2().uordblks) before "
-      "Start() and after sync, both after malloc_trim(0); RSS from "
-      "/proc/self/statm likewise\n");
-  const Result projected = RunInformer(ns, true, pods);
-  const Result full = RunInformer(ns, false, pods);
-  Print("projected", projected);
-  Print("full", full);
-  std::printf("projection saves %.0f%% of the cache's heap\n",
-              100.0 * (1.0 - projected.heap_per_pod / full.heap_per_pod));
+      "memory method: each informer runs in a fresh process; malloc in-use "
+      "bytes (mallinfo2().uordblks) and RSS (/proc/self/statm) before Start() "
+      "and after sync, both after malloc_trim(0), divided by the pods cached; "
+      "peak RSS is VmHWM\n");
+  MeasureInChild("projected", ns, pods);
+  MeasureInChild("full", ns, pods);
 
-  if (!absl::GetFlag(FLAGS_keep)) {
+  if (own_namespace && !absl::GetFlag(FLAGS_keep)) {
     const absl::Time del_start = absl::Now();
     absl::Status deleted =
         rest->Delete(kNamespaces, "", ns, client::DeleteOptions());
