@@ -396,23 +396,32 @@ int main(int argc, char** argv) {
     absl::Time t0 = absl::Now();
     SetReady(*api, ns, old, false);
     patch_ms.push_back(absl::ToDoubleMilliseconds(absl::Now() - t0));
-    bool ok = view.Await(
+    // Both views are polled together, so each gets its own first time.
+    absl::Time zen_at = absl::InfiniteFuture();
+    absl::Time plain_at = i == 0 ? absl::InfiniteFuture() : t0;
+    view.Await(
         [&](SliceView& v) {
-          std::string now = v.Leader(svc);
-          return !now.empty() && now != old;
+          absl::Time now = absl::Now();
+          std::string leader = v.Leader(svc);
+          if (zen_at == absl::InfiniteFuture() && !leader.empty() &&
+              leader != old) {
+            zen_at = now;
+          }
+          if (plain_at == absl::InfiniteFuture() &&
+              !v.PlainReady("plain", old)) {
+            plain_at = now;
+          }
+          return zen_at != absl::InfiniteFuture() &&
+                 plain_at != absl::InfiniteFuture();
         },
         absl::Seconds(30));
-    absl::Time t1 = absl::Now();
-    if (!ok) {
+    if (zen_at == absl::InfiniteFuture()) {
       std::fprintf(stderr, "failover %d of %s timed out\n", k, svc.c_str());
       return 1;
     }
-    zen_ms.push_back(absl::ToDoubleMilliseconds(t1 - t0));
-    if (i == 0) {
-      if (view.Await([&](SliceView& v) { return !v.PlainReady("plain", old); },
-                     absl::Seconds(30))) {
-        plain_ms.push_back(absl::ToDoubleMilliseconds(absl::Now() - t0));
-      }
+    zen_ms.push_back(absl::ToDoubleMilliseconds(zen_at - t0));
+    if (i == 0 && plain_at != absl::InfiniteFuture()) {
+      plain_ms.push_back(absl::ToDoubleMilliseconds(plain_at - t0));
     }
     SetReady(*api, ns, old, true);  // back as a follower (sticky leader)
     if (i == 0) {
