@@ -247,16 +247,11 @@ absl::Status TrafficDirector::Start() {
                      absl::StrCat(kManagedByLabel, "=", kManagedBy), nullptr);
 #undef ZL_ASSIGN_INFORMER
 
-  auto check = [](absl::Status s) {
-    // Indexers are added before Start; a failure is a programming error.
-    if (!s.ok()) return s;
-    return absl::OkStatus();
-  };
   absl::Status s;
-  s.Update(check(informers->deployments->AddIndexer(
-      kByPool, IndexWorkloadPool(Source::Kind::kDeployment))));
-  s.Update(check(informers->statefulsets->AddIndexer(
-      kByPool, IndexWorkloadPool(Source::Kind::kStatefulSet))));
+  s.Update(informers->deployments->AddIndexer(
+      kByPool, IndexWorkloadPool(Source::Kind::kDeployment)));
+  s.Update(informers->statefulsets->AddIndexer(
+      kByPool, IndexWorkloadPool(Source::Kind::kStatefulSet)));
   s.Update(informers->services->AddIndexer(kByPool, ServicePools));
   s.Update(informers->services->AddIndexer(kByNamespace,
                                            client::IndexByNamespace()));
@@ -268,7 +263,7 @@ absl::Status TrafficDirector::Start() {
   if (!s.ok()) return s;
 
   // Events only say which pool to look at.
-  auto pool_of_object = [this](std::vector<std::string> (*pools)(const json&)) {
+  auto pool_of_object = [this](client::IndexFunc pools) {
     client::EventHandler h;
     h.on_add = [this, pools](const ObjectPtr& o) {
       for (const std::string& k : pools(*o)) Enqueue(k);
@@ -285,21 +280,11 @@ absl::Status TrafficDirector::Start() {
   auto policy_pool = [](const json& o) -> std::vector<std::string> {
     return {PoolKey(Meta(o, "namespace"), Meta(o, "name"))};
   };
-  auto deployment_pool = [](const json& o) -> std::vector<std::string> {
-    std::optional<Source> s = SourceFromWorkload(Source::Kind::kDeployment, o);
-    if (!s) return {};
-    return {PoolKey(s->ns, s->pool)};
-  };
-  auto statefulset_pool = [](const json& o) -> std::vector<std::string> {
-    std::optional<Source> s = SourceFromWorkload(Source::Kind::kStatefulSet, o);
-    if (!s) return {};
-    return {PoolKey(s->ns, s->pool)};
-  };
   s.Update(informers->policies->AddEventHandler(pool_of_object(policy_pool)));
-  s.Update(
-      informers->deployments->AddEventHandler(pool_of_object(deployment_pool)));
+  s.Update(informers->deployments->AddEventHandler(
+      pool_of_object(IndexWorkloadPool(Source::Kind::kDeployment))));
   s.Update(informers->statefulsets->AddEventHandler(
-      pool_of_object(statefulset_pool)));
+      pool_of_object(IndexWorkloadPool(Source::Kind::kStatefulSet))));
   s.Update(informers->services->AddEventHandler(pool_of_object(ServicePools)));
   s.Update(informers->slices->AddEventHandler(pool_of_object(ManagedPool)));
   s.Update(informers->leases->AddEventHandler(pool_of_object(ManagedPool)));

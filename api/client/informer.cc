@@ -9,6 +9,7 @@
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "api/client/errors.h"
+#include "api/client/watch_decoder.h"
 
 namespace zenlead::client {
 namespace {
@@ -16,22 +17,6 @@ namespace {
 // The metadata fields the informer itself relies on, kept in projections.
 constexpr const char* kKeptMetadata[] = {"name", "namespace", "uid",
                                          "resourceVersion"};
-
-absl::string_view EventTypeName(WatchEvent::Type type) {
-  switch (type) {
-    case WatchEvent::Type::kAdded:
-      return "ADDED";
-    case WatchEvent::Type::kModified:
-      return "MODIFIED";
-    case WatchEvent::Type::kDeleted:
-      return "DELETED";
-    case WatchEvent::Type::kBookmark:
-      return "BOOKMARK";
-    case WatchEvent::Type::kError:
-      return "ERROR";
-  }
-  return "UNKNOWN";
-}
 
 }  // namespace
 
@@ -214,7 +199,7 @@ void Informer::ApplyEvent(const WatchEvent& event) {
   const std::string key = ObjectKey(event.object);
   if (key.empty()) {
     log_.Warning("watch event without metadata.name ignored",
-                 {{"type", EventTypeName(event.type)}});
+                 {{"type", WatchDecoder::TypeName(event.type)}});
     return;
   }
   ObjectPtr obj = Prepare(event.object);
