@@ -72,10 +72,15 @@ ABSL_FLAG(std::string, grpc_bind_address, ":9090",
 ABSL_FLAG(std::string, log_level, "info",
           "Minimum level of the JSON log lines on stderr: debug, info, warn, "
           "error.");
-ABSL_FLAG(double, qps, 20,
-          "Sustained requests per second to the API server (client-side "
-          "limit; 0 disables it).");
-ABSL_FLAG(int, burst, 30, "Requests allowed at once above --qps.");
+ABSL_FLAG(double, qps, 0,
+          "Client-side limit on requests per second to the API server; 0 "
+          "(the default) leaves it off and relies on the API server's "
+          "Priority and Fairness, as SIG API Machinery recommends: each pool "
+          "Lease is renewed every leaseDuration-renewDeadline seconds (5 s by "
+          "default), so 1,000 pools need about 200 writes/s. The operator "
+          "Lease and failover writes each have a budget of their own.");
+ABSL_FLAG(int, burst, 30,
+          "Requests allowed at once above --qps (when --qps is set).");
 
 namespace {
 
@@ -178,6 +183,8 @@ NewControllers(const zenlead::op::ControllerContext& context) {
   std::vector<std::unique_ptr<zenlead::op::Controller>> controllers;
   TrafficDirectorDeps deps;
   deps.writer = context.client;
+  deps.failover_writer = context.failover_client;
+  deps.queue_metrics = context.queue_metrics;
   deps.new_watch_client = context.new_watch_client;
   deps.registry = context.registry;
   deps.metrics = context.metrics;

@@ -168,7 +168,9 @@ absl::Status Manager::Run() {
   if (servers.grpc != nullptr) servers.grpc->Shutdown(options_.shutdown_grace);
   if (servers.probes != nullptr) servers.probes->Stop();
   if (servers.metrics != nullptr) servers.metrics->Stop();
-  if (client_ != nullptr) client_->Stop();
+  for (auto* c : {client_.get(), election_client_.get(), failover_client_.get()}) {
+    if (c != nullptr) c->Stop();
+  }
   controllers_.clear();
   events_.reset();
 
@@ -217,6 +219,12 @@ absl::Status Manager::RunInternal(Servers& servers) {
   client_options.user_agent = "zen-lead-operator";
   ASSIGN_OR_RETURN(client_,
                    client::RestClient::Create(*config, client_options));
+  ASSIGN_OR_RETURN(election_client_,
+                   client::RestClient::Create(*config, client_options));
+  ASSIGN_OR_RETURN(failover_client_,
+                   client::RestClient::Create(*config, client_options));
+  ASSIGN_OR_RETURN(queue_metrics_,
+                   client::WorkQueueMetricFamilies::Create(&metrics_));
 
   RETURN_IF_ERROR(StartServers(servers));
 
@@ -228,6 +236,8 @@ absl::Status Manager::RunInternal(Servers& servers) {
 
   ControllerContext context;
   context.client = client_.get();
+  context.failover_client = failover_client_.get();
+  context.queue_metrics = queue_metrics_.get();
   context.new_watch_client = [config = *config, client_options]() {
     return client::RestClient::Create(config, client_options);
   };
@@ -336,7 +346,7 @@ absl::Status Manager::Lead() {
     leading_ = false;
   };
   ASSIGN_OR_RETURN(std::unique_ptr<client::LeaderElector> elector,
-                   client::LeaderElector::Create(client_.get(), election));
+                   client::LeaderElector::Create(election_client_.get(), election));
   log_.Info("competing for the operator lease",
             {{"lease", absl::StrCat(options_.leader_election_namespace, "/",
                                     options_.leader_election_id)}});

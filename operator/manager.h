@@ -37,6 +37,7 @@
 #include "api/client/logging.h"
 #include "api/client/metrics.h"
 #include "api/client/rest_client.h"
+#include "api/client/runtime_metrics.h"
 #include "operator/controller.h"
 #include "operator/leader_registry.h"
 
@@ -102,6 +103,10 @@ absl::Status ValidateOptions(const ManagerOptions& options);
 struct ControllerContext {
   // The shared client, for writes and reads outside informers.
   client::RestClient* client = nullptr;
+  // A client with its own rate-limit budget for failover writes.
+  client::RestClient* failover_client = nullptr;
+  // Work queue metrics (zenlead_workqueue_*), registered in `metrics`.
+  const client::WorkQueueMetricFamilies* queue_metrics = nullptr;
   // A new client with the same config and metrics: one per informer, so
   // stopping it ends a quiet watch at once.
   std::function<absl::StatusOr<std::unique_ptr<client::RestClient>>()>
@@ -161,6 +166,11 @@ class Manager {
   client::Gauge* is_leader_ = nullptr;
   LeaderRegistry registry_;
   std::unique_ptr<client::RestClient> client_;
+  // Clients with their own rate-limit budgets: the operator's own Lease and
+  // the controllers' failover writes never wait behind routine writes.
+  std::unique_ptr<client::RestClient> election_client_;
+  std::unique_ptr<client::RestClient> failover_client_;
+  std::unique_ptr<client::WorkQueueMetricFamilies> queue_metrics_;
   std::unique_ptr<client::EventRecorder> events_;
   std::vector<std::unique_ptr<Controller>> controllers_;
   bool workers_running_ = false;  // Only touched by Run's thread.

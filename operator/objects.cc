@@ -435,6 +435,34 @@ json LeaseApply(const std::string& ns, const std::string& pool,
   return lease.ToJson();
 }
 
+json WithoutBookkeeping(const json& obj) {
+  json out = obj;
+  auto meta = out.find("metadata");
+  if (meta != out.end() && meta->is_object()) {
+    meta->erase("managedFields");
+    auto annotations = meta->find("annotations");
+    if (annotations != meta->end() && annotations->is_object()) {
+      annotations->erase("kubectl.kubernetes.io/last-applied-configuration");
+      if (annotations->empty()) meta->erase(annotations);
+    }
+  }
+  return out;
+}
+
+bool LeaseOnlyRenewed(const json& a, const json& b) {
+  auto strip = [](json o) {
+    if (o.contains("spec") && o["spec"].is_object()) {
+      o["spec"].erase("renewTime");
+    }
+    if (o.contains("metadata") && o["metadata"].is_object()) {
+      o["metadata"].erase("resourceVersion");
+      o["metadata"].erase("managedFields");
+    }
+    return o;
+  };
+  return strip(a) == strip(b);
+}
+
 json PolicyStatusApply(const std::string& ns, const std::string& name,
                        const PoolStatus& status, const json& current,
                        absl::Time now) {

@@ -117,6 +117,14 @@ struct LeaseState {
 };
 // Reads a pool Lease; nullopt when the object is not zen-lead's.
 std::optional<LeaseState> LeaseFromObject(const nlohmann::json& lease);
+// Whether two versions of a Lease differ only by a renewal (renewTime and
+// bookkeeping metadata such as resourceVersion and managedFields).
+bool LeaseOnlyRenewed(const nlohmann::json& a, const nlohmann::json& b);
+// An informer projection for objects cached whole: drops
+// metadata.managedFields and kubectl's last-applied-configuration
+// annotation, which zen-lead never reads and which are often most of a small
+// object's size.
+nlohmann::json WithoutBookkeeping(const nlohmann::json& obj);
 nlohmann::json LeaseApply(const std::string& ns, const std::string& pool,
                           const PolicySettings& policy,
                           const std::string& policy_name,

@@ -37,6 +37,8 @@
 #include "api/client/config.h"
 #include "api/client/errors.h"
 #include "api/client/rest_client.h"
+#include "api/proto/leader_service.grpc.pb.h"
+#include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "httplib.h"
 #include "nlohmann/json.hpp"
@@ -48,6 +50,10 @@ namespace {
 
 const client::Resource kNamespaces{"", "v1", "namespaces", false};
 const client::Resource kLeases{"coordination.k8s.io", "v1", "leases", true};
+const client::Resource kPods{"", "v1", "pods", true};
+const client::Resource kServices{"", "v1", "services", true};
+const client::Resource kSlices{"discovery.k8s.io", "v1", "endpointslices",
+                               true};
 constexpr char kLeaseName[] = "zen-lead-operator";
 
 // Short timings so the test runs in seconds, with the lease duration well
@@ -414,6 +420,133 @@ TEST_F(OperatorProcessE2eTest,
   EXPECT_TRUE(absl::StrContains(restarted->Log(), "lost the operator lease"))
       << restarted->Log();
   EXPECT_EQ(Holder(), "intruder");
+}
+
+// The leader a replica's LeaderService reports for pool `pool`; "" when it
+// answers with an error or no leader.
+std::string GrpcLeader(int port, const std::string& ns,
+                       const std::string& pool, int64_t* token = nullptr) {
+  auto stub = v1alpha1::LeaderService::NewStub(
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", port),
+                          grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  v1alpha1::GetLeaderRequest req;
+  req.mutable_pool()->set_namespace_(ns);
+  req.mutable_pool()->set_name(pool);
+  v1alpha1::Leader out;
+  if (!stub->GetLeader(&ctx, req, &out).ok() || !out.has_leader()) return "";
+  if (token != nullptr) *token = out.fencing_token();
+  return out.pod_name();
+}
+
+// With a pool present: both replicas answer the LeaderService with the same
+// leader (the standby from its caches); SIGKILL of the active replica hands
+// the pool to the standby without moving its leader or its fencing token.
+TEST_F(OperatorProcessE2eTest, ActiveReplicaKilledKeepsThePoolLeader) {
+  // A pool: a Service opted in with zen-lead.io/enabled and three pods on
+  // a kwok node (kwok makes them Running and Ready with IPs).
+  for (int i = 0; i < 3; ++i) {
+    nlohmann::json pod = {
+        {"apiVersion", "v1"},
+        {"kind", "Pod"},
+        {"metadata",
+         {{"name", absl::StrCat("db-", i)}, {"labels", {{"app", "db"}}}}},
+        {"spec",
+         {{"nodeName", "kwok-node-0"},
+          {"containers",
+           nlohmann::json::array({{{"name", "db"}, {"image", "db"}}})}}}};
+    ASSERT_TRUE(client_->Create(kPods, ns_, pod).ok());
+  }
+  nlohmann::json svc = {
+      {"apiVersion", "v1"},
+      {"kind", "Service"},
+      {"metadata",
+       {{"name", "db"}, {"annotations", {{"zen-lead.io/enabled", "true"}}}}},
+      {"spec",
+       {{"selector", {{"app", "db"}}},
+        {"ports", nlohmann::json::array({{{"port", 5432}}})}}}};
+  ASSERT_TRUE(client_->Create(kServices, ns_, svc).ok());
+
+  Operator* a = Start("op-a");
+  Operator* b = Start("op-b");
+  const int a_grpc = a->AwaitPort("grpc");
+  const int b_grpc = b->AwaitPort("grpc");
+  ASSERT_GT(a_grpc, 0) << a->Log();
+  ASSERT_GT(b_grpc, 0) << b->Log();
+
+  // The leader slice has one endpoint; remember its pod and the token.
+  auto slice_leader = [&]() -> std::string {
+    absl::StatusOr<nlohmann::json> slice =
+        client_->Get(kSlices, ns_, "db-leader");
+    if (!slice.ok()) return "";
+    const nlohmann::json eps =
+        slice->value("endpoints", nlohmann::json::array());
+    if (eps.size() != 1) return "";
+    return eps[0]["targetRef"].value("name", "");
+  };
+  auto pool_lease = [&]() -> nlohmann::json {
+    absl::StatusOr<nlohmann::json> lease = client_->Get(kLeases, ns_, "db");
+    return lease.ok() ? *lease : nlohmann::json();
+  };
+  ASSERT_TRUE(WaitFor([&] { return !slice_leader().empty(); },
+                      absl::Seconds(60)));
+  const std::string leader_pod = slice_leader();
+  ASSERT_TRUE(WaitFor([&] { return pool_lease().is_object(); },
+                      absl::Seconds(30)));
+  const int64_t token =
+      pool_lease().value("/spec/leaseTransitions"_json_pointer, int64_t{-1});
+  ASSERT_GE(token, 1);
+
+  const std::string first = Holder();
+  ASSERT_TRUE(first == "op-a" || first == "op-b") << first;
+  Operator* active = first == "op-a" ? a : b;
+  const int standby_grpc = first == "op-a" ? b_grpc : a_grpc;
+  const int active_grpc = first == "op-a" ? a_grpc : b_grpc;
+
+  // Both replicas answer, with the same leader and token.
+  int64_t got_token = -1;
+  EXPECT_TRUE(WaitFor(
+      [&] { return GrpcLeader(active_grpc, ns_, "db") == leader_pod; },
+      absl::Seconds(10)));
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return GrpcLeader(standby_grpc, ns_, "db", &got_token) == leader_pod;
+      },
+      absl::Seconds(10)))
+      << "the standby's LeaderService does not report " << leader_pod;
+  EXPECT_EQ(got_token, token);
+
+  // SIGKILL the active replica: the standby takes the operator Lease after
+  // it expires and reconciles the pool (it renews the pool Lease) without
+  // moving the leader.
+  const std::string renewed_before =
+      pool_lease().value("/spec/renewTime"_json_pointer, std::string());
+  active->Signal(SIGKILL);
+  EXPECT_EQ(active->Wait(absl::Seconds(30)), 128 + SIGKILL);
+  const std::string other = first == "op-a" ? "op-b" : "op-a";
+  ASSERT_TRUE(WaitFor([&] { return Holder() == other; },
+                      kLease + kRetry + absl::Seconds(10)));
+  const absl::Time took_over = absl::Now();
+  // The new active replica renews the pool Lease (default policy: every
+  // leaseDuration - renewDeadline = 5 s) as the proof that it reconciled.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        absl::Time renewed;
+        std::string err;
+        const std::string t =
+            pool_lease().value("/spec/renewTime"_json_pointer, std::string());
+        return t != renewed_before &&
+               absl::ParseTime(absl::RFC3339_full, t, &renewed, &err) &&
+               renewed >= took_over - absl::Seconds(1);
+      },
+      absl::Seconds(20)))
+      << "the new active replica never renewed the pool Lease";
+  EXPECT_EQ(slice_leader(), leader_pod);
+  EXPECT_EQ(
+      pool_lease().value("/spec/leaseTransitions"_json_pointer, int64_t{-1}),
+      token);
+  EXPECT_EQ(GrpcLeader(standby_grpc, ns_, "db"), leader_pod);
 }
 
 }  // namespace

@@ -39,6 +39,7 @@
 #include "api/client/logging.h"
 #include "api/client/metrics.h"
 #include "api/client/rest_client.h"
+#include "api/client/runtime_metrics.h"
 #include "api/client/workqueue.h"
 #include "operator/controller.h"
 #include "operator/leader_registry.h"
@@ -61,6 +62,10 @@ struct EventInfo {
 struct TrafficDirectorDeps {
   // Writes (server-side apply, get, delete). Not owned.
   client::Client* writer = nullptr;
+  // EndpointSlice writes (the failover itself). A client of its own, so a
+  // failover never waits behind routine writes in the client-side rate
+  // limiter. Not owned; nullptr: `writer`.
+  client::Client* failover_writer = nullptr;
   // A dedicated client per informer, so Stop() can end a quiet watch.
   std::function<absl::StatusOr<std::unique_ptr<client::RestClient>>()>
       new_watch_client;
@@ -71,6 +76,8 @@ struct TrafficDirectorDeps {
   std::function<void(const EventInfo&)> record_event;
   // nullptr: RealClock().
   client::Clock* clock = nullptr;
+  // Optional: exports the work queue's depth and latencies.
+  const client::WorkQueueMetricFamilies* queue_metrics = nullptr;
 };
 
 struct TrafficDirectorOptions {
@@ -106,10 +113,14 @@ class TrafficDirector : public Controller {
 
   struct Informers;
 
-  void Enqueue(const std::string& pool_key);
+  void Enqueue(const std::string& pool_key,
+               client::Priority priority = client::Priority::kNormal);
   void EnqueueAll();
   void OnPodEvent(const client::ObjectPtr& old_pod,
                   const client::ObjectPtr& new_pod);
+  // On a standby (no workers), copies the pool Lease's holder into the
+  // leader registry, so every replica answers the LeaderService.
+  void MirrorLease(const std::string& pool_key);
   std::set<std::string> PoolsOfPod(const nlohmann::json& pod) const;
   std::vector<Source> SourcesOf(const std::string& ns,
                                 const std::string& pool) const;
@@ -119,7 +130,7 @@ class TrafficDirector : public Controller {
                                               const std::string& pod) const;
   absl::Status Cleanup(const std::string& ns, const std::string& pool,
                        const std::set<std::string>& keep_sources);
-  absl::Status ApplyIfChanged(const client::Resource& r,
+  absl::Status ApplyIfChanged(client::Client* writer, const client::Resource& r,
                               const nlohmann::json& desired,
                               const client::ObjectPtr& cached,
                               bool (*up_to_date)(const nlohmann::json&,
@@ -137,6 +148,7 @@ class TrafficDirector : public Controller {
   std::map<std::string, PoolState> pools_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<client::WorkQueue> queue_ ABSL_GUARDED_BY(mu_);
   std::vector<std::thread> workers_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<client::WorkQueueMetrics> queue_metrics_;
 
   // Metrics (null when deps_.metrics is null).
   client::CounterFamily* leader_changes_ = nullptr;

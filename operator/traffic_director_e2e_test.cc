@@ -565,5 +565,63 @@ TEST_F(TrafficDirectorE2eTest, OperatorRestartKeepsTheLeader) {
   EXPECT_EQ(Transitions("keep"), transitions);
 }
 
+// The pool Lease is renewed while the leader stays Ready (every
+// leaseDuration - renewDeadline seconds) without moving the leader or the
+// fencing token; a same-named Lease zen-lead does not manage is never
+// touched, the pool is still routed, and the status says LeaseConflict.
+TEST_F(TrafficDirectorE2eTest, LeaseRenewalsAndForeignLeaseNeverTouched) {
+  CreatePolicy("renew", {{"leaseDurationSeconds", 3},
+                         {"renewDeadlineSeconds", 2},
+                         {"retryPeriodSeconds", 1}});
+  JoinWhenReady("renew", 2);
+  ASSERT_TRUE(WaitFor([&] { return Transitions("renew") == 1; }));
+  auto renew_time = [&](const std::string& pool) {
+    absl::StatusOr<json> lease = api_->Get(kLeases, ns_, pool);
+    if (!lease.ok()) return absl::InfinitePast();
+    absl::Time t;
+    std::string err;
+    if (!absl::ParseTime(absl::RFC3339_full,
+                         (*lease)["spec"].value("renewTime", ""), &t, &err)) {
+      return absl::InfinitePast();
+    }
+    return t;
+  };
+  const absl::Time first = renew_time("renew");
+  const std::string leader = SliceLeader("renew-leader").value_or("");
+  ASSERT_NE(first, absl::InfinitePast());
+  // Renewed about every second; two renewals within four seconds.
+  ASSERT_TRUE(WaitFor([&] { return renew_time("renew") > first; },
+                      absl::Seconds(4)));
+  const absl::Time second = renew_time("renew");
+  ASSERT_TRUE(WaitFor([&] { return renew_time("renew") > second; },
+                      absl::Seconds(4)));
+  EXPECT_EQ(Transitions("renew"), 1);
+  EXPECT_EQ(SliceLeader("renew-leader"), leader);
+
+  // A foreign Lease named like the pool, there before the pool.
+  const json foreign = {
+      {"apiVersion", "coordination.k8s.io/v1"},
+      {"kind", "Lease"},
+      {"metadata", {{"name", "taken"}}},
+      {"spec", {{"holderIdentity", "someone-else"}, {"leaseTransitions", 7}}}};
+  Create(kLeases, foreign);
+  absl::StatusOr<json> before = api_->Get(kLeases, ns_, "taken");
+  ASSERT_TRUE(before.ok());
+  CreatePolicy("taken");
+  JoinWhenReady("taken", 2);
+  ASSERT_TRUE(WaitFor([&] {
+    return Condition(Policy("taken"), "Ready", "reason") == "LeaseConflict";
+  })) << Policy("taken").dump();
+  EXPECT_TRUE(WaitFor([&] {
+    return !SliceLeader("taken-leader").value_or("").empty();
+  }));
+  absl::SleepFor(absl::Seconds(1));  // observation window for stray writes
+  absl::StatusOr<json> after = api_->Get(kLeases, ns_, "taken");
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ((*after)["metadata"]["resourceVersion"],
+            (*before)["metadata"]["resourceVersion"]);
+  EXPECT_EQ((*after)["spec"]["holderIdentity"], "someone-else");
+}
+
 }  // namespace
 }  // namespace zenlead::op

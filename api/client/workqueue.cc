@@ -83,36 +83,59 @@ WorkQueue::~WorkQueue() {
   delay_thread_.join();
 }
 
-void WorkQueue::Add(const std::string& key) {
+void WorkQueue::Add(const std::string& key, Priority priority) {
   absl::MutexLock lock(&mu_);
   if (shutting_down_) return;
-  AddLocked(key);
+  AddLocked(key, priority);
 }
 
-void WorkQueue::AddLocked(const std::string& key) {
-  if (!dirty_.insert(key).second) return;  // already waiting for a worker
+void WorkQueue::AddLocked(const std::string& key, Priority priority) {
+  auto [dirty, inserted] = dirty_.try_emplace(key, priority);
+  if (!inserted) {
+    // Already waiting for a worker (or to be requeued by Done): at most
+    // move it to the faster lane.
+    if (priority <= dirty->second) return;
+    dirty->second = priority;
+    auto queued = queued_.find(key);
+    if (queued == queued_.end()) return;  // being processed: Done requeues
+    lanes_[static_cast<int>(queued->second.priority)].erase(queued->second.it);
+    queued_.erase(queued);
+    PushLocked(key, priority);
+    return;
+  }
   if (metrics_ != nullptr) metrics_->IncAdds();
   added_at_.emplace(key, clock_->Now());
   // A key being processed is queued again by Done, so that one key never
   // has two workers.
   if (processing_.contains(key)) return;
-  queue_.push_back(key);
+  PushLocked(key, priority);
   UpdateDepthLocked();
 }
 
-void WorkQueue::UpdateDepthLocked() {
-  if (metrics_ != nullptr)
-    metrics_->SetDepth(static_cast<int64_t>(queue_.size()));
+void WorkQueue::PushLocked(const std::string& key, Priority priority) {
+  std::list<std::string>& lane = lanes_[static_cast<int>(priority)];
+  queued_[key] = Position{priority, lane.insert(lane.end(), key)};
 }
 
-void WorkQueue::AddAfter(const std::string& key, absl::Duration delay) {
+int WorkQueue::SizeLocked() const {
+  return static_cast<int>(queued_.size());
+}
+
+void WorkQueue::UpdateDepthLocked() {
+  if (metrics_ != nullptr) metrics_->SetDepth(SizeLocked());
+}
+
+void WorkQueue::AddAfter(const std::string& key, absl::Duration delay,
+                         Priority priority) {
   absl::MutexLock lock(&mu_);
   if (shutting_down_) return;
   if (delay <= absl::ZeroDuration()) {
-    AddLocked(key);
+    AddLocked(key, priority);
     return;
   }
   const absl::Time ready = clock_->Now() + delay;
+  auto [p, new_priority] = waiting_priority_.try_emplace(key, priority);
+  if (!new_priority && p->second < priority) p->second = priority;
   auto [it, inserted] = waiting_ready_.try_emplace(key, ready);
   if (!inserted) {
     if (it->second <= ready) return;
@@ -141,12 +164,16 @@ int WorkQueue::NumRequeues(const std::string& key) {
 std::optional<std::string> WorkQueue::Get() {
   absl::MutexLock lock(&mu_);
   auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return !queue_.empty() || shutting_down_;
+    return SizeLocked() > 0 || shutting_down_;
   };
   mu_.Await(absl::Condition(&ready));
-  if (queue_.empty()) return std::nullopt;
-  std::string key = std::move(queue_.front());
-  queue_.pop_front();
+  if (SizeLocked() == 0) return std::nullopt;
+  std::list<std::string>* lane = &lanes_[static_cast<int>(Priority::kHigh)];
+  if (lane->empty()) lane = &lanes_[static_cast<int>(Priority::kNormal)];
+  if (lane->empty()) lane = &lanes_[static_cast<int>(Priority::kLow)];
+  std::string key = std::move(lane->front());
+  lane->pop_front();
+  queued_.erase(key);
   UpdateDepthLocked();
   processing_.insert(key);
   dirty_.erase(key);
@@ -168,8 +195,8 @@ void WorkQueue::Done(const std::string& key) {
     }
     started_at_.erase(it);
   }
-  if (dirty_.contains(key)) {
-    queue_.push_back(key);
+  if (auto dirty = dirty_.find(key); dirty != dirty_.end()) {
+    PushLocked(key, dirty->second);
     UpdateDepthLocked();
   }
 }
@@ -179,6 +206,7 @@ void WorkQueue::ShutDown() {
   shutting_down_ = true;
   waiting_ = {};
   waiting_ready_.clear();
+  waiting_priority_.clear();
 }
 
 bool WorkQueue::ShutDownWithDrain(absl::Time deadline) {
@@ -186,8 +214,9 @@ bool WorkQueue::ShutDownWithDrain(absl::Time deadline) {
   shutting_down_ = true;
   waiting_ = {};
   waiting_ready_.clear();
+  waiting_priority_.clear();
   auto drained = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return queue_.empty() && processing_.empty();
+    return SizeLocked() == 0 && processing_.empty();
   };
   return clock_->AwaitWithDeadline(&mu_, absl::Condition(&drained), deadline);
 }
@@ -199,7 +228,7 @@ bool WorkQueue::ShuttingDown() const {
 
 int WorkQueue::Len() const {
   absl::MutexLock lock(&mu_);
-  return static_cast<int>(queue_.size());
+  return SizeLocked();
 }
 
 void WorkQueue::DelayLoop() {
@@ -217,7 +246,12 @@ void WorkQueue::DelayLoop() {
       std::string key = top.key;
       waiting_.pop();
       waiting_ready_.erase(it);
-      AddLocked(key);
+      Priority priority = Priority::kNormal;
+      if (auto p = waiting_priority_.find(key); p != waiting_priority_.end()) {
+        priority = p->second;
+        waiting_priority_.erase(p);
+      }
+      AddLocked(key, priority);
     }
     const absl::Time next =
         waiting_.empty() ? absl::InfiniteFuture() : waiting_.top().ready;

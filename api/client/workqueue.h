@@ -9,6 +9,12 @@
 // - AddAfter(key, delay) queues a key later; AddRateLimited(key) queues it
 //   after the rate limiter's delay (per-key exponential backoff combined with
 //   an overall token bucket); Forget(key) resets the key's backoff.
+// - Three lanes: Get hands out kHigh keys before kNormal ones and kNormal
+//   before kLow (FIFO within a lane). Adding a queued key with a higher
+//   priority moves it up; never down. So urgent work (a failover) never
+//   waits behind changes, and changes never wait behind routine upkeep
+//   (periodic renewals, queued kLow). A key re-added while a worker
+//   processes it is queued by Done with the highest priority asked for.
 //
 //   WorkQueueOptions options;
 //   options.name = "trafficdirector";
@@ -23,7 +29,7 @@
 #define ZEN_LEAD_API_CLIENT_WORKQUEUE_H_
 
 #include <cstdint>
-#include <deque>
+#include <list>
 #include <memory>
 #include <optional>
 #include <queue>
@@ -119,6 +125,9 @@ class WorkQueueMetrics {
   virtual void ObserveWorkDuration(absl::Duration d) = 0;
 };
 
+// Which lane Add puts a key in.
+enum class Priority { kLow = 0, kNormal = 1, kHigh = 2 };
+
 struct WorkQueueOptions {
   // For metrics and logs.
   std::string name;
@@ -139,11 +148,14 @@ class WorkQueue {
   WorkQueue(const WorkQueue&) = delete;
   WorkQueue& operator=(const WorkQueue&) = delete;
 
-  // Ignored after ShutDown.
-  void Add(const std::string& key);
-  // Adds `key` once `delay` has passed on the clock. A key already waiting
-  // keeps the earlier of its two times.
-  void AddAfter(const std::string& key, absl::Duration delay);
+  // Ignored after ShutDown. A key already queued keeps its place unless
+  // this add raises its priority.
+  void Add(const std::string& key, Priority priority = Priority::kNormal);
+  // Adds `key` with `priority` once `delay` has passed on the clock. A key
+  // already waiting keeps the earlier of its two times and the higher
+  // priority.
+  void AddAfter(const std::string& key, absl::Duration delay,
+                Priority priority = Priority::kNormal);
   void AddRateLimited(const std::string& key);
   void Forget(const std::string& key);
   int NumRequeues(const std::string& key);
@@ -175,7 +187,12 @@ class WorkQueue {
     }
   };
 
-  void AddLocked(const std::string& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void AddLocked(const std::string& key, Priority priority)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Appends a key (not queued yet) to its lane.
+  void PushLocked(const std::string& key, Priority priority)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  int SizeLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void UpdateDepthLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Moves delayed keys into the queue when their time comes.
   void DelayLoop();
@@ -186,9 +203,17 @@ class WorkQueue {
   WorkQueueMetrics* const metrics_;
 
   mutable absl::Mutex mu_;
-  std::deque<std::string> queue_ ABSL_GUARDED_BY(mu_);
-  // Keys that need processing (queued, or re-added while processing).
-  absl::flat_hash_set<std::string> dirty_ ABSL_GUARDED_BY(mu_);
+  // Keys waiting for a worker: one FIFO lane per priority, and where each
+  // queued key sits (so a raised priority moves it in O(1)).
+  std::list<std::string> lanes_[3] ABSL_GUARDED_BY(mu_);  // by Priority
+  struct Position {
+    Priority priority;
+    std::list<std::string>::iterator it;
+  };
+  absl::flat_hash_map<std::string, Position> queued_ ABSL_GUARDED_BY(mu_);
+  // Keys that need processing (queued, or re-added while processing), with
+  // the highest priority asked for.
+  absl::flat_hash_map<std::string, Priority> dirty_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<std::string> processing_ ABSL_GUARDED_BY(mu_);
   // When each queued key was added (queue latency).
   absl::flat_hash_map<std::string, absl::Time> added_at_ ABSL_GUARDED_BY(mu_);
@@ -201,6 +226,8 @@ class WorkQueue {
   std::priority_queue<Waiting, std::vector<Waiting>, std::greater<Waiting>>
       waiting_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, absl::Time> waiting_ready_
+      ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, Priority> waiting_priority_
       ABSL_GUARDED_BY(mu_);
   uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 0;
   // Bumped whenever an earlier deadline may exist, to wake DelayLoop.

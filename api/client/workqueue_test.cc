@@ -128,6 +128,71 @@ TEST_F(WorkQueueTest, KeyAddedWhileProcessingIsRequeuedAfterDone) {
   EXPECT_EQ(queue.Len(), 0);
 }
 
+TEST_F(WorkQueueTest, HighPriorityKeysGoFirstInTheirOwnFifo) {
+  WorkQueue queue(Options());
+  queue.Add("renew-1");
+  queue.Add("renew-2");
+  queue.Add("failover-1", Priority::kHigh);
+  queue.Add("renew-3");
+  queue.Add("failover-2", Priority::kHigh);
+  EXPECT_EQ(queue.Len(), 5);
+  EXPECT_EQ(metrics_.depth(), 5);
+  EXPECT_EQ(queue.Get(), "failover-1");
+  EXPECT_EQ(queue.Get(), "failover-2");
+  EXPECT_EQ(queue.Get(), "renew-1");
+  EXPECT_EQ(queue.Get(), "renew-2");
+  EXPECT_EQ(queue.Get(), "renew-3");
+  EXPECT_EQ(metrics_.depth(), 0);
+}
+
+TEST_F(WorkQueueTest, RaisingPriorityMovesAQueuedKeyUpOnce) {
+  WorkQueue queue(Options());
+  queue.Add("a");
+  queue.Add("b");
+  queue.Add("c");
+  queue.Add("c", Priority::kHigh);  // moved ahead, still one entry
+  queue.Add("c", Priority::kHigh);
+  queue.Add("a", Priority::kNormal);  // never lowered, never duplicated
+  EXPECT_EQ(queue.Len(), 3);
+  EXPECT_EQ(metrics_.adds(), 3);
+  EXPECT_EQ(queue.Get(), "c");
+  EXPECT_EQ(queue.Get(), "a");
+  EXPECT_EQ(queue.Get(), "b");
+  EXPECT_EQ(queue.Len(), 0);
+}
+
+TEST_F(WorkQueueTest, HighPriorityAddWhileProcessingIsRequeuedHigh) {
+  WorkQueue queue(Options());
+  queue.Add("a");
+  ASSERT_EQ(queue.Get(), "a");
+  queue.Add("b");
+  queue.Add("a", Priority::kHigh);
+  EXPECT_EQ(queue.Len(), 1);  // "a" waits for Done, not for a second worker
+  queue.Done("a");
+  EXPECT_EQ(queue.Get(), "a");
+  EXPECT_EQ(queue.Get(), "b");
+}
+
+TEST_F(WorkQueueTest, LowPriorityWaitsForNormalAndDelayedKeysKeepPriority) {
+  WorkQueue queue(Options());
+  queue.AddAfter("renew", absl::Seconds(5), Priority::kLow);
+  queue.AddAfter("failover", absl::Seconds(5), Priority::kHigh);
+  clock_.Advance(absl::Seconds(5));
+  ASSERT_TRUE(Eventually([&] { return queue.Len() == 2; }));
+  queue.Add("change");
+  EXPECT_EQ(queue.Get(), "failover");
+  EXPECT_EQ(queue.Get(), "change");
+  EXPECT_EQ(queue.Get(), "renew");
+  // A waiting key asked for again with a higher priority keeps the higher.
+  queue.AddAfter("pool", absl::Seconds(1), Priority::kLow);
+  queue.AddAfter("pool", absl::Seconds(2), Priority::kNormal);
+  queue.Add("other", Priority::kLow);
+  clock_.Advance(absl::Seconds(1));
+  ASSERT_TRUE(Eventually([&] { return queue.Len() == 2; }));
+  EXPECT_EQ(queue.Get(), "pool");
+  EXPECT_EQ(queue.Get(), "other");
+}
+
 TEST_F(WorkQueueTest, GetBlocksUntilAdd) {
   WorkQueue queue(Options());
   std::optional<std::string> got;

@@ -70,10 +70,51 @@ const Resource kServices{"", "v1", "services", true};
 const Resource kPods{"", "v1", "pods", true};
 const Resource kSlices{"discovery.k8s.io", "v1", "endpointslices", true};
 
-[[noreturn]] void Die(const std::string& what, const absl::Status& s) {
-  std::fprintf(stderr, "failover_bench: %s: %s\n", what.c_str(),
-               s.ToString().c_str());
+// The operator child, killed on every way out.
+pid_t operator_pid = 0;
+
+// Prints the operator's metrics that explain a slow or stuck failover: the
+// work queue, reconciles and API requests by verb and code.
+void PrintOperatorDiagnostics() {
+  int port = absl::GetFlag(FLAGS_metrics_port);
+  if (port <= 0 || operator_pid <= 0) return;
+  httplib::Client metrics("127.0.0.1", port);
+  auto res = metrics.Get("/metrics");
+  if (!res) return;
+  std::printf("operator metrics:\n");
+  for (absl::string_view line : absl::StrSplit(res->body, '\n')) {
+    if (absl::StartsWith(line, "#")) continue;
+    if (absl::StartsWith(line, "zenlead_workqueue_depth") ||
+        absl::StartsWith(line, "zenlead_workqueue_adds_total") ||
+        absl::StartsWith(line, "zenlead_workqueue_retries_total") ||
+        absl::StartsWith(line, "zenlead_workqueue_queue_duration_seconds_sum") ||
+        absl::StartsWith(line, "zenlead_workqueue_queue_duration_seconds_count") ||
+        absl::StartsWith(line, "zen_lead_reconcile_duration_seconds_count") ||
+        absl::StartsWith(line, "zen_lead_reconcile_errors_total") ||
+        absl::StartsWith(line, "zenlead_api_requests_total")) {
+      std::printf("  %s\n", std::string(line).c_str());
+    }
+  }
+}
+
+void StopOperator() {
+  if (operator_pid <= 0) return;
+  kill(operator_pid, SIGTERM);
+  int status = 0;
+  waitpid(operator_pid, &status, 0);
+  operator_pid = 0;
+}
+
+[[noreturn]] void Fail(const std::string& what) {
+  std::fprintf(stderr, "failover_bench: %s\n", what.c_str());
+  PrintOperatorDiagnostics();
+  StopOperator();
+  std::fflush(stdout);
   std::exit(1);
+}
+
+[[noreturn]] void Die(const std::string& what, const absl::Status& s) {
+  Fail(what + ": " + s.ToString());
 }
 
 std::unique_ptr<client::RestClient> NewClient() {
@@ -208,6 +249,7 @@ void Parallel(int n, int threads, const std::function<void(int)>& fn) {
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress shows up in logs
   const int pools = absl::GetFlag(FLAGS_pools);
   const int per_pool = absl::GetFlag(FLAGS_pods_per_pool);
   const std::string ns = absl::GetFlag(FLAGS_ns);
@@ -339,17 +381,15 @@ int main(int argc, char** argv) {
     execl(operator_bin.c_str(), operator_bin.c_str(), "--leader-elect=false",
           ns_flag.c_str(), metrics_flag.c_str(),
           "--health-probe-bind-address=0", "--grpc-bind-address=0",
-          "--log-level=warning", "--qps=500", "--burst=1000",
-          static_cast<char*>(nullptr));
+          "--log-level=warning", static_cast<char*>(nullptr));
     std::perror("exec operator");
     _exit(127);
   }
+  operator_pid = pid;
   if (!view.Await([&](SliceView& v) { return v.PoolsWithLeader() == pools; },
                   absl::Minutes(10))) {
-    std::fprintf(stderr, "failover_bench: only %d of %d pools got a leader\n",
-                 view.PoolsWithLeader(), pools);
-    kill(pid, SIGTERM);
-    return 1;
+    Fail(absl::StrFormat("only %d of %d pools got a leader",
+                         view.PoolsWithLeader(), pools));
   }
   double reconcile_s = absl::ToDoubleSeconds(absl::Now() - t_start);
   absl::SleepFor(absl::Seconds(2));  // let status writes settle for RSS
@@ -389,10 +429,7 @@ int main(int argc, char** argv) {
     int i = k % pools;
     std::string svc = PoolName(i) + "-leader";
     std::string old = view.Leader(svc);
-    if (old.empty()) {
-      std::fprintf(stderr, "pool %s has no leader\n", svc.c_str());
-      return 1;
-    }
+    if (old.empty()) Fail(absl::StrCat("pool ", svc, " has no leader"));
     absl::Time t0 = absl::Now();
     SetReady(*api, ns, old, false);
     patch_ms.push_back(absl::ToDoubleMilliseconds(absl::Now() - t0));
@@ -416,8 +453,8 @@ int main(int argc, char** argv) {
         },
         absl::Seconds(30));
     if (zen_at == absl::InfiniteFuture()) {
-      std::fprintf(stderr, "failover %d of %s timed out\n", k, svc.c_str());
-      return 1;
+      Fail(absl::StrFormat("failover %d of %s (leader %s) timed out after 30s",
+                           k, svc, old));
     }
     zen_ms.push_back(absl::ToDoubleMilliseconds(zen_at - t0));
     if (i == 0 && plain_at != absl::InfiniteFuture()) {
@@ -463,9 +500,8 @@ int main(int argc, char** argv) {
       }
     }
   }
-  kill(pid, SIGTERM);
-  int status = 0;
-  waitpid(pid, &status, 0);
+  PrintOperatorDiagnostics();
+  StopOperator();
   watcher->Stop();
   watch.join();
   (void)api->Delete(kNamespaces, "", ns, {});
