@@ -9,12 +9,15 @@
 // Lease released, servers stopped), 1 on a startup error or after losing the
 // operator Lease (the kubelet restarts the container with clean state), 2 for
 // bad flags. A second SIGTERM/SIGINT exits at once with 1.
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstddef>
+#include <malloc.h>
+
 #include <iostream>
 #include <memory>
 #include <string>
@@ -211,6 +214,10 @@ NewControllers(const zenlead::op::ControllerContext& context) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Two malloc arenas instead of glibc's 8 per core: the operator's threads
+  // mostly wait on the network, and each extra arena keeps its own freed
+  // memory (measured: a few MiB of RSS at 1,000 pools, no throughput cost).
+  mallopt(M_ARENA_MAX, 2);
   std::vector<std::string> args = DashesToUnderscores(argc, argv);
   if (WantsHelp(args)) {
     PrintHelp(std::cout);

@@ -1,5 +1,6 @@
 #include "operator/manager.h"
 
+#include <malloc.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -254,6 +255,10 @@ absl::Status Manager::RunInternal(Servers& servers) {
   }
   for (auto& controller : controllers_) RETURN_IF_ERROR(controller->Start());
   RETURN_IF_ERROR(WaitForSync());
+  // The initial lists parsed whole pages of full objects; hand the freed
+  // pages back to the kernel instead of keeping them as the process's
+  // high-water mark.
+  malloc_trim(0);
   return Lead();
 }
 

@@ -56,6 +56,8 @@ ABSL_FLAG(int, metrics_port, 0,
           "Serve the operator's /metrics on 127.0.0.1:PORT and print its "
           "failover histogram (0: off).");
 ABSL_FLAG(int, nodes, 3, "kwok nodes kwok-node-0..N-1 to place pods on.");
+ABSL_FLAG(bool, keep_namespace, false,
+          "Leave the namespace and its pools in place at the end.");
 
 namespace {
 
@@ -471,6 +473,27 @@ int main(int argc, char** argv) {
   if (churn.joinable()) churn.join();
   long rss_end = RssKiB(pid);
 
+  // Lease upkeep under that load: a pool Lease whose renewTime is older than
+  // its leaseDurationSeconds reads as expired to IsLeader clients.
+  const Resource kLeases{"coordination.k8s.io", "v1", "leases", true};
+  absl::StatusOr<json> leases = client::ListAll(*api, kLeases, ns, {});
+  if (!leases.ok()) Die("list leases", leases.status());
+  int expired = 0, counted = 0;
+  double oldest_s = 0;
+  const absl::Time now = absl::Now();
+  for (const json& l : (*leases)["items"]) {
+    absl::Time renewed;
+    std::string err;
+    if (!absl::ParseTime(absl::RFC3339_full,
+                         l["spec"].value("renewTime", ""), &renewed, &err)) {
+      continue;
+    }
+    ++counted;
+    double age = absl::ToDoubleSeconds(now - renewed);
+    oldest_s = std::max(oldest_s, age);
+    if (age > l["spec"].value("leaseDurationSeconds", 15)) ++expired;
+  }
+
   std::printf("operator start to %d pools reconciled: %.2fs\n", pools,
               reconcile_s);
   std::printf("zen-lead failover (NotReady patch -> leader slice moved): %s\n",
@@ -487,6 +510,10 @@ int main(int argc, char** argv) {
       failovers, fail_s, churned.load(), churn_qps);
   std::printf("operator RSS: %.1f MiB after reconcile, %.1f MiB at end\n",
               rss_after_start / 1024.0, rss_end / 1024.0);
+  std::printf(
+      "pool Leases at the end: %d, %d expired (renewTime older than "
+      "leaseDurationSeconds); oldest renewal %.1fs ago\n",
+      counted, expired, oldest_s);
 
   if (int port = absl::GetFlag(FLAGS_metrics_port); port > 0) {
     httplib::Client metrics("127.0.0.1", port);
@@ -504,6 +531,8 @@ int main(int argc, char** argv) {
   StopOperator();
   watcher->Stop();
   watch.join();
-  (void)api->Delete(kNamespaces, "", ns, {});
+  if (!absl::GetFlag(FLAGS_keep_namespace)) {
+    (void)api->Delete(kNamespaces, "", ns, {});
+  }
   return 0;
 }
