@@ -157,6 +157,7 @@ class TrafficDirector : public Controller {
   client::GaugeFamily* candidates_gauge_ = nullptr;
   client::HistogramFamily* reconcile_duration_ = nullptr;
   client::CounterFamily* reconcile_errors_ = nullptr;
+  client::HistogramFamily* renewal_lateness_ = nullptr;
 };
 
 }  // namespace zenlead::op

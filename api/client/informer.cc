@@ -26,7 +26,8 @@ Informer::Informer(Client* client, InformerOptions options)
       clock_(options_.clock != nullptr ? options_.clock : RealClock()),
       log_((options_.logger != nullptr ? *options_.logger : DefaultLogger())
                .With({{"informer", options_.resource.resource},
-                      {"namespace", options_.ns}})) {}
+                      {"namespace", options_.ns}})),
+      store_(options_.compact_cache) {}
 
 Informer::~Informer() { Stop(); }
 

@@ -75,6 +75,9 @@ struct InformerOptions {
   Projection projection;
   // Items per list page (0: one unpaginated list).
   int64_t page_size = 500;
+  // Keep the cache serialized (Store's compact mode): less memory, a decode
+  // per read.
+  bool compact_cache = false;
   // Server-side timeout of one watch request; the informer then re-watches.
   absl::Duration watch_timeout = absl::Minutes(5);
   // Retry backoff after errors: doubles from initial up to max; each wait

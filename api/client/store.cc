@@ -82,17 +82,35 @@ absl::Status Store::AddIndexer(const std::string& name, IndexFunc fn) {
   return absl::OkStatus();
 }
 
+Store::Slot Store::Pack(ObjectPtr obj) const {
+  Slot slot;
+  if (!compact_) {
+    slot.obj = std::move(obj);
+    return slot;
+  }
+  std::vector<uint8_t> bytes = nlohmann::json::to_msgpack(*obj);
+  slot.packed.assign(bytes.begin(), bytes.end());  // exact size, no slack
+  return slot;
+}
+
+ObjectPtr Store::Unpack(const Slot& slot) const {
+  if (!compact_) return slot.obj;
+  // Written by Pack from a valid object: decoding cannot fail.
+  return std::make_shared<const nlohmann::json>(
+      nlohmann::json::from_msgpack(slot.packed));
+}
+
 ObjectPtr Store::Get(const std::string& key) const {
   absl::MutexLock lock(&mu_);
   auto it = items_.find(key);
-  return it == items_.end() ? nullptr : it->second;
+  return it == items_.end() ? nullptr : Unpack(it->second);
 }
 
 std::vector<ObjectPtr> Store::List() const {
   absl::MutexLock lock(&mu_);
   std::vector<ObjectPtr> out;
   out.reserve(items_.size());
-  for (const auto& [key, obj] : items_) out.push_back(obj);
+  for (const auto& [key, slot] : items_) out.push_back(Unpack(slot));
   return out;
 }
 
@@ -100,7 +118,7 @@ std::vector<std::string> Store::ListKeys() const {
   absl::MutexLock lock(&mu_);
   std::vector<std::string> out;
   out.reserve(items_.size());
-  for (const auto& [key, obj] : items_) out.push_back(key);
+  for (const auto& [key, slot] : items_) out.push_back(key);
   return out;
 }
 
@@ -122,7 +140,7 @@ absl::StatusOr<std::vector<ObjectPtr>> Store::ByIndex(
   out.reserve(keys->second.size());
   for (const std::string& key : keys->second) {
     auto it = items_.find(key);
-    if (it != items_.end()) out.push_back(it->second);
+    if (it != items_.end()) out.push_back(Unpack(it->second));
   }
   return out;
 }
@@ -147,12 +165,13 @@ void Store::Reindex(const std::string& key, const nlohmann::json& obj) {
 }
 
 ObjectPtr Store::Put(const std::string& key, ObjectPtr obj) {
+  Slot packed = Pack(obj);  // outside the lock
   absl::MutexLock lock(&mu_);
-  ObjectPtr& slot = items_[key];
-  ObjectPtr old = std::move(slot);
+  auto [it, inserted] = items_.try_emplace(key);
+  ObjectPtr old = inserted ? nullptr : Unpack(it->second);
   if (old != nullptr) Unindex(key, *old);
   Reindex(key, *obj);
-  slot = std::move(obj);
+  it->second = std::move(packed);
   return old;
 }
 
@@ -160,7 +179,7 @@ ObjectPtr Store::Remove(const std::string& key) {
   absl::MutexLock lock(&mu_);
   auto it = items_.find(key);
   if (it == items_.end()) return nullptr;
-  ObjectPtr old = std::move(it->second);
+  ObjectPtr old = Unpack(it->second);
   items_.erase(it);
   Unindex(key, *old);
   return old;

@@ -12,6 +12,13 @@
 //       store.ByIndex("owner", deployment_uid);
 //
 // Thread-safe: reads may run concurrently with the informer's writes.
+//
+// Compact mode (Store(/*compact=*/true)) keeps each object serialized
+// (MessagePack) and decodes it on every read: about a fifth of the memory of
+// a parsed nlohmann::json tree (whose every field is a std::map node), for a
+// few microseconds per read. For large caches read at a modest rate, such as
+// the operator's pods and Services at 1,000 pools. Readers still get an
+// immutable shared_ptr<const json>, a fresh one per read.
 #ifndef ZEN_LEAD_API_CLIENT_STORE_H_
 #define ZEN_LEAD_API_CLIENT_STORE_H_
 
@@ -48,6 +55,8 @@ IndexFunc IndexByLabel(std::string label);
 
 class Store {
  public:
+  explicit Store(bool compact = false) : compact_(compact) {}
+
   // Registers an index; only while the store is empty (an index must see
   // every object). Errors: FailedPrecondition when not empty, AlreadyExists
   // for a name used before.
@@ -81,8 +90,17 @@ class Store {
   void Reindex(const std::string& key, const nlohmann::json& obj)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  // One stored object: parsed, or (compact) serialized.
+  struct Slot {
+    ObjectPtr obj;
+    std::string packed;
+  };
+  Slot Pack(ObjectPtr obj) const;
+  ObjectPtr Unpack(const Slot& slot) const;
+
+  const bool compact_;
   mutable absl::Mutex mu_;
-  absl::flat_hash_map<std::string, ObjectPtr> items_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, Slot> items_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Index> indexes_ ABSL_GUARDED_BY(mu_);
 };
 

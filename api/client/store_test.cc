@@ -33,6 +33,29 @@ std::vector<std::string> Keys(const std::vector<ObjectPtr>& objs) {
   return keys;
 }
 
+// Every behaviour holds for parsed and for compact (serialized) storage.
+class StoreModeTest : public ::testing::TestWithParam<bool> {};
+INSTANTIATE_TEST_SUITE_P(ParsedAndCompact, StoreModeTest, ::testing::Bool());
+
+TEST(StoreTest, CompactRoundTripsEveryJsonType) {
+  const nlohmann::json obj = {
+      {"metadata",
+       {{"namespace", "ns"},
+        {"name", "a"},
+        {"labels", {{"app", "db"}}},
+        {"ownerReferences",
+         {{{"uid", "u-1"}, {"controller", true}, {"kind", "ReplicaSet"}}}}}},
+      {"spec", {{"replicas", 3}, {"offset", -2}, {"ratio", 0.5}}},
+      {"status", {{"podIP", nullptr}, {"conditions", nlohmann::json::array()}}}};
+  Store store(/*compact=*/true);
+  store.Put("ns/a", std::make_shared<const nlohmann::json>(obj));
+  ObjectPtr got = store.Get("ns/a");
+  ASSERT_NE(got, nullptr);
+  EXPECT_EQ(*got, obj);
+  EXPECT_EQ(got->at("spec").at("offset").get<int64_t>(), -2);
+  EXPECT_EQ(got->at("spec").at("replicas").get<int>(), 3);
+}
+
 TEST(StoreTest, Keys) {
   EXPECT_EQ(ObjectKey("ns", "a"), "ns/a");
   EXPECT_EQ(ObjectKey("", "node-1"), "node-1");
@@ -41,13 +64,14 @@ TEST(StoreTest, Keys) {
   EXPECT_EQ(ObjectKey(nlohmann::json("x")), "");
 }
 
-TEST(StoreTest, PutGetRemove) {
-  Store store;
+TEST_P(StoreModeTest, PutGetRemove) {
+  Store store(/*compact=*/GetParam());
   EXPECT_EQ(store.Put("ns/a", Pod("ns", "a", "", "")), nullptr);
   ObjectPtr first = store.Get("ns", "a");
   ASSERT_NE(first, nullptr);
   ObjectPtr replaced = store.Put("ns/a", Pod("ns", "a", "p", ""));
-  EXPECT_EQ(replaced, first);
+  ASSERT_NE(replaced, nullptr);
+  EXPECT_EQ(*replaced, *first);
   // Readers holding the old object still see it unchanged.
   EXPECT_FALSE(first->at("metadata").contains("labels"));
   EXPECT_EQ(store.Size(), 1u);
@@ -56,8 +80,8 @@ TEST(StoreTest, PutGetRemove) {
   EXPECT_EQ(store.Get("ns/a"), nullptr);
 }
 
-TEST(StoreTest, IndexesFollowUpdatesAndRemovals) {
-  Store store;
+TEST_P(StoreModeTest, IndexesFollowUpdatesAndRemovals) {
+  Store store(/*compact=*/GetParam());
   ASSERT_TRUE(store.AddIndexer("pool", IndexByLabel("zen-lead/pool")).ok());
   ASSERT_TRUE(store.AddIndexer("owner", IndexByOwnerUid()).ok());
   ASSERT_TRUE(store.AddIndexer("ns", IndexByNamespace()).ok());
@@ -81,8 +105,8 @@ TEST(StoreTest, IndexesFollowUpdatesAndRemovals) {
             absl::StatusCode::kNotFound);
 }
 
-TEST(StoreTest, IndexersOnlyBeforeObjects) {
-  Store store;
+TEST_P(StoreModeTest, IndexersOnlyBeforeObjects) {
+  Store store(/*compact=*/GetParam());
   ASSERT_TRUE(store.AddIndexer("pool", IndexByLabel("zen-lead/pool")).ok());
   EXPECT_EQ(store.AddIndexer("pool", IndexByOwnerUid()).code(),
             absl::StatusCode::kAlreadyExists);
@@ -91,8 +115,8 @@ TEST(StoreTest, IndexersOnlyBeforeObjects) {
             absl::StatusCode::kFailedPrecondition);
 }
 
-TEST(StoreTest, ThrowingIndexFunctionIndexesNothing) {
-  Store store;
+TEST_P(StoreModeTest, ThrowingIndexFunctionIndexesNothing) {
+  Store store(/*compact=*/GetParam());
   ASSERT_TRUE(store
                   .AddIndexer("bad",
                               [](const nlohmann::json& obj) {
