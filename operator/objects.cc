@@ -449,6 +449,26 @@ json WithoutBookkeeping(const json& obj) {
   return out;
 }
 
+json MergePatchFor(const json& have, const json& want) {
+  json patch = json::object();
+  if (!have.is_object() || !want.is_object()) return want;
+  for (auto it = want.begin(); it != want.end(); ++it) {
+    auto old = have.find(it.key());
+    if (old == have.end()) {
+      patch[it.key()] = *it;
+    } else if (old->is_object() && it->is_object()) {
+      json sub = MergePatchFor(*old, *it);
+      if (!sub.empty()) patch[it.key()] = std::move(sub);
+    } else if (*old != *it) {
+      patch[it.key()] = *it;
+    }
+  }
+  for (auto it = have.begin(); it != have.end(); ++it) {
+    if (!want.contains(it.key())) patch[it.key()] = nullptr;
+  }
+  return patch;
+}
+
 bool LeaseOnlyRenewed(const json& a, const json& b) {
   auto strip = [](json o) {
     if (o.contains("spec") && o["spec"].is_object()) {

@@ -125,6 +125,12 @@ bool LeaseOnlyRenewed(const nlohmann::json& a, const nlohmann::json& b);
 // annotation, which zen-lead never reads and which are often most of a small
 // object's size.
 nlohmann::json WithoutBookkeeping(const nlohmann::json& obj);
+// The JSON merge patch (RFC 7386) that turns `have` into `want` for the
+// fields `want` names and removes the ones it drops: objects are diffed key
+// by key, anything else (arrays included) is replaced; a key of `have`
+// missing from `want` becomes null. Empty when nothing differs.
+nlohmann::json MergePatchFor(const nlohmann::json& have,
+                             const nlohmann::json& want);
 nlohmann::json LeaseApply(const std::string& ns, const std::string& pool,
                           const PolicySettings& policy,
                           const std::string& policy_name,

@@ -49,5 +49,31 @@ TEST(WithoutBookkeepingTest, DropsManagedFieldsAndLastApplied) {
   EXPECT_FALSE(WithoutBookkeeping(obj)["metadata"].contains("annotations"));
 }
 
+TEST(MergePatchForTest, ChangedAddedAndDroppedFieldsOnly) {
+  json have = {{"phase", "Stable"},
+               {"candidates", 3},
+               {"currentHolder", {{"name", "a"}, {"since", "t1"}}},
+               {"conditions", json::array({{{"type", "Ready"}}})}};
+  json want = {{"phase", "Stable"},
+               {"candidates", 2},
+               {"currentHolder", {{"name", "b"}}},
+               {"conditions", json::array({{{"type", "Ready"}}})},
+               {"transitions", 4}};
+  json patch = MergePatchFor(have, want);
+  EXPECT_EQ(patch, (json{{"candidates", 2},
+                         {"currentHolder", {{"name", "b"}, {"since", nullptr}}},
+                         {"transitions", 4}}));
+  // Applying the patch gives `want` (RFC 7386 semantics).
+  json applied = have;
+  applied.merge_patch(patch);
+  EXPECT_EQ(applied, want);
+  EXPECT_TRUE(MergePatchFor(want, want).empty());
+  // A dropped object disappears; arrays are replaced whole.
+  json gone = MergePatchFor(have, {{"phase", "NoCandidates"}});
+  applied = have;
+  applied.merge_patch(gone);
+  EXPECT_EQ(applied, (json{{"phase", "NoCandidates"}}));
+}
+
 }  // namespace
 }  // namespace zenlead::op
