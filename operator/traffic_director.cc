@@ -4,6 +4,7 @@
 #include <tuple>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "api/client/errors.h"
@@ -63,6 +64,13 @@ std::vector<std::string> ServiceSelectorPairs(const json& svc) {
 
 std::string PoolKey(const std::string& ns, const std::string& pool) {
   return absl::StrCat(ns, "/", pool);
+}
+
+// Work-queue key of a pool's Lease renewal ("renew:ns/pool"; ':' cannot
+// appear in a namespace, so it never collides with a pool key).
+constexpr char kRenewPrefix[] = "renew:";
+std::string RenewKey(const std::string& pool_key) {
+  return absl::StrCat(kRenewPrefix, pool_key);
 }
 
 std::string Meta(const json& obj, const char* field) {
@@ -1075,26 +1083,82 @@ absl::Status TrafficDirector::Reconcile(const std::string& pool_key) {
   {
     absl::MutexLock lock(&mu_);
     if (pools_.count(pool_key)) pools_[pool_key] = state;
-    // Lease renewals and minReadySeconds need a later look.
-    absl::Duration again = absl::InfiniteDuration();
-    if (choice.leader) again = renew_every;
-    if (choice.recheck_after) again = std::min(again, *choice.recheck_after);
     // After a failure the rate limiter schedules the retry (with backoff);
-    // scheduling the renewal as well would retry every pool every few
-    // seconds against an API server that is down.
-    if (again != absl::InfiniteDuration() && queue_ != nullptr &&
-        result.ok()) {
-      // A renewal is upkeep (low lane); a minReadySeconds re-check may
-      // elect a leader (high lane when the pool has none).
-      client::Priority lane = client::Priority::kLow;
-      if (choice.recheck_after && *choice.recheck_after <= again) {
-        lane = choice.leader ? client::Priority::kNormal
-                             : client::Priority::kHigh;
+    // scheduling more work as well would retry every pool every few seconds
+    // against an API server that is down.
+    if (queue_ != nullptr && result.ok()) {
+      // The Lease renewal is upkeep: its own key, in the low lane.
+      if (choice.leader) {
+        queue_->AddAfter(RenewKey(pool_key), renew_every,
+                         client::Priority::kLow);
       }
-      queue_->AddAfter(pool_key, again + absl::Milliseconds(10), lane);
+      // A minReadySeconds re-check may elect a leader: high lane when the
+      // pool has none.
+      if (choice.recheck_after) {
+        queue_->AddAfter(pool_key,
+                         *choice.recheck_after + absl::Milliseconds(10),
+                         choice.leader ? client::Priority::kNormal
+                                       : client::Priority::kHigh);
+      }
     }
   }
   return result;
+}
+
+absl::Status TrafficDirector::Renew(const std::string& pool_key) {
+  std::vector<std::string> parts =
+      absl::StrSplit(pool_key, absl::MaxSplits('/', 1));
+  if (parts.size() != 2) return absl::OkStatus();
+  const std::string& ns = parts[0];
+  const std::string& pool = parts[1];
+  ObjectPtr lease_obj = informers_->leases->store().Get(ns, pool);
+  std::optional<LeaseState> lease =
+      lease_obj ? LeaseFromObject(*lease_obj) : std::nullopt;
+  if (!lease || lease->holder_uid.empty()) return absl::OkStatus();
+  {
+    // Only the leader this operator elected, and only while no reconcile
+    // of the pool has moved it (that reconcile schedules its own renewal).
+    absl::MutexLock lock(&mu_);
+    auto it = pools_.find(pool_key);
+    if (it == pools_.end() || it->second.leader_uid != lease->holder_uid) {
+      return absl::OkStatus();
+    }
+  }
+  // A leader that can no longer lead is not renewed: its failover is
+  // already queued (high lane) and will write the Lease.
+  absl::StatusOr<std::vector<ObjectPtr>> pods =
+      informers_->pods->store().ByIndex(kByUid, lease->holder_uid);
+  if (!pods.ok() || pods->empty() ||
+      !CanLead(CandidateFromPod(*pods->front(), ""))) {
+    return absl::OkStatus();
+  }
+  ObjectPtr policy_obj = informers_->policies->store().Get(ns, pool);
+  const absl::Duration every = RenewInterval(
+      policy_obj ? PolicyFromObject(*policy_obj) : PolicySettings{});
+  const absl::Time now = clock_->Now();
+  const absl::Time due = lease->renew_time + every;
+  if (now < due - absl::Milliseconds(50)) {
+    // Renewed meanwhile (by a reconcile): come back when due.
+    absl::MutexLock lock(&mu_);
+    if (queue_ != nullptr) {
+      queue_->AddAfter(RenewKey(pool_key), due - now, client::Priority::kLow);
+    }
+    return absl::OkStatus();
+  }
+  if (renewal_lateness_ && lease->renew_time != absl::InfinitePast()) {
+    renewal_lateness_->WithLabels({})->ObserveDuration(
+        std::max(now - due, absl::ZeroDuration()));
+  }
+  json patch = {{"spec", {{"renewTime", RfcMicroTime(now)}}}};
+  absl::Status s =
+      deps_.writer->Patch(kLeases, ns, pool, client::PatchType::kMerge, patch, "")
+          .status();
+  if (!s.ok()) return s;
+  absl::MutexLock lock(&mu_);
+  if (queue_ != nullptr) {
+    queue_->AddAfter(RenewKey(pool_key), every, client::Priority::kLow);
+  }
+  return absl::OkStatus();
 }
 
 void TrafficDirector::RunWorker(client::WorkQueue* queue) {
@@ -1105,8 +1169,10 @@ void TrafficDirector::RunWorker(client::WorkQueue* queue) {
       continue;
     }
     absl::Time start = clock_->Now();
-    absl::Status s = Reconcile(*key);
-    if (reconcile_duration_) {
+    const bool renewal = absl::StartsWith(*key, kRenewPrefix);
+    absl::Status s = renewal ? Renew(key->substr(sizeof(kRenewPrefix) - 1))
+                             : Reconcile(*key);
+    if (reconcile_duration_ && !renewal) {
       reconcile_duration_->WithLabels({s.ok() ? "ok" : "error"})
           ->ObserveDuration(clock_->Now() - start);
     }

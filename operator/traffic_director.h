@@ -99,6 +99,10 @@ class TrafficDirector : public Controller {
 
   // Converges one pool ("namespace/pool") now; what a worker runs.
   absl::Status Reconcile(const std::string& pool_key);
+  // Renews the pool Lease of a leader that can still lead (a merge patch of
+  // renewTime), without a full reconcile: the upkeep that runs for every
+  // pool every leaseDuration - renewDeadline seconds.
+  absl::Status Renew(const std::string& pool_key);
 
  private:
   struct PoolState {

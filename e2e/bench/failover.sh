@@ -13,8 +13,9 @@ bazel=${BAZEL:-bazel}
 
 "$repo/e2e/cluster/down" "$dir"
 trap '"$repo/e2e/cluster/down" "$dir"' EXIT
-$bazel build //operator:zen-lead-operator //e2e/bench:failover_bench
-bin=$($bazel info bazel-bin 2>/dev/null)
+# Optimised binaries, as a cluster would run them.
+$bazel build -c opt //operator:zen-lead-operator //e2e/bench:failover_bench
+bin=$($bazel info -c opt bazel-bin 2>/dev/null)
 "$repo/e2e/cluster/up" "$dir"
 # shellcheck disable=SC1091
 source "$dir/env"
