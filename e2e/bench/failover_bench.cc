@@ -57,6 +57,10 @@ ABSL_FLAG(int, metrics_port, 0,
           "Serve the operator's /metrics on 127.0.0.1:PORT and print its "
           "failover histogram (0: off).");
 ABSL_FLAG(int, nodes, 3, "kwok nodes kwok-node-0..N-1 to place pods on.");
+ABSL_FLAG(int, lease_duration_seconds, 0,
+          "spec.leaseDurationSeconds of every LeaderPolicy (0: the default).");
+ABSL_FLAG(int, renew_deadline_seconds, 0,
+          "spec.renewDeadlineSeconds of every LeaderPolicy (0: the default).");
 ABSL_FLAG(bool, keep_namespace, false,
           "Leave the namespace and its pools in place at the end.");
 
@@ -275,6 +279,13 @@ int main(int argc, char** argv) {
   while (!api->Get(kSa, ns, "default").ok()) {
     absl::SleepFor(absl::Milliseconds(100));
   }
+  json policy_spec = json::object();
+  if (int d = absl::GetFlag(FLAGS_lease_duration_seconds); d > 0) {
+    policy_spec["leaseDurationSeconds"] = d;
+  }
+  if (int d = absl::GetFlag(FLAGS_renew_deadline_seconds); d > 0) {
+    policy_spec["renewDeadlineSeconds"] = d;
+  }
   Parallel(pools, 8, [&](int i) {
     std::string pool = PoolName(i);
     absl::Status s =
@@ -282,7 +293,7 @@ int main(int argc, char** argv) {
                     {{"apiVersion", "coordination.kube-zen.io/v1alpha1"},
                      {"kind", "LeaderPolicy"},
                      {"metadata", {{"name", pool}}},
-                     {"spec", json::object()}})
+                     {"spec", policy_spec}})
             .status();
     if (!s.ok()) Die("create policy", s);
     s = api->Create(kServices, ns,
