@@ -69,6 +69,9 @@ std::string PoolKey(const std::string& ns, const std::string& pool) {
 // Work-queue key of a pool's Lease renewal ("renew:ns/pool"; ':' cannot
 // appear in a namespace, so it never collides with a pool key).
 constexpr char kRenewPrefix[] = "renew:";
+
+// How long a change of status.candidates alone waits to be written.
+constexpr absl::Duration kCandidatesDebounce = absl::Seconds(2);
 std::string RenewKey(const std::string& pool_key) {
   return absl::StrCat(kRenewPrefix, pool_key);
 }
@@ -1072,11 +1075,29 @@ absl::Status TrafficDirector::Reconcile(const std::string& pool_key) {
     // zen-lead is the status' only writer: a merge patch of the fields that
     // changed (candidates, mostly, under churn) is the cheapest write.
     json patch = MergePatchFor(have, desired["status"]);
-    if (!patch.empty()) {
-      result.Update(deps_.writer
-                        ->Patch(kPolicies, ns, pool, client::PatchType::kMerge,
-                                {{"status", patch}}, "status")
-                        .status());
+    const bool only_candidates = patch.size() == 1 && patch.contains("candidates");
+    if (only_candidates && state.candidates_due == absl::InfinitePast()) {
+      // Informational only (routing and conditions are unchanged): written
+      // after kCandidatesDebounce with whatever the count is then.
+      state.candidates_due = now + kCandidatesDebounce;
+    }
+    if (only_candidates && now < state.candidates_due) {
+      // (Re)scheduled every time: an earlier wake-up of the pool, which
+      // absorbs a later AddAfter, must not leave the count unwritten.
+      absl::MutexLock lock(&mu_);
+      if (queue_ != nullptr) {
+        queue_->AddAfter(pool_key, state.candidates_due - now,
+                         client::Priority::kLow);
+      }
+    } else {
+      state.candidates_due = absl::InfinitePast();
+      if (!patch.empty()) {
+        result.Update(deps_.writer
+                          ->Patch(kPolicies, ns, pool,
+                                  client::PatchType::kMerge,
+                                  {{"status", patch}}, "status")
+                          .status());
+      }
     }
   }
 

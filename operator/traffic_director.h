@@ -113,6 +113,9 @@ class TrafficDirector : public Controller {
     bool policy_missing_reported = false;
     std::string port_error_reported;
     bool no_candidates_reported = false;
+    // A status change that only moved `candidates` waits until then, so a
+    // follower's readiness flapping costs one status write, or none.
+    absl::Time candidates_due = absl::InfinitePast();
   };
 
   struct Informers;

@@ -623,5 +623,32 @@ TEST_F(TrafficDirectorE2eTest, LeaseRenewalsAndForeignLeaseNeverTouched) {
   EXPECT_EQ((*after)["spec"]["holderIdentity"], "someone-else");
 }
 
+// A follower that flaps (NotReady, then Ready again at once) changes only
+// status.candidates, which is written after a short debounce: a flap within
+// it costs no write at all. The leader is untouched throughout.
+TEST_F(TrafficDirectorE2eTest, FollowerReadinessFlapCostsNoStatusWrite) {
+  CreatePolicy("flap");
+  std::vector<std::string> pods = JoinWhenReady("flap", 3);
+  ASSERT_EQ(pods.size(), 3u);
+  ASSERT_TRUE(WaitFor([&] {
+    return Candidates("flap") == 3 && SliceLeader("flap-leader") == pods[0];
+  }));
+  absl::SleepFor(absl::Seconds(3));  // let any pending status write land
+  const json before = Policy("flap");
+  SetReady(pods[2], false);
+  SetReady(pods[2], true);
+  absl::SleepFor(absl::Seconds(3));  // longer than the 2 s debounce
+  const json after = Policy("flap");
+  EXPECT_EQ(after["metadata"]["resourceVersion"],
+            before["metadata"]["resourceVersion"])
+      << "status written for a flap: " << after["status"].dump();
+  EXPECT_EQ(Candidates("flap"), 3);
+  EXPECT_EQ(SliceLeader("flap-leader"), pods[0]);
+  // A lasting change is written (after the debounce).
+  SetReady(pods[2], false);
+  EXPECT_TRUE(WaitFor([&] { return Candidates("flap") == 2; },
+                      absl::Seconds(10)));
+}
+
 }  // namespace
 }  // namespace zenlead::op
