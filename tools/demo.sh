@@ -53,8 +53,10 @@ for _ in $(seq 1 150); do [[ -n $(leader) ]] && break; sleep 0.2; done
 [[ -n $(leader) ]] || { echo "no leader after 30 s; operator log:"; tail -20 "$dir/logs/zen-lead-operator.log"; exit 1; }
 
 say "the pool: kubectl get leaderpolicies"
+# Stable, and the candidate count settled (a change of the count alone is
+# written after a 2 s debounce).
 for _ in $(seq 1 50); do
-  [[ $(kubectl get lp web -o jsonpath='{.status.phase}') == Stable ]] && break
+  [[ $(kubectl get lp web -o jsonpath='{.status.phase}/{.status.candidates}') == Stable/3 ]] && break
   sleep 0.2
 done
 kubectl get leaderpolicies
