@@ -436,11 +436,12 @@ absl::Status TrafficDirector::Start() {
   s.Update(informers->pods->AddEventHandler(pods));
   if (!s.ok()) return s;
 
-  for (client::Informer* i : informers->All()) {
+  // Event handlers read informers_: set it before the first event.
+  informers_ = std::move(informers);
+  for (client::Informer* i : informers_->All()) {
     absl::Status started = i->Start();
     if (!started.ok()) return started;
   }
-  informers_ = std::move(informers);
   return absl::OkStatus();
 }
 
@@ -585,10 +586,10 @@ void TrafficDirector::OnPodEvent(const ObjectPtr& old_pod,
 }
 
 void TrafficDirector::MirrorLease(const std::string& pool_key) {
-  {
-    absl::MutexLock lock(&mu_);
-    if (queue_ != nullptr) return;  // the active replica writes the registry
-  }
+  // Held throughout, so that workers starting meanwhile (StartWorkers takes
+  // mu_) never have their registry entries overwritten with older data.
+  absl::MutexLock lock(&mu_);
+  if (queue_ != nullptr) return;  // the active replica writes the registry
   std::vector<std::string> parts =
       absl::StrSplit(pool_key, absl::MaxSplits('/', 1));
   if (parts.size() != 2) return;
@@ -1104,10 +1105,11 @@ absl::Status TrafficDirector::Reconcile(const std::string& pool_key) {
   {
     absl::MutexLock lock(&mu_);
     if (pools_.count(pool_key)) pools_[pool_key] = state;
-    // After a failure the rate limiter schedules the retry (with backoff);
-    // scheduling more work as well would retry every pool every few seconds
-    // against an API server that is down.
-    if (queue_ != nullptr && result.ok()) {
+    // Scheduled whatever the result (a failed step is retried separately,
+    // with backoff; AddAfter keeps the earliest time, so this never piles
+    // up): a pool must never drop out of renewals or re-checks because a
+    // later write of its reconcile failed.
+    if (queue_ != nullptr) {
       // The Lease renewal is upkeep: its own key, in the low lane.
       if (choice.leader) {
         queue_->AddAfter(RenewKey(pool_key), renew_every,
@@ -1198,7 +1200,19 @@ void TrafficDirector::RunWorker(client::WorkQueue* queue) {
           ->ObserveDuration(clock_->Now() - start);
     }
     if (s.ok()) {
-      queue->Forget(*key);
+      if (renewal) {
+        renew_backoff_.Forget(*key);
+      } else {
+        queue->Forget(*key);
+      }
+    } else if (renewal) {
+      // Retried on its own backoff, capped at the default renewal interval,
+      // so a Lease is renewed within one interval of the API server's
+      // return (the queue's shared retry budget would spread 1,000 pools'
+      // retries over minutes).
+      log_.Warning("lease renewal failed",
+                   {{"pool", *key}, {"error", s.ToString()}});
+      queue->AddAfter(*key, renew_backoff_.When(*key), client::Priority::kLow);
     } else {
       if (reconcile_errors_) reconcile_errors_->WithLabels({})->Inc();
       log_.Warning("reconcile failed", {{"pool", *key},
@@ -1217,17 +1231,12 @@ void TrafficDirector::StartWorkers() {
     client::WorkQueueOptions o;
     o.name = "trafficdirector";
     o.clock = deps_.clock;
-    // client-go's default backoff (5 ms doubling, with an overall 10 qps
-    // bucket for retries) but capped at 30 s instead of 1000 s: a pool whose
-    // writes failed while the API server was away is retried soon after it
-    // returns, not minutes later (its Lease must not lapse).
-    std::vector<std::unique_ptr<client::RateLimiter>> limiters;
-    limiters.push_back(std::make_unique<client::ExponentialFailureRateLimiter>(
-        absl::Milliseconds(5), absl::Seconds(30)));
-    limiters.push_back(std::make_unique<client::TokenBucketRateLimiter>(
-        10, 100, clock_));
-    o.rate_limiter =
-        std::make_unique<client::MaxOfRateLimiter>(std::move(limiters));
+    // Per-pool backoff, 5 ms doubling up to 30 s (client-go's default caps
+    // at 1000 s and adds a shared 10 qps bucket whose reservations pile up:
+    // after an outage, 1,000 failing pools would wait minutes). At most
+    // 1,000 / 30 s retries per second while every write fails.
+    o.rate_limiter = std::make_unique<client::ExponentialFailureRateLimiter>(
+        absl::Milliseconds(5), absl::Seconds(30));
     if (deps_.queue_metrics != nullptr && queue_metrics_ == nullptr) {
       queue_metrics_ = deps_.queue_metrics->ForQueue("trafficdirector");
     }

@@ -156,6 +156,10 @@ class TrafficDirector : public Controller {
   std::shared_ptr<client::WorkQueue> queue_ ABSL_GUARDED_BY(mu_);
   std::vector<std::thread> workers_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<client::WorkQueueMetrics> queue_metrics_;
+  // Retry delays of failed Lease renewals: 200 ms doubling up to the
+  // default renewal interval.
+  client::ExponentialFailureRateLimiter renew_backoff_{absl::Milliseconds(200),
+                                                       absl::Seconds(5)};
 
   // Metrics (null when deps_.metrics is null).
   client::CounterFamily* leader_changes_ = nullptr;

@@ -147,12 +147,18 @@ void WorkQueue::AddAfter(const std::string& key, absl::Duration delay,
 
 void WorkQueue::AddRateLimited(const std::string& key) {
   const absl::Duration delay = rate_limiter_->When(key);
+  Priority priority = Priority::kNormal;
   {
     absl::MutexLock lock(&mu_);
     if (shutting_down_) return;
     if (metrics_ != nullptr) metrics_->IncRetries();
+    // A retry keeps the lane the failed attempt was handed out from: a
+    // failover that failed is retried ahead of routine work.
+    if (auto it = handed_out_.find(key); it != handed_out_.end()) {
+      priority = it->second;
+    }
   }
-  AddAfter(key, delay);
+  AddAfter(key, delay, priority);
 }
 
 void WorkQueue::Forget(const std::string& key) { rate_limiter_->Forget(key); }
@@ -168,14 +174,16 @@ std::optional<std::string> WorkQueue::Get() {
   };
   mu_.Await(absl::Condition(&ready));
   if (SizeLocked() == 0) return std::nullopt;
-  std::list<std::string>* lane = &lanes_[static_cast<int>(Priority::kHigh)];
-  if (lane->empty()) lane = &lanes_[static_cast<int>(Priority::kNormal)];
-  if (lane->empty()) lane = &lanes_[static_cast<int>(Priority::kLow)];
+  Priority priority = Priority::kHigh;
+  if (lanes_[static_cast<int>(priority)].empty()) priority = Priority::kNormal;
+  if (lanes_[static_cast<int>(priority)].empty()) priority = Priority::kLow;
+  std::list<std::string>* lane = &lanes_[static_cast<int>(priority)];
   std::string key = std::move(lane->front());
   lane->pop_front();
   queued_.erase(key);
   UpdateDepthLocked();
   processing_.insert(key);
+  handed_out_[key] = priority;
   dirty_.erase(key);
   const absl::Time now = clock_->Now();
   if (auto it = added_at_.find(key); it != added_at_.end()) {
@@ -189,6 +197,7 @@ std::optional<std::string> WorkQueue::Get() {
 void WorkQueue::Done(const std::string& key) {
   absl::MutexLock lock(&mu_);
   if (processing_.erase(key) == 0) return;  // not handed out by Get
+  handed_out_.erase(key);
   if (auto it = started_at_.find(key); it != started_at_.end()) {
     if (metrics_ != nullptr) {
       metrics_->ObserveWorkDuration(clock_->Now() - it->second);

@@ -156,6 +156,8 @@ class WorkQueue {
   // priority.
   void AddAfter(const std::string& key, absl::Duration delay,
                 Priority priority = Priority::kNormal);
+  // Retries `key` after the rate limiter's delay, in the lane it was handed
+  // out from when a worker holds it (else kNormal).
   void AddRateLimited(const std::string& key);
   void Forget(const std::string& key);
   int NumRequeues(const std::string& key);
@@ -215,6 +217,8 @@ class WorkQueue {
   // the highest priority asked for.
   absl::flat_hash_map<std::string, Priority> dirty_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<std::string> processing_ ABSL_GUARDED_BY(mu_);
+  // The lane each key being processed was handed out from (for retries).
+  absl::flat_hash_map<std::string, Priority> handed_out_ ABSL_GUARDED_BY(mu_);
   // When each queued key was added (queue latency).
   absl::flat_hash_map<std::string, absl::Time> added_at_ ABSL_GUARDED_BY(mu_);
   // When each key being processed was handed out (work duration).

@@ -193,6 +193,22 @@ TEST_F(WorkQueueTest, LowPriorityWaitsForNormalAndDelayedKeysKeepPriority) {
   EXPECT_EQ(queue.Get(), "other");
 }
 
+TEST_F(WorkQueueTest, RetryKeepsTheLaneOfTheFailedAttempt) {
+  WorkQueueOptions options = Options();
+  options.rate_limiter = std::make_unique<ExponentialFailureRateLimiter>(
+      absl::Seconds(1), absl::Seconds(1));
+  WorkQueue queue(std::move(options));
+  queue.Add("failover", Priority::kHigh);
+  ASSERT_EQ(queue.Get(), "failover");
+  queue.AddRateLimited("failover");  // failed: retried in 1 s, still kHigh
+  queue.Done("failover");
+  queue.Add("change");
+  clock_.Advance(absl::Seconds(1));
+  ASSERT_TRUE(Eventually([&] { return queue.Len() == 2; }));
+  EXPECT_EQ(queue.Get(), "failover");
+  EXPECT_EQ(queue.Get(), "change");
+}
+
 TEST_F(WorkQueueTest, GetBlocksUntilAdd) {
   WorkQueue queue(Options());
   std::optional<std::string> got;
