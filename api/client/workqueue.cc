@@ -74,7 +74,8 @@ WorkQueue::WorkQueue(WorkQueueOptions options)
       rate_limiter_(options.rate_limiter != nullptr
                         ? std::move(options.rate_limiter)
                         : DefaultControllerRateLimiter(clock_)),
-      metrics_(options.metrics) {
+      metrics_(options.metrics),
+      low_max_wait_(options.low_max_wait) {
   delay_thread_ = std::thread([this] { DelayLoop(); });
 }
 
@@ -174,9 +175,20 @@ std::optional<std::string> WorkQueue::Get() {
   };
   mu_.Await(absl::Condition(&ready));
   if (SizeLocked() == 0) return std::nullopt;
+  const absl::Time now = clock_->Now();
   Priority priority = Priority::kHigh;
-  if (lanes_[static_cast<int>(priority)].empty()) priority = Priority::kNormal;
-  if (lanes_[static_cast<int>(priority)].empty()) priority = Priority::kLow;
+  if (lanes_[static_cast<int>(priority)].empty()) {
+    priority = Priority::kNormal;
+    const std::list<std::string>& low = lanes_[static_cast<int>(Priority::kLow)];
+    if (!low.empty()) {
+      // Upkeep that waited too long goes before changes.
+      auto added = added_at_.find(low.front());
+      if (lanes_[static_cast<int>(priority)].empty() ||
+          (added != added_at_.end() && now - added->second >= low_max_wait_)) {
+        priority = Priority::kLow;
+      }
+    }
+  }
   std::list<std::string>* lane = &lanes_[static_cast<int>(priority)];
   std::string key = std::move(lane->front());
   lane->pop_front();
@@ -185,7 +197,6 @@ std::optional<std::string> WorkQueue::Get() {
   processing_.insert(key);
   handed_out_[key] = priority;
   dirty_.erase(key);
-  const absl::Time now = clock_->Now();
   if (auto it = added_at_.find(key); it != added_at_.end()) {
     if (metrics_ != nullptr) metrics_->ObserveQueueLatency(now - it->second);
     added_at_.erase(it);

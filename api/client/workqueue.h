@@ -13,7 +13,8 @@
 //   before kLow (FIFO within a lane). Adding a queued key with a higher
 //   priority moves it up; never down. So urgent work (a failover) never
 //   waits behind changes, and changes never wait behind routine upkeep
-//   (periodic renewals, queued kLow). A key re-added while a worker
+//   (periodic renewals, queued kLow) unless that upkeep has waited longer
+//   than WorkQueueOptions::low_max_wait. A key re-added while a worker
 //   processes it is queued by Done with the highest priority asked for.
 //
 //   WorkQueueOptions options;
@@ -137,6 +138,9 @@ struct WorkQueueOptions {
   std::unique_ptr<RateLimiter> rate_limiter;
   // Optional; not owned, must outlive the queue.
   WorkQueueMetrics* metrics = nullptr;
+  // A kLow key that has waited this long is served before kNormal keys
+  // (never before kHigh ones), so steady changes cannot starve upkeep.
+  absl::Duration low_max_wait = absl::Seconds(2);
 };
 
 class WorkQueue {
@@ -203,6 +207,7 @@ class WorkQueue {
   Clock* const clock_;
   const std::unique_ptr<RateLimiter> rate_limiter_;
   WorkQueueMetrics* const metrics_;
+  const absl::Duration low_max_wait_;
 
   mutable absl::Mutex mu_;
   // Keys waiting for a worker: one FIFO lane per priority, and where each

@@ -209,6 +209,20 @@ TEST_F(WorkQueueTest, RetryKeepsTheLaneOfTheFailedAttempt) {
   EXPECT_EQ(queue.Get(), "change");
 }
 
+TEST_F(WorkQueueTest, LowKeyThatWaitedTooLongGoesBeforeNormalNotHigh) {
+  WorkQueue queue(Options());  // low_max_wait: 2 s
+  queue.Add("renew", Priority::kLow);
+  clock_.Advance(absl::Seconds(1));
+  queue.Add("change-1");
+  EXPECT_EQ(queue.Get(), "change-1");  // waited 1 s: changes first
+  clock_.Advance(absl::Seconds(1));
+  queue.Add("change-2");
+  queue.Add("failover", Priority::kHigh);
+  EXPECT_EQ(queue.Get(), "failover");  // kHigh always first
+  EXPECT_EQ(queue.Get(), "renew");     // waited 2 s: before change-2
+  EXPECT_EQ(queue.Get(), "change-2");
+}
+
 TEST_F(WorkQueueTest, GetBlocksUntilAdd) {
   WorkQueue queue(Options());
   std::optional<std::string> got;
