@@ -900,13 +900,26 @@ absl::Status TrafficDirector::Reconcile(const std::string& pool_key) {
 
   // 3. The pool Lease: holder, fencing token, renewals.
   bool lease_conflict = false;
-  LeaseState next = lease.value_or(LeaseState{});
+  bool lease_exists = lease_obj != nullptr;
+  bool lease_unknown = false;
   if (lease_obj == nullptr) {
-    // Our cache holds only zen-lead's Leases: a foreign one shows up as
-    // AlreadyExists when ours is created (below).
+    // Not in our cache (which holds only zen-lead's Leases): just created
+    // by us and not seen yet, a foreign Lease, or none. Ask the API server,
+    // so the fencing token always counts from the Lease as it is.
+    absl::StatusOr<json> existing = deps_.writer->Get(kLeases, ns, pool);
+    if (existing.ok()) {
+      lease_exists = true;
+      lease = LeaseFromObject(*existing);
+      if (!lease) lease_conflict = true;
+    } else if (!client::IsNotFound(existing.status())) {
+      // Unknown: no Lease write this time; the reconcile is retried.
+      result.Update(existing.status());
+      lease_unknown = true;
+    }
   } else if (!lease) {
     lease_conflict = true;
   }
+  LeaseState next = lease.value_or(LeaseState{});
   std::string new_uid = choice.leader ? choice.leader->uid : "";
   bool holder_changed = next.holder_uid != new_uid;
   if (holder_changed) {
@@ -936,7 +949,9 @@ absl::Status TrafficDirector::Reconcile(const std::string& pool_key) {
       lease && !holder_changed &&
       lease->holder_identity == next.holder_identity &&
       lease->lease_duration_seconds == next.lease_duration_seconds;
-  if (!lease_conflict && lease_differs && only_renew) {
+  if (lease_unknown) {
+    // Nothing written (see above).
+  } else if (!lease_conflict && lease_differs && only_renew) {
     if (renewal_lateness_ && lease->renew_time != absl::InfinitePast()) {
       absl::Duration late = now - (lease->renew_time + renew_every);
       renewal_lateness_->WithLabels({})->ObserveDuration(
@@ -949,7 +964,7 @@ absl::Status TrafficDirector::Reconcile(const std::string& pool_key) {
                       ->Patch(kLeases, ns, pool, client::PatchType::kMerge,
                               patch, "")
                       .status());
-  } else if (!lease_conflict && lease_differs && lease_obj == nullptr) {
+  } else if (!lease_conflict && lease_differs && !lease_exists) {
     // Not in the cache: create it; AlreadyExists means a Lease of that name
     // appeared meanwhile (ours, lagging in the cache, or a foreign one):
     // the next reconcile tells them apart from the cache.
