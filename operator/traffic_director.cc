@@ -124,18 +124,22 @@ absl::Duration RenewInterval(const PolicySettings& policy) {
   return absl::Seconds(std::max<int32_t>(1, seconds));
 }
 
-// Keeps the identifying metadata and the listed top-level fields: what the
-// reconcile reads of zen-lead's own EndpointSlices and Leases.
-json ProjectOwn(const json& obj, std::initializer_list<const char*> fields) {
-  json out = json::object();
+// {"metadata": {the listed metadata fields of obj}}.
+json KeepMetadata(const json& obj, std::initializer_list<const char*> keys) {
   json meta = json::object();
   if (auto m = obj.find("metadata"); m != obj.end() && m->is_object()) {
-    for (const char* k : {"name", "namespace", "uid", "resourceVersion",
-                          "labels", "annotations"}) {
+    for (const char* k : keys) {
       if (auto v = m->find(k); v != m->end()) meta[k] = *v;
     }
   }
-  out["metadata"] = std::move(meta);
+  return {{"metadata", std::move(meta)}};
+}
+
+// Keeps the identifying metadata and the listed top-level fields: what the
+// reconcile reads of zen-lead's own EndpointSlices and Leases.
+json ProjectOwn(const json& obj, std::initializer_list<const char*> fields) {
+  json out = KeepMetadata(obj, {"name", "namespace", "uid", "resourceVersion",
+                                "labels", "annotations"});
   for (const char* k : fields) {
     if (auto v = obj.find(k); v != obj.end()) out[k] = *v;
   }
@@ -151,13 +155,8 @@ json ProjectOwnLease(const json& lease) {
 }
 
 json ProjectMetaOnly(const json& obj) {
-  json meta = json::object();
-  const json& m = obj.contains("metadata") ? obj["metadata"] : json();
-  for (const char* k : {"name", "namespace", "uid", "resourceVersion",
-                        "ownerReferences", "labels"}) {
-    if (m.is_object() && m.contains(k)) meta[k] = m[k];
-  }
-  return {{"metadata", std::move(meta)}};
+  return KeepMetadata(obj, {"name", "namespace", "uid", "resourceVersion",
+                            "ownerReferences", "labels"});
 }
 
 json ProjectService(const json& svc) {
@@ -952,18 +951,7 @@ absl::Status TrafficDirector::Reconcile(const std::string& pool_key) {
   if (lease_unknown) {
     // Nothing written (see above).
   } else if (!lease_conflict && lease_differs && only_renew) {
-    if (renewal_lateness_ && lease->renew_time != absl::InfinitePast()) {
-      absl::Duration late = now - (lease->renew_time + renew_every);
-      renewal_lateness_->WithLabels({})->ObserveDuration(
-          std::max(late, absl::ZeroDuration()));
-    }
-    // The routine write, ~200/s at 1,000 pools: a merge patch of renewTime
-    // costs the API server far less than a server-side apply.
-    json patch = {{"spec", {{"renewTime", RfcMicroTime(next.renew_time)}}}};
-    result.Update(deps_.writer
-                      ->Patch(kLeases, ns, pool, client::PatchType::kMerge,
-                              patch, "")
-                      .status());
+    result.Update(WriteRenewal(ns, pool, *lease, renew_every, now));
   } else if (!lease_conflict && lease_differs && !lease_exists) {
     // Not in the cache: create it; AlreadyExists means a Lease of that name
     // appeared meanwhile (ours, lagging in the cache, or a foreign one):
@@ -1143,6 +1131,23 @@ absl::Status TrafficDirector::Reconcile(const std::string& pool_key) {
   return result;
 }
 
+absl::Status TrafficDirector::WriteRenewal(const std::string& ns,
+                                           const std::string& pool,
+                                           const LeaseState& lease,
+                                           absl::Duration every,
+                                           absl::Time now) {
+  if (renewal_lateness_ && lease.renew_time != absl::InfinitePast()) {
+    renewal_lateness_->WithLabels({})->ObserveDuration(
+        std::max(now - (lease.renew_time + every), absl::ZeroDuration()));
+  }
+  // The routine write, ~200/s at 1,000 pools: a merge patch of renewTime
+  // costs the API server far less than a server-side apply.
+  json patch = {{"spec", {{"renewTime", RfcMicroTime(now)}}}};
+  return deps_.writer
+      ->Patch(kLeases, ns, pool, client::PatchType::kMerge, patch, "")
+      .status();
+}
+
 absl::Status TrafficDirector::Renew(const std::string& pool_key) {
   std::vector<std::string> parts =
       absl::StrSplit(pool_key, absl::MaxSplits('/', 1));
@@ -1183,14 +1188,7 @@ absl::Status TrafficDirector::Renew(const std::string& pool_key) {
     }
     return absl::OkStatus();
   }
-  if (renewal_lateness_ && lease->renew_time != absl::InfinitePast()) {
-    renewal_lateness_->WithLabels({})->ObserveDuration(
-        std::max(now - due, absl::ZeroDuration()));
-  }
-  json patch = {{"spec", {{"renewTime", RfcMicroTime(now)}}}};
-  absl::Status s =
-      deps_.writer->Patch(kLeases, ns, pool, client::PatchType::kMerge, patch, "")
-          .status();
+  absl::Status s = WriteRenewal(ns, pool, *lease, every, now);
   if (!s.ok()) return s;
   absl::MutexLock lock(&mu_);
   if (queue_ != nullptr) {

@@ -103,6 +103,11 @@ class TrafficDirector : public Controller {
   // renewTime), without a full reconcile: the upkeep that runs for every
   // pool every leaseDuration - renewDeadline seconds.
   absl::Status Renew(const std::string& pool_key);
+  // Patches the pool Lease's renewTime to `now` and records how late that
+  // is against `every` after the Lease's last renewal.
+  absl::Status WriteRenewal(const std::string& ns, const std::string& pool,
+                            const LeaseState& lease, absl::Duration every,
+                            absl::Time now);
 
  private:
   struct PoolState {
