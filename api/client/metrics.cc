@@ -94,7 +94,13 @@ Histogram::Snapshot Histogram::Read() const {
 std::string FormatSampleValue(double v) {
   if (std::isnan(v)) return "NaN";
   if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
-  // The shortest %g that reads back as the same double.
+  // Whole numbers as integers: the shortest %g writes 30 as "3e+01", which
+  // parsers accept but people reading /metrics (and greps) do not expect.
+  // Up to 2^53 every integer is exact; beyond it %g is shorter and exact.
+  if (v == std::trunc(v) && std::fabs(v) <= 9007199254740992.0) {
+    return absl::StrFormat("%.0f", v == 0 ? 0.0 : v);  // no "-0"
+  }
+  // Otherwise the shortest %g that reads back as the same double.
   for (int precision = 1; precision <= 17; ++precision) {
     std::string text = absl::StrFormat("%.*g", precision, v);
     if (std::strtod(text.c_str(), nullptr) == v) return text;

@@ -203,8 +203,9 @@ class Registry {
       ABSL_GUARDED_BY(mu_);
 };
 
-// A sample value as Prometheus writes it: shortest exact decimal, "+Inf",
-// "-Inf", "NaN".
+// A sample value as Prometheus writes it: whole numbers up to 2^53 as
+// integers ("30", "1000000"), other values as the shortest decimal that reads
+// back as the same double ("0.25", "1e-07", "1e+20"), "+Inf", "-Inf", "NaN".
 std::string FormatSampleValue(double v);
 // Escapes \, " and newline in a label value.
 std::string EscapeLabelValue(absl::string_view v);

@@ -1,5 +1,6 @@
 #include "api/client/metrics.h"
 
+#include <cstdlib>
 #include <string>
 #include <thread>
 #include <vector>
@@ -112,6 +113,34 @@ TEST(MetricsTest, SampleValueFormatting) {
   EXPECT_EQ(FormatSampleValue(std::nan("")), "NaN");
   // Large counters keep every digit.
   EXPECT_EQ(FormatSampleValue(123456789012.0), "123456789012");
+}
+
+// Whole values with trailing zeros used to print as "3e+01" and "1e+06"
+// (the shortest %g that reads back).
+TEST(MetricsTest, WholeValuesPrintAsIntegers) {
+  EXPECT_EQ(FormatSampleValue(30), "30");
+  EXPECT_EQ(FormatSampleValue(100), "100");
+  EXPECT_EQ(FormatSampleValue(1000000), "1000000");
+  EXPECT_EQ(FormatSampleValue(-20), "-20");
+  EXPECT_EQ(FormatSampleValue(-0.0), "0");
+  EXPECT_EQ(FormatSampleValue(9007199254740992.0), "9007199254740992");
+  // Other values keep round-trip precision, shortest first.
+  EXPECT_EQ(FormatSampleValue(2.5), "2.5");
+  EXPECT_EQ(FormatSampleValue(1e-7), "1e-07");
+  EXPECT_EQ(FormatSampleValue(0.1 + 0.2), "0.30000000000000004");
+  EXPECT_EQ(std::strtod(FormatSampleValue(1.0 / 3).c_str(), nullptr), 1.0 / 3);
+
+  Registry registry;
+  (*registry.AddCounter("c_total", "h", {}))->WithLabels({})->Inc(30);
+  (*registry.AddGauge("g", "h", {}))->WithLabels({})->Set(1e6);
+  HistogramFamily* h = *registry.AddHistogram("h_seconds", "h", {}, {10, 30});
+  for (int i = 0; i < 100; ++i) h->WithLabels({})->Observe(20);
+  const std::string text = registry.Render();
+  EXPECT_THAT(text, HasSubstr("c_total 30\n"));
+  EXPECT_THAT(text, HasSubstr("g 1000000\n"));
+  EXPECT_THAT(text, HasSubstr("h_seconds_bucket{le=\"30\"} 100\n"));
+  EXPECT_THAT(text, HasSubstr("h_seconds_sum 2000\n"));
+  EXPECT_THAT(text, HasSubstr("h_seconds_count 100\n"));
 }
 
 TEST(MetricsTest, ConcurrentIncrementsAreNotLost) {
