@@ -2,7 +2,9 @@
 
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "api/types/deployment.h"
 #include "api/types/endpointslice.h"
@@ -12,6 +14,7 @@
 #include "api/types/pod.h"
 #include "api/types/service.h"
 #include "api/types/statefulset.h"
+#include "api/validation/names.h"
 
 namespace zenlead::op {
 namespace {
@@ -57,9 +60,10 @@ std::vector<ContainerPort> ContainerPortsOf(const k8s::PodSpec& spec) {
   return out;
 }
 
-k8s::OwnerReference OwnerRef(const std::string& api_version,
-                             const std::string& kind, const std::string& name,
-                             const std::string& uid) {
+k8s::OwnerReference ControllerRef(const std::string& api_version,
+                                  const std::string& kind,
+                                  const std::string& name,
+                                  const std::string& uid) {
   k8s::OwnerReference ref;
   ref.api_version = api_version;
   ref.kind = kind;
@@ -93,6 +97,7 @@ std::optional<Source> SourceOf(Source::Kind kind, const Workload& w) {
   s.name = meta.name.value_or("");
   s.uid = meta.uid.value_or("");
   s.pool = pool->second;
+  s.created = ParseRfcTime(meta.creation_timestamp.value_or(""));
   const auto& spec = Or(w.spec);
   s.replicas = spec.replicas.value_or(1);
   s.ports =
@@ -160,6 +165,7 @@ std::optional<Source> SourceFromService(const json& service) {
   s.ns = meta.namespace_field.value_or("");
   s.name = meta.name.value_or("");
   s.uid = meta.uid.value_or("");
+  s.created = ParseRfcTime(meta.creation_timestamp.value_or(""));
   s.replicas = -1;
   if (std::string a = AnnotationOf(meta, kPoolLabel); !a.empty()) {
     s.pool = a;
@@ -171,6 +177,15 @@ std::optional<Source> SourceFromService(const json& service) {
   }
   const k8s::ServiceSpec& spec = Or(svc->spec);
   s.selector = spec.selector.value_or(std::map<std::string, std::string>());
+  if (s.selector.empty()) {
+    // Its pods cannot be found, and an empty leader Service would only say
+    // "no Ready pod" for a reason that is not the pods'.
+    s.problem_reason = "InvalidService";
+    s.problem = absl::StrCat(
+        "Service ", s.name, " is enabled for zen-lead but has no spec.selector",
+        "; zen-lead finds a Service's candidates through its selector, so "
+        "add one (or label a Deployment or StatefulSet instead)");
+  }
   for (const k8s::ServicePort& p : Or(spec.ports)) {
     ServicePort sp;
     sp.name = p.name.value_or("");
@@ -207,7 +222,63 @@ PolicySettings PolicyFromObject(const json& policy) {
   p.min_ready_seconds = spec.min_ready_seconds.value_or(0);
   p.identity_strategy = spec.identity_strategy.value_or("pod");
   p.follower_mode = spec.follower_mode.value_or("standby");
+  std::vector<std::string> problems;
+  if (absl::Status v = Validate(obj); !v.ok()) {
+    problems.push_back(std::string(v.message()));
+  }
+  if (absl::Status v = ValidatePolicySettings(p); !v.ok()) {
+    problems.push_back(std::string(v.message()));
+  }
+  if (!problems.empty()) {
+    PolicySettings defaults;
+    defaults.found = true;
+    defaults.uid = p.uid;
+    defaults.generation = p.generation;
+    defaults.invalid = absl::StrJoin(problems, "; ");
+    return defaults;
+  }
   return p;
+}
+
+int64_t PolicyStatusTransitions(const json& policy) {
+  // Only the status is read: a policy whose spec is invalid still says
+  // which tokens were issued.
+  if (!policy.is_object() || !policy.contains("status")) return 0;
+  std::optional<lp::LeaderPolicyStatus> status =
+      Parse<lp::LeaderPolicyStatus>(policy["status"]);
+  return status ? status->transitions.value_or(0) : 0;
+}
+
+absl::Status ValidatePolicySettings(const PolicySettings& p) {
+  // The CRD's CEL rules, which the generated Validate does not evaluate.
+  std::vector<std::string> problems;
+  if (p.renew_deadline_seconds >= p.lease_duration_seconds) {
+    problems.push_back(
+        absl::StrCat("spec.renewDeadlineSeconds (", p.renew_deadline_seconds,
+                     ") must be less than spec.leaseDurationSeconds (",
+                     p.lease_duration_seconds, ")"));
+  }
+  if (int64_t{p.retry_period_seconds} * 6 >=
+      int64_t{p.renew_deadline_seconds} * 5) {
+    problems.push_back(
+        absl::StrCat("1.2 x spec.retryPeriodSeconds (", p.retry_period_seconds,
+                     ") must be less than spec.renewDeadlineSeconds (",
+                     p.renew_deadline_seconds, ")"));
+  }
+  if (problems.empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrJoin(problems, "; "));
+}
+
+absl::Status ValidatePoolName(const std::string& pool) {
+  // The Lease is named after the pool (a DNS-1123 subdomain) and every
+  // object zen-lead writes carries it as a label value (at most 63).
+  absl::Status s = validation::ValidateDns1123Subdomain("pool name", pool);
+  if (s.ok() && pool.size() > 63) {
+    s = absl::InvalidArgumentError(
+        absl::StrCat("pool name \"", pool, "\" is ", pool.size(),
+                     " characters long; at most 63 (it is a label value)"));
+  }
+  return s;
 }
 
 absl::Time ParseRfcTime(const std::string& s) {
@@ -264,14 +335,21 @@ std::vector<ContainerPort> PodContainerPorts(const json& pod) {
                 : std::vector<ContainerPort>();
 }
 
-std::string ControllerOwnerUid(const json& obj) {
-  if (!obj.is_object() || !obj.contains("metadata")) return "";
+std::optional<OwnerRef> ControllerOwner(const json& obj) {
+  if (!obj.is_object() || !obj.contains("metadata")) return std::nullopt;
   std::optional<k8s::ObjectMeta> meta = Parse<k8s::ObjectMeta>(obj["metadata"]);
-  if (!meta) return "";
+  if (!meta) return std::nullopt;
   for (const k8s::OwnerReference& r : Or(meta->owner_references)) {
-    if (r.controller.value_or(false)) return r.uid;
+    if (r.controller.value_or(false)) {
+      return OwnerRef{r.api_version, r.kind, r.name, r.uid};
+    }
   }
-  return "";
+  return std::nullopt;
+}
+
+std::string ControllerOwnerUid(const json& obj) {
+  std::optional<OwnerRef> owner = ControllerOwner(obj);
+  return owner ? owner->uid : "";
 }
 
 json ProjectPod(const json& pod) {
@@ -323,8 +401,8 @@ json LeaderServiceApply(const Source& source) {
   svc.kind = "Service";
   k8s::ObjectMeta meta = ManagedMeta(source.LeaderServiceName(), source.ns,
                                      source.pool, source.name);
-  meta.owner_references = {{OwnerRef(source.ApiVersion(), source.KindName(),
-                                     source.name, source.uid)}};
+  meta.owner_references = {{ControllerRef(
+      source.ApiVersion(), source.KindName(), source.name, source.uid)}};
   svc.metadata = std::move(meta);
   k8s::ServiceSpec spec;
   spec.type = "ClusterIP";
@@ -342,9 +420,14 @@ json LeaderServiceApply(const Source& source) {
   return svc.ToJson();
 }
 
+std::string AddressTypeOf(const std::string& ip) {
+  return absl::StrContains(ip, ':') ? "IPv6" : "IPv4";
+}
+
 json EndpointSliceApply(const Source& source,
                         const std::optional<Candidate>& leader,
-                        const std::vector<SlicePort>& ports) {
+                        const std::vector<SlicePort>& ports,
+                        const std::string& address_type) {
   k8s::EndpointSlice slice;
   slice.api_version = "discovery.k8s.io/v1";
   slice.kind = "EndpointSlice";
@@ -352,10 +435,10 @@ json EndpointSliceApply(const Source& source,
                                      source.pool, source.name);
   (*meta.labels)[kServiceNameLabel] = source.LeaderServiceName();
   (*meta.labels)[kSliceManagedByLabel] = kSliceManagedBy;
-  meta.owner_references = {{OwnerRef(source.ApiVersion(), source.KindName(),
-                                     source.name, source.uid)}};
+  meta.owner_references = {{ControllerRef(
+      source.ApiVersion(), source.KindName(), source.name, source.uid)}};
   slice.metadata = std::move(meta);
-  slice.address_type = "IPv4";
+  slice.address_type = address_type;
   slice.endpoints.emplace();
   if (leader) {
     k8s::Endpoint ep;
@@ -413,8 +496,8 @@ json LeaseApply(const std::string& ns, const std::string& pool,
       {kHolderUidAnnotation, state.holder_uid}};
   if (policy.found) {
     meta.owner_references = {
-        {OwnerRef("coordination.kube-zen.io/v1alpha1", "LeaderPolicy",
-                  policy_name, policy.uid)}};
+        {ControllerRef("coordination.kube-zen.io/v1alpha1", "LeaderPolicy",
+                       policy_name, policy.uid)}};
   }
   lease.metadata = std::move(meta);
   k8s::LeaseSpec spec;

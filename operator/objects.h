@@ -42,6 +42,10 @@ inline constexpr char kLeaderSuffix[] = "-leader";
 // A LeaderPolicy's spec with the CRD defaults applied.
 struct PolicySettings {
   bool found = false;
+  // Non-empty when the stored spec breaks the CRD's rules (a policy stored
+  // under an older or relaxed CRD): what is wrong, naming the fields. The
+  // settings are then the defaults; the caller decides what to use.
+  std::string invalid;
   std::string uid;
   int64_t generation = 0;
   int32_t lease_duration_seconds = 15;
@@ -69,6 +73,12 @@ struct Source {
   std::map<std::string, std::string> selector;
   // The leader Service's ports: the Service's, or the pod template's.
   std::vector<ServicePort> ports;
+  absl::Time created = absl::InfinitePast();
+  // Set when the source cannot form a leader Service (an enabled Service
+  // without a selector): an UpperCamelCase reason and a message. Nothing is
+  // written for such a source.
+  std::string problem_reason;
+  std::string problem;
 
   std::string KindName() const;    // "Deployment", "StatefulSet", "Service"
   std::string ApiVersion() const;  // "apps/v1" or "v1"
@@ -84,6 +94,15 @@ std::optional<Source> SourceFromWorkload(Source::Kind kind,
 std::optional<Source> SourceFromService(const nlohmann::json& service);
 
 PolicySettings PolicyFromObject(const nlohmann::json& policy);
+// status.transitions of a LeaderPolicy (0 when absent): the largest fencing
+// token zen-lead reported for the pool.
+int64_t PolicyStatusTransitions(const nlohmann::json& policy);
+// The rules of the CRD schema (ranges, enums) and the cross-field rules it
+// states in CEL, on a defaulted spec; the message names each field.
+absl::Status ValidatePolicySettings(const PolicySettings& policy);
+// Whether a pool name can name the pool Lease and label zen-lead's objects
+// (a DNS-1123 subdomain of at most 63 characters); the error says why not.
+absl::Status ValidatePoolName(const std::string& pool);
 
 // What the election needs of a pod. identity_strategy: "pod" or "custom".
 Candidate CandidateFromPod(const nlohmann::json& pod,
@@ -91,6 +110,15 @@ Candidate CandidateFromPod(const nlohmann::json& pod,
 std::vector<ContainerPort> PodContainerPorts(const nlohmann::json& pod);
 // ownerReferences[].uid of the controller owner, or "" when none.
 std::string ControllerOwnerUid(const nlohmann::json& obj);
+// The controller ownerReference (controller: true), or nullopt when none or
+// when the metadata does not parse.
+struct OwnerRef {
+  std::string api_version;
+  std::string kind;
+  std::string name;
+  std::string uid;
+};
+std::optional<OwnerRef> ControllerOwner(const nlohmann::json& obj);
 std::map<std::string, std::string> Labels(const nlohmann::json& obj);
 bool SelectorMatches(const std::map<std::string, std::string>& selector,
                      const std::map<std::string, std::string>& labels);
@@ -103,9 +131,13 @@ nlohmann::json ProjectPod(const nlohmann::json& pod);
 // (the LeaderPolicy for the Lease) so garbage collection removes them.
 nlohmann::json LeaderServiceApply(const Source& source);
 // leader: nullopt (or unresolved ports) gives a slice with no endpoints.
+// address_type: "IPv4" or "IPv6" (AddressTypeOf the leader's IP).
 nlohmann::json EndpointSliceApply(const Source& source,
                                   const std::optional<Candidate>& leader,
-                                  const std::vector<SlicePort>& ports);
+                                  const std::vector<SlicePort>& ports,
+                                  const std::string& address_type = "IPv4");
+// "IPv6" for an address with a colon, else "IPv4".
+std::string AddressTypeOf(const std::string& ip);
 
 struct LeaseState {
   std::string holder_identity;

@@ -22,6 +22,7 @@ std::vector<ServicePort> PortsFromContainers(
     sp.port = cp.container_port;
     sp.target_port = cp.container_port;
     sp.protocol = cp.protocol;
+    sp.target_must_be_declared = true;
     out.push_back(std::move(sp));
   }
   return out;
@@ -48,8 +49,23 @@ absl::StatusOr<std::vector<SlicePort>> ResolveSlicePorts(
             "), which no container of the leader pod declares; name the "
             "container port or use a number"));
       }
-    } else if (slice_port.port == 0) {
-      slice_port.port = sp.port;
+    } else {
+      if (slice_port.port == 0) slice_port.port = sp.port;
+      if (sp.target_must_be_declared) {
+        bool declared = false;
+        for (const ContainerPort& cp : leader_ports) {
+          declared |= cp.container_port == slice_port.port &&
+                      cp.protocol == sp.protocol;
+        }
+        if (!declared) {
+          return absl::NotFoundError(absl::StrCat(
+              "service port \"", sp.name, "\" targets port ", slice_port.port,
+              " (", sp.protocol,
+              "), which no container of the leader pod declares (the leader "
+              "is a pod of another workload of the pool); give the pool's "
+              "workloads the same container ports"));
+        }
+      }
     }
     out.push_back(std::move(slice_port));
   }

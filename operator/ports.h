@@ -34,6 +34,11 @@ struct ServicePort {
   std::string target_port_name;
   std::string protocol = "TCP";
   std::string app_protocol;
+  // A workload's port (PortsFromContainers): the leader pod must declare the
+  // numeric target port too. A pool may hold several workloads, and the
+  // leader may be a pod of another one that does not serve this port. A
+  // Service's numeric targetPort is used as is, as Kubernetes does.
+  bool target_must_be_declared = false;
 };
 
 struct SlicePort {
@@ -51,9 +56,11 @@ std::vector<ServicePort> PortsFromContainers(
     const std::vector<ContainerPort>& container_ports);
 
 // The EndpointSlice ports for a leader pod. A numeric targetPort (or 0,
-// meaning "same as port") is used as is; a named one must match a container
-// port of that name and protocol on the leader pod, otherwise the error
-// names the Service port and the missing name (the caller fails closed).
+// meaning "same as port") is used as is unless target_must_be_declared; a
+// named one (and a numeric one that must be declared) must match a container
+// port of that name (number) and protocol on the leader pod, otherwise the
+// error names the Service port and what is missing (the caller fails
+// closed).
 absl::StatusOr<std::vector<SlicePort>> ResolveSlicePorts(
     const std::vector<ServicePort>& service_ports,
     const std::vector<ContainerPort>& leader_ports);

@@ -55,5 +55,21 @@ TEST(ResolveSlicePortsTest, UnresolvableNamedPortFailsNamingIt) {
   EXPECT_NE(slice.status().message().find("\"web\""), std::string::npos);
 }
 
+// A pool of two workloads: the second's leader Service (its own container
+// ports) must not route to the first's pod on a port that pod does not
+// serve.
+TEST(ResolveSlicePortsTest, WorkloadPortMustBeDeclaredByTheLeaderPod) {
+  std::vector<ServicePort> second = PortsFromContainers({{"", 9090, "TCP"}});
+  EXPECT_TRUE(second[0].target_must_be_declared);
+  auto on_own_pod = ResolveSlicePorts(second, {{"", 9090, "TCP"}});
+  ASSERT_TRUE(on_own_pod.ok()) << on_own_pod.status();
+  EXPECT_EQ((*on_own_pod)[0].port, 9090);
+  auto on_other_pod = ResolveSlicePorts(second, {{"http", 8080, "TCP"}});
+  ASSERT_FALSE(on_other_pod.ok());
+  EXPECT_NE(on_other_pod.status().message().find("9090"), std::string::npos);
+  // Same number, other protocol: not the port either.
+  EXPECT_FALSE(ResolveSlicePorts(second, {{"", 9090, "UDP"}}).ok());
+}
+
 }  // namespace
 }  // namespace zenlead::op

@@ -6,13 +6,18 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "api/client/errors.h"
+#include "api/types/endpointslice.h"
+#include "api/validation/names.h"
 #include "operator/election.h"
+#include "operator/pool_lease.h"
 
 namespace zenlead::op {
 namespace {
 
+namespace k8s = zenlead::k8s;
 using client::ObjectPtr;
 using client::Resource;
 using nlohmann::json;
@@ -28,13 +33,21 @@ const Resource kSlices{"discovery.k8s.io", "v1", "endpointslices", true};
 const Resource kLeases{"coordination.k8s.io", "v1", "leases", true};
 
 // Index names.
-constexpr char kByPool[] = "pool";            // "ns/pool" of a source/object
-constexpr char kByOwner[] = "owner";          // controller owner UID
-constexpr char kByUid[] = "uid";              // metadata.uid
-constexpr char kByHolder[] = "holder";        // a pool Lease's holder pod UID
-constexpr char kByLabel[] = "label";          // "ns/key=value" of a pod label
-constexpr char kBySelector[] = "selector";    // "ns/key=value" of an enabled
-                                              // Service's selector
+constexpr char kByPool[] = "pool";          // "ns/pool" of a source/object
+constexpr char kByOwner[] = "owner";        // controller owner UID
+constexpr char kByUid[] = "uid";            // metadata.uid
+constexpr char kByHolder[] = "holder";      // a pool Lease's holder pod UID
+constexpr char kByLabel[] = "label";        // "ns/key=value" of a pod label
+constexpr char kBySelector[] = "selector";  // "ns/key=value" of an enabled
+                                            // Service's selector
+constexpr char kByLeaderName[] = "leader";  // "ns/name" of a source's
+                                            // leader Service
+
+// Owner chains are short (Pod -> ReplicaSet -> Deployment): a longer one is
+// not followed further.
+constexpr int kMaxOwnerDepth = 4;
+// A new pool whose pods are still starting is not warned about until then.
+constexpr absl::Duration kNoCandidatesGrace = absl::Seconds(60);
 
 std::string LabelKey(const std::string& ns, const std::string& k,
                      const std::string& v) {
@@ -110,10 +123,40 @@ std::vector<std::string> ManagedPool(const json& obj) {
   return {PoolKey(Meta(obj, "namespace"), it->second)};
 }
 
-std::vector<std::string> ControllerOwner(const json& obj) {
+std::vector<std::string> IndexControllerOwner(const json& obj) {
   std::string uid = ControllerOwnerUid(obj);
   if (uid.empty()) return {};
   return {uid};
+}
+
+std::vector<std::string> IndexUid(const json& obj) {
+  std::string uid = Meta(obj, "uid");
+  if (uid.empty()) return {};
+  return {uid};
+}
+
+// "ns/<name>-leader" of a workload carrying the pool label or an enabled
+// Service: sources that would write the same leader Service.
+client::IndexFunc IndexLeaderName(std::optional<Source::Kind> kind) {
+  return [kind](const json& obj) -> std::vector<std::string> {
+    std::optional<Source> s =
+        kind ? SourceFromWorkload(*kind, obj) : SourceFromService(obj);
+    if (!s) return {};
+    return {PoolKey(s->ns, s->LeaderServiceName())};
+  };
+}
+
+// Whether zen-lead wrote this object for the source with this UID.
+bool OwnedBy(const json& obj, const std::string& owner_uid) {
+  std::map<std::string, std::string> labels = Labels(obj);
+  return labels[kManagedByLabel] == kManagedBy &&
+         ControllerOwnerUid(obj) == owner_uid;
+}
+
+std::string OwnerText(const json& obj) {
+  std::optional<OwnerRef> owner = ControllerOwner(obj);
+  if (!owner) return "no owner";
+  return absl::StrCat(owner->kind, "/", owner->name, " (uid ", owner->uid, ")");
 }
 
 // How often a pool Lease is renewed: leaseDuration - renewDeadline (5 s with
@@ -138,8 +181,9 @@ json KeepMetadata(const json& obj, std::initializer_list<const char*> keys) {
 // Keeps the identifying metadata and the listed top-level fields: what the
 // reconcile reads of zen-lead's own EndpointSlices and Leases.
 json ProjectOwn(const json& obj, std::initializer_list<const char*> fields) {
+  // ownerReferences: which source an object serves.
   json out = KeepMetadata(obj, {"name", "namespace", "uid", "resourceVersion",
-                                "labels", "annotations"});
+                                "labels", "annotations", "ownerReferences"});
   for (const char* k : fields) {
     if (auto v = obj.find(k); v != obj.end()) out[k] = *v;
   }
@@ -147,16 +191,14 @@ json ProjectOwn(const json& obj, std::initializer_list<const char*> fields) {
 }
 
 json ProjectOwnSlice(const json& slice) {
-  return ProjectOwn(slice, {"endpoints", "ports"});
+  return ProjectOwn(slice, {"endpoints", "ports", "addressType"});
 }
 
-json ProjectOwnLease(const json& lease) {
-  return ProjectOwn(lease, {"spec"});
-}
+json ProjectOwnLease(const json& lease) { return ProjectOwn(lease, {"spec"}); }
 
 json ProjectMetaOnly(const json& obj) {
   return KeepMetadata(obj, {"name", "namespace", "uid", "resourceVersion",
-                            "ownerReferences", "labels"});
+                            "creationTimestamp", "ownerReferences", "labels"});
 }
 
 json ProjectService(const json& svc) {
@@ -230,6 +272,18 @@ bool PodIdentical(const ObjectPtr& a, const ObjectPtr& b) {
   return a && b && *a == *b;
 }
 
+std::optional<k8s::EndpointSlice> ParseSlice(const json& slice) {
+  absl::StatusOr<k8s::EndpointSlice> parsed =
+      k8s::EndpointSlice::FromJson(slice);
+  if (!parsed.ok()) return std::nullopt;
+  return std::move(*parsed);
+}
+
+// A cached slice's addressType ("IPv4" when it has none).
+std::string AddressTypeOfSlice(const json& slice) {
+  std::optional<k8s::EndpointSlice> typed = ParseSlice(slice);
+  return typed && !typed->address_type.empty() ? typed->address_type : "IPv4";
+}
 
 }  // namespace
 
@@ -327,8 +381,7 @@ absl::Status TrafficDirector::Start() {
     informers->field = std::move(*made);  \
   } while (false)
   ZL_ASSIGN_INFORMER(policies, kPolicies, "", WithoutBookkeeping);
-  ZL_ASSIGN_INFORMER(deployments, kDeployments, kPoolLabel,
-                     WithoutBookkeeping);
+  ZL_ASSIGN_INFORMER(deployments, kDeployments, kPoolLabel, WithoutBookkeeping);
   ZL_ASSIGN_INFORMER(statefulsets, kStatefulSets, kPoolLabel,
                      WithoutBookkeeping);
   ZL_ASSIGN_INFORMER(replicasets, kReplicaSets, "", ProjectMetaOnly);
@@ -349,15 +402,20 @@ absl::Status TrafficDirector::Start() {
       kByPool, IndexWorkloadPool(Source::Kind::kStatefulSet)));
   s.Update(informers->services->AddIndexer(kByPool, ServicePools));
   s.Update(informers->services->AddIndexer(kBySelector, ServiceSelectorPairs));
-  s.Update(informers->replicasets->AddIndexer(kByOwner, ControllerOwner));
-  s.Update(informers->pods->AddIndexer(kByOwner, ControllerOwner));
+  s.Update(informers->deployments->AddIndexer(
+      kByLeaderName, IndexLeaderName(Source::Kind::kDeployment)));
+  s.Update(informers->statefulsets->AddIndexer(
+      kByLeaderName, IndexLeaderName(Source::Kind::kStatefulSet)));
+  s.Update(informers->services->AddIndexer(kByLeaderName,
+                                           IndexLeaderName(std::nullopt)));
+  // Owners are followed by UID: a name may belong to another object by now.
+  s.Update(informers->deployments->AddIndexer(kByUid, IndexUid));
+  s.Update(informers->statefulsets->AddIndexer(kByUid, IndexUid));
+  s.Update(informers->replicasets->AddIndexer(kByUid, IndexUid));
+  s.Update(informers->replicasets->AddIndexer(kByOwner, IndexControllerOwner));
+  s.Update(informers->pods->AddIndexer(kByOwner, IndexControllerOwner));
   s.Update(informers->pods->AddIndexer(kByLabel, PodLabelPairs));
-  s.Update(informers->pods->AddIndexer(
-      kByUid, [](const json& o) -> std::vector<std::string> {
-        std::string uid = Meta(o, "uid");
-        if (uid.empty()) return {};
-        return {uid};
-      }));
+  s.Update(informers->pods->AddIndexer(kByUid, IndexUid));
   s.Update(informers->slices->AddIndexer(kByPool, ManagedPool));
   s.Update(informers->leases->AddIndexer(
       kByHolder, [](const json& o) -> std::vector<std::string> {
@@ -368,17 +426,32 @@ absl::Status TrafficDirector::Start() {
   if (!s.ok()) return s;
 
   // Events only say which pool to look at.
-  auto pool_of_object = [this](client::IndexFunc pools) {
+  // Sources and Services also wake the pools of their namesakes (sources
+  // whose leader Service has the same name): a name collision, or a user's
+  // Service in the way, resolves when one of them goes.
+  auto pool_of_object = [this](client::IndexFunc pools,
+                               bool namesakes = false) {
+    auto keys = [this, pools, namesakes](const json& o) {
+      std::vector<std::string> out = pools(o);
+      if (namesakes) {
+        for (std::string& k : PoolsSharingLeaderName(o)) {
+          out.push_back(std::move(k));
+        }
+      }
+      return out;
+    };
     client::EventHandler h;
-    h.on_add = [this, pools](const ObjectPtr& o) {
-      for (const std::string& k : pools(*o)) Enqueue(k);
+    h.on_add = [this, keys](const ObjectPtr& o) {
+      for (const std::string& k : keys(*o)) Enqueue(k);
     };
-    h.on_update = [this, pools](const ObjectPtr& a, const ObjectPtr& b) {
-      for (const std::string& k : pools(*a)) Enqueue(k);
-      for (const std::string& k : pools(*b)) Enqueue(k);
+    h.on_update = [this, keys](const ObjectPtr& a, const ObjectPtr& b) {
+      std::set<std::string> all;
+      for (std::string& k : keys(*a)) all.insert(std::move(k));
+      for (std::string& k : keys(*b)) all.insert(std::move(k));
+      for (const std::string& k : all) Enqueue(k);
     };
-    h.on_delete = [this, pools](const ObjectPtr& o, bool) {
-      for (const std::string& k : pools(*o)) Enqueue(k);
+    h.on_delete = [this, keys](const ObjectPtr& o, bool) {
+      for (const std::string& k : keys(*o)) Enqueue(k);
     };
     return h;
   };
@@ -387,10 +460,11 @@ absl::Status TrafficDirector::Start() {
   };
   s.Update(informers->policies->AddEventHandler(pool_of_object(policy_pool)));
   s.Update(informers->deployments->AddEventHandler(
-      pool_of_object(IndexWorkloadPool(Source::Kind::kDeployment))));
+      pool_of_object(IndexWorkloadPool(Source::Kind::kDeployment), true)));
   s.Update(informers->statefulsets->AddEventHandler(
-      pool_of_object(IndexWorkloadPool(Source::Kind::kStatefulSet))));
-  s.Update(informers->services->AddEventHandler(pool_of_object(ServicePools)));
+      pool_of_object(IndexWorkloadPool(Source::Kind::kStatefulSet), true)));
+  s.Update(
+      informers->services->AddEventHandler(pool_of_object(ServicePools, true)));
   s.Update(informers->slices->AddEventHandler(pool_of_object(ManagedPool)));
   client::EventHandler leases;
   leases.on_add = [this](const ObjectPtr& o) {
@@ -421,10 +495,24 @@ absl::Status TrafficDirector::Start() {
   s.Update(informers->leases->AddEventHandler(leases));
   // A new ReplicaSet of a pool's Deployment brings its pods.
   client::EventHandler rs;
-  rs.on_add = [this](const ObjectPtr& o) {
-    OnPodEvent(nullptr, o);  // ReplicaSet -> Deployment, same owner walk
+  auto rs_pools = [this](const ObjectPtr& o) {
+    for (const std::string& k : PoolsOfPod(*o, "ReplicaSet")) Enqueue(k);
   };
-  rs.on_delete = [this](const ObjectPtr& o, bool) { OnPodEvent(nullptr, o); };
+  rs.on_add = rs_pools;
+  rs.on_update = [rs_pools](const ObjectPtr& a, const ObjectPtr& b) {
+    // Only an owner change moves a ReplicaSet's pods to another pool (its
+    // status changes with every pod, its metadata projection rarely).
+    auto owners = [](const json& o) {
+      return o.contains("metadata") && o["metadata"].is_object()
+                 ? o["metadata"].value("ownerReferences", json())
+                 : json();
+    };
+    if (owners(*a) != owners(*b)) {
+      rs_pools(a);
+      rs_pools(b);
+    }
+  };
+  rs.on_delete = [rs_pools](const ObjectPtr& o, bool) { rs_pools(o); };
   s.Update(informers->replicasets->AddEventHandler(rs));
   client::EventHandler pods;
   pods.on_add = [this](const ObjectPtr& o) { OnPodEvent(nullptr, o); };
@@ -489,33 +577,83 @@ void TrafficDirector::EnqueueAll() {
   for (const std::string& k : keys) Enqueue(k);
 }
 
-std::set<std::string> TrafficDirector::PoolsOfPod(const json& obj) const {
+std::set<std::string> TrafficDirector::PoolsOfOwnerChain(
+    const json& obj, const std::string& kind) const {
   std::set<std::string> out;
-  const std::string ns = Meta(obj, "namespace");
-  const json& refs = obj["metadata"].contains("ownerReferences")
-                         ? obj["metadata"]["ownerReferences"]
-                         : json::array();
-  for (const json& ref : refs) {
-    if (!ref.is_object() || !ref.value("controller", false)) continue;
-    std::string kind = ref.value("kind", "");
-    std::string name = ref.value("name", "");
-    if (kind == "ReplicaSet") {
-      ObjectPtr rs = informers_->replicasets->store().Get(ns, name);
-      if (rs == nullptr) continue;
-      for (const std::string& k : PoolsOfPod(*rs)) out.insert(k);
-    } else if (kind == "Deployment" || kind == "StatefulSet") {
-      const client::Informer* inf = kind == "Deployment"
-                                        ? informers_->deployments.get()
-                                        : informers_->statefulsets.get();
-      ObjectPtr w = inf->store().Get(ns, name);
-      if (w == nullptr) continue;
-      Source::Kind k = kind == "Deployment" ? Source::Kind::kDeployment
-                                            : Source::Kind::kStatefulSet;
-      if (std::optional<Source> s = SourceFromWorkload(k, *w)) {
+  // Followed by UID, with a bound and a cycle check: ownerReferences are
+  // written by users too, and a ReplicaSet that names itself as its owner
+  // must not take the operator down.
+  std::set<std::string> seen;
+  if (std::string uid = Meta(obj, "uid"); !uid.empty()) seen.insert(uid);
+  ObjectPtr held;  // keeps the current owner alive
+  const json* current = &obj;
+  std::string current_kind = kind;
+  auto by_uid = [](const client::Informer& inf, const std::string& uid) {
+    absl::StatusOr<std::vector<ObjectPtr>> found =
+        inf.store().ByIndex(kByUid, uid);
+    return found.ok() && !found->empty() ? found->front() : nullptr;
+  };
+  for (int depth = 0; depth < kMaxOwnerDepth; ++depth) {
+    std::optional<OwnerRef> ref = ControllerOwner(*current);
+    if (!ref || ref->uid.empty()) break;
+    if (!seen.insert(ref->uid).second) {
+      bool first;
+      {
+        absl::MutexLock lock(&mu_);
+        first = cycles_reported_.insert(Meta(*current, "uid")).second;
+      }
+      if (first) {
+        log_.Warning("ownerReference cycle; not followed",
+                     {{"kind", current_kind},
+                      {"object", absl::StrCat(Meta(*current, "namespace"), "/",
+                                              Meta(*current, "name"))},
+                      {"owner", absl::StrCat(ref->kind, "/", ref->name)}});
+        EventInfo e;
+        e.api_version = current_kind == "Pod" ? "v1" : "apps/v1";
+        e.kind = current_kind;
+        e.ns = Meta(*current, "namespace");
+        e.name = Meta(*current, "name");
+        e.uid = Meta(*current, "uid");
+        e.warning = true;
+        e.reason = "OwnerReferenceCycle";
+        e.note = absl::StrCat(
+            "the controller ownerReference of ", current_kind, " ", e.name,
+            " leads back to an object already on its owner chain (", ref->kind,
+            " ", ref->name,
+            "); zen-lead does not follow it, so no pool sees these pods");
+        Emit(e);
+      }
+      break;
+    }
+    if (ref->kind == "ReplicaSet") {
+      held = by_uid(*informers_->replicasets, ref->uid);
+      if (held == nullptr) break;
+      current = held.get();
+      current_kind = "ReplicaSet";
+      continue;
+    }
+    if (ref->kind == "Deployment" || ref->kind == "StatefulSet") {
+      const bool deployment = ref->kind == "Deployment";
+      ObjectPtr w = by_uid(
+          deployment ? *informers_->deployments : *informers_->statefulsets,
+          ref->uid);
+      if (w == nullptr) break;
+      if (std::optional<Source> s =
+              SourceFromWorkload(deployment ? Source::Kind::kDeployment
+                                            : Source::Kind::kStatefulSet,
+                                 *w)) {
         out.insert(PoolKey(s->ns, s->pool));
       }
     }
+    break;
   }
+  return out;
+}
+
+std::set<std::string> TrafficDirector::PoolsOfPod(
+    const json& obj, const std::string& kind) const {
+  std::set<std::string> out = PoolsOfOwnerChain(obj, kind);
+  const std::string ns = Meta(obj, "namespace");
   // Services select pods by label (only pods carry the labels): only the
   // Services whose selector shares a pair with the pod's labels can match.
   if (obj.contains("status") || obj.contains("spec")) {
@@ -571,7 +709,8 @@ void TrafficDirector::OnPodEvent(const ObjectPtr& old_pod,
       if (it == pools_.end()) continue;
       PoolState& pool = it->second;
       if (pool.leader_uid == uid && !can_lead) {
-        if (pool.loss_observed == absl::InfinitePast()) pool.loss_observed = now;
+        if (pool.loss_observed == absl::InfinitePast())
+          pool.loss_observed = now;
         urgent.insert(k);
       } else if (pool.leader_uid.empty() && can_lead) {
         urgent.insert(k);
@@ -593,8 +732,7 @@ void TrafficDirector::MirrorLease(const std::string& pool_key) {
       absl::StrSplit(pool_key, absl::MaxSplits('/', 1));
   if (parts.size() != 2) return;
   ObjectPtr obj = informers_->leases->store().Get(parts[0], parts[1]);
-  std::optional<LeaseState> lease =
-      obj ? LeaseFromObject(*obj) : std::nullopt;
+  std::optional<LeaseState> lease = obj ? LeaseFromObject(*obj) : std::nullopt;
   if (!lease) {
     deps_.registry->Remove(parts[0], parts[1]);
     return;
@@ -646,6 +784,148 @@ std::vector<Source> TrafficDirector::SourcesOf(const std::string& ns,
     return std::tie(a.name, a.uid) < std::tie(b.name, b.uid);
   });
   return out;
+}
+
+std::vector<Source> TrafficDirector::SourcesNamed(
+    const std::string& ns, const std::string& leader_name) const {
+  std::vector<Source> out;
+  const std::string key = PoolKey(ns, leader_name);
+  auto add = [&](const client::Informer& inf, std::optional<Source::Kind> k) {
+    absl::StatusOr<std::vector<ObjectPtr>> objs =
+        inf.store().ByIndex(kByLeaderName, key);
+    if (!objs.ok()) return;
+    for (const ObjectPtr& o : *objs) {
+      std::optional<Source> s =
+          k ? SourceFromWorkload(*k, *o) : SourceFromService(*o);
+      if (s) out.push_back(std::move(*s));
+    }
+  };
+  add(*informers_->deployments, Source::Kind::kDeployment);
+  add(*informers_->statefulsets, Source::Kind::kStatefulSet);
+  add(*informers_->services, std::nullopt);
+  return out;
+}
+
+std::vector<std::string> TrafficDirector::PoolsSharingLeaderName(
+    const json& obj) const {
+  std::vector<std::string> out;
+  const std::string ns = Meta(obj, "namespace");
+  const std::string name = Meta(obj, "name");
+  // The object as a source (its leader Service's name) and as a Service
+  // that may be some source's leader Service (its own name).
+  for (const std::string& leader : {name + kLeaderSuffix, name}) {
+    for (const Source& s : SourcesNamed(ns, leader)) {
+      out.push_back(PoolKey(s.ns, s.pool));
+    }
+  }
+  return out;
+}
+
+std::optional<std::pair<std::string, std::string>>
+TrafficDirector::ClaimProblem(const Source& s) const {
+  const std::string leader = s.LeaderServiceName();
+  if (!s.problem.empty()) return std::make_pair(s.problem_reason, s.problem);
+  if (absl::Status v =
+          validation::ValidateDns1035Label("leader Service name", leader);
+      !v.ok()) {
+    return std::make_pair(std::string("InvalidLeaderServiceName"),
+                          absl::StrCat(s.KindName(), " ", s.name,
+                                       " cannot have a leader "
+                                       "Service: ",
+                                       v.message(), "; rename it (at most ",
+                                       63 - std::string(kLeaderSuffix).size(),
+                                       " characters, starting with a letter)"));
+  }
+  ObjectPtr svc = informers_->services->store().Get(s.ns, leader);
+  ObjectPtr slice = informers_->slices->store().Get(s.ns, leader);
+  // Two sources that would write one leader Service: the one that already
+  // owns it keeps it; otherwise the oldest (then Deployment, StatefulSet,
+  // Service; then UID). The rule reads the same from every pool involved.
+  std::vector<Source> namesakes = SourcesNamed(s.ns, leader);
+  if (namesakes.size() > 1) {
+    const std::string owner = svc && Labels(*svc)[kManagedByLabel] == kManagedBy
+                                  ? ControllerOwnerUid(*svc)
+                                  : "";
+    const Source* winner = nullptr;
+    for (const Source& n : namesakes) {
+      if (!owner.empty() && n.uid == owner) winner = &n;
+    }
+    if (winner == nullptr) {
+      for (const Source& n : namesakes) {
+        if (winner == nullptr ||
+            std::make_tuple(n.created, static_cast<int>(n.kind), n.uid) <
+                std::make_tuple(winner->created, static_cast<int>(winner->kind),
+                                winner->uid)) {
+          winner = &n;
+        }
+      }
+    }
+    if (winner->uid != s.uid) {
+      return std::make_pair(
+          std::string("LeaderServiceConflict"),
+          absl::StrCat("Service ", leader,
+                       " would be the leader Service of "
+                       "both ",
+                       s.KindName(), " ", s.name, " (pool ", s.pool, ") and ",
+                       winner->KindName(), " ", winner->name, " (pool ",
+                       winner->pool, "); it stays with ", winner->KindName(),
+                       " ", winner->name,
+                       owner.empty() ? " (the older)" : " (which has it)",
+                       ". Rename one of them"));
+    }
+  }
+  // Objects zen-lead did not write for this source are never adopted.
+  if (svc && !OwnedBy(*svc, s.uid)) {
+    const bool ours = Labels(*svc)[kManagedByLabel] == kManagedBy;
+    return std::make_pair(
+        std::string("LeaderServiceConflict"),
+        ours ? absl::StrCat("Service ", leader, " belongs to ", OwnerText(*svc),
+                            ", not to this ", s.KindName(),
+                            "; it is left alone until garbage collection "
+                            "removes it")
+             : absl::StrCat("Service ", leader,
+                            " exists and is not managed by zen-lead; "
+                            "zen-lead leaves it alone. Rename or delete it, "
+                            "or rename ",
+                            s.KindName(), " ", s.name));
+  }
+  if (slice && !OwnedBy(*slice, s.uid)) {
+    return std::make_pair(
+        std::string("LeaderServiceConflict"),
+        absl::StrCat("EndpointSlice ", leader, " belongs to ",
+                     OwnerText(*slice), ", not to this ", s.KindName(),
+                     "; it is left alone until garbage collection removes it"));
+  }
+  return std::nullopt;
+}
+
+absl::Status TrafficDirector::CreateOwned(client::Client* writer,
+                                          const Resource& r,
+                                          const json& desired,
+                                          const std::string& owner_uid) {
+  const std::string ns = desired["metadata"]["namespace"];
+  const std::string name = desired["metadata"]["name"];
+  absl::Status created = writer->Create(r, ns, desired).status();
+  if (!client::IsAlreadyExists(created)) return created;
+  // There already: ours, not cached yet, or someone else's.
+  absl::StatusOr<json> existing = writer->Get(r, ns, name);
+  if (!existing.ok()) return existing.status();
+  if (!OwnedBy(*existing, owner_uid)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        r.resource == "services" ? "Service " : "EndpointSlice ", name,
+        " exists and zen-lead did not create it for this source (",
+        OwnerText(*existing), "); zen-lead leaves it alone"));
+  }
+  client::ApplyOptions apply;
+  apply.force = true;
+  return writer->Apply(r, ns, name, desired, apply).status();
+}
+
+void TrafficDirector::WarnOnce(PoolState& state, const EventInfo& e) {
+  std::string& have = state.reported[absl::StrCat(e.uid, "/", e.reason)];
+  if (have == e.note) return;
+  have = e.note;
+  Emit(e);
 }
 
 std::vector<Candidate> TrafficDirector::CandidatesOf(
@@ -734,13 +1014,20 @@ absl::Status TrafficDirector::ApplyIfChanged(
       if (want != got) patch[field] = want;
     }
     if (patch.empty()) return absl::OkStatus();
+    // The UID as cached: if the slice was replaced by someone else's since,
+    // the API server refuses the patch (uid is immutable) instead of
+    // zen-lead taking it over.
+    patch["metadata"]["uid"] = Meta(*cached, "uid");
     return writer->Patch(r, ns, name, client::PatchType::kMerge, patch, "")
         .status();
   }
   client::ApplyOptions apply;
   apply.field_manager = "zen-lead";
   apply.force = true;  // zen-lead owns these objects
-  return writer->Apply(r, ns, name, desired, apply).status();
+  json body = desired;
+  // As above: never applied over a replacement zen-lead has not seen.
+  if (cached != nullptr) body["metadata"]["uid"] = Meta(*cached, "uid");
+  return writer->Apply(r, ns, name, body, apply).status();
 }
 
 absl::Status TrafficDirector::Cleanup(const std::string& ns,
@@ -768,7 +1055,7 @@ absl::Status TrafficDirector::Cleanup(const std::string& ns,
   return result;
 }
 
-void TrafficDirector::Emit(const EventInfo& e) {
+void TrafficDirector::Emit(const EventInfo& e) const {
   log_.Info("event", {{"reason", e.reason},
                       {"object", absl::StrCat(e.kind, "/", e.ns, "/", e.name)},
                       {"note", e.note}});
@@ -787,8 +1074,6 @@ absl::Status TrafficDirector::Reconcile(const std::string& pool_key) {
   const absl::Time now = clock_->Now();
 
   ObjectPtr policy_obj = informers_->policies->store().Get(ns, pool);
-  PolicySettings policy =
-      policy_obj ? PolicyFromObject(*policy_obj) : PolicySettings{};
   std::vector<Source> sources = SourcesOf(ns, pool);
   std::set<std::string> source_names;
   for (const Source& s : sources) source_names.insert(s.name);
@@ -800,16 +1085,66 @@ absl::Status TrafficDirector::Reconcile(const std::string& pool_key) {
     absl::MutexLock lock(&mu_);
     if (sources.empty() && policy_obj == nullptr) {
       pools_.erase(pool_key);
-      if (pools_gauge_) pools_gauge_->WithLabels({})->Set(pools_.size());
     } else {
       state = pools_[pool_key];
-      if (pools_gauge_) pools_gauge_->WithLabels({})->Set(pools_.size());
     }
+    if (pools_gauge_) pools_gauge_->WithLabels({})->Set(pools_.size());
   }
   if (sources.empty() && policy_obj == nullptr) {
     deps_.registry->Remove(ns, pool);
+    // A pool Lease outlives its pool only when no LeaderPolicy owns it
+    // (garbage collection removes the others).
+    if (ObjectPtr lease = informers_->leases->store().Get(ns, pool)) {
+      client::DeleteOptions del;
+      del.uid = Meta(*lease, "uid");
+      absl::Status s = deps_.writer->Delete(kLeases, ns, pool, del);
+      if (!s.ok() && !client::IsNotFound(s) && !client::IsConflict(s)) {
+        return s;
+      }
+    }
     return absl::OkStatus();
   }
+  if (state.first_seen == absl::InfinitePast()) state.first_seen = now;
+
+  // Problems the pool's status and Events report, most important first:
+  // (reason, message). A problem of one source leaves the others working.
+  std::vector<std::pair<std::string, std::string>> problems;
+  std::set<std::string> warned;  // keys of state.reported still current
+  auto warn = [&](EventInfo e) {
+    if (e.name.empty()) return;
+    e.warning = true;
+    warned.insert(absl::StrCat(e.uid, "/", e.reason));
+    WarnOnce(state, e);
+  };
+  const EventInfo pool_target_default = PoolEventTarget(
+      policy_obj != nullptr, PolicySettings{}, sources, ns, pool);
+
+  // Settings: a stored policy that breaks the CRD's rules (written under an
+  // older or relaxed CRD) is not used; the last good settings (or the
+  // defaults) apply until it is fixed.
+  PolicySettings policy =
+      policy_obj ? PolicyFromObject(*policy_obj) : PolicySettings{};
+  if (!policy.invalid.empty()) {
+    const std::string message = absl::StrCat(
+        "LeaderPolicy ", ns, "/", pool, " is invalid: ", policy.invalid,
+        state.last_good_policy ? "; the pool keeps its last valid settings"
+                               : "; the pool uses the default settings");
+    problems.push_back({"InvalidPolicy", message});
+    PolicySettings fallback = state.last_good_policy.value_or(PolicySettings{});
+    fallback.found = true;
+    fallback.uid = policy.uid;
+    fallback.generation = policy.generation;
+    policy = fallback;
+    EventInfo e = pool_target_default;
+    e.uid = policy.uid;
+    e.reason = "InvalidPolicy";
+    e.note = message;
+    warn(e);
+  } else if (policy.found) {
+    state.last_good_policy = policy;
+  }
+  const EventInfo pool_target =
+      PoolEventTarget(policy_obj != nullptr, policy, sources, ns, pool);
 
   // PolicyNotFound: once per pool until the policy appears.
   bool named = false;
@@ -826,25 +1161,63 @@ absl::Status TrafficDirector::Reconcile(const std::string& pool_key) {
   }
   if (policy.found) state.policy_missing_reported = false;
 
+  // A pool name that cannot name the pool Lease or label zen-lead's
+  // objects: nothing can be written for the pool.
+  if (absl::Status v = ValidatePoolName(pool); !v.ok()) {
+    const std::string message =
+        absl::StrCat(v.message(),
+                     "; zen-lead writes nothing for this pool until it is "
+                     "renamed");
+    for (const Source& s : sources) {
+      warn({s.ApiVersion(), s.KindName(), s.ns, s.name, s.uid, true,
+            "InvalidPoolName", message});
+    }
+    problems.insert(problems.begin(), {"InvalidPoolName", message});
+  }
+  const bool pool_name_ok = ValidatePoolName(pool).ok();
+
+  // Sources whose leader Service zen-lead may write (SPEC §3.1: never a
+  // Service or EndpointSlice it did not create; one writer per name).
+  std::vector<const Source*> routed;
+  auto source_problem = [&](const Source& s, const std::string& reason,
+                            const std::string& message) {
+    problems.push_back({reason, message});
+    warn({s.ApiVersion(), s.KindName(), s.ns, s.name, s.uid, true, reason,
+          message});
+  };
+  for (const Source& s : sources) {
+    if (std::optional<std::pair<std::string, std::string>> p =
+            ClaimProblem(s)) {
+      source_problem(s, p->first, p->second);
+    } else if (pool_name_ok) {
+      routed.push_back(&s);
+    }
+  }
+
   // Recover the current leader: memory, then the Lease, then the slices.
   ObjectPtr lease_obj = informers_->leases->store().Get(ns, pool);
-  std::optional<LeaseState> lease =
-      lease_obj ? LeaseFromObject(*lease_obj) : std::nullopt;
+  std::optional<LeaseRead> lease_read =
+      lease_obj ? LeaseReadFromObject(*lease_obj) : std::nullopt;
   std::string current_uid = state.leader_uid;
-  if (current_uid.empty() && lease) current_uid = lease->holder_uid;
+  if (current_uid.empty() && lease_read) {
+    current_uid = lease_read->state.holder_uid;
+  }
   if (current_uid.empty()) {
     for (const Source& s : sources) {
       ObjectPtr slice =
           informers_->slices->store().Get(ns, s.LeaderServiceName());
-      if (slice && slice->contains("endpoints") &&
-          (*slice)["endpoints"].is_array() && !(*slice)["endpoints"].empty()) {
-        const json& ep = (*slice)["endpoints"][0];
-        if (ep.contains("targetRef")) {
-          current_uid = ep["targetRef"].value("uid", "");
-          break;
-        }
+      if (!slice) continue;
+      std::optional<k8s::EndpointSlice> typed = ParseSlice(*slice);
+      if (typed && typed->endpoints && !typed->endpoints->empty() &&
+          typed->endpoints->front().target_ref) {
+        current_uid = typed->endpoints->front().target_ref->uid.value_or("");
+        if (!current_uid.empty()) break;
       }
     }
+  }
+  if (!current_uid.empty() ||
+      (lease_read && lease_read->state.transitions > 0)) {
+    state.ever_led = true;  // a Lease holder or token: it has led before
   }
 
   std::vector<Candidate> candidates = CandidatesOf(sources, policy);
@@ -854,7 +1227,26 @@ absl::Status TrafficDirector::Reconcile(const std::string& pool_key) {
   // 1. EndpointSlices first: this is the failover.
   absl::Status result;
   std::string port_error;
-  for (const Source& s : sources) {
+  std::set<const Source*> written_ok;
+  for (const Source* sp : routed) {
+    const Source& s = *sp;
+    const std::string leader_name = s.LeaderServiceName();
+    ObjectPtr cached_svc = informers_->services->store().Get(ns, leader_name);
+    if (cached_svc == nullptr) {
+      // First time (or not cached yet): the Service first, so that the
+      // slice never serves a Service zen-lead did not create.
+      absl::Status created =
+          CreateOwned(deps_.writer, kServices, LeaderServiceApply(s), s.uid);
+      if (absl::IsFailedPrecondition(created)) {
+        source_problem(s, "LeaderServiceConflict",
+                       std::string(created.message()));
+        continue;
+      }
+      if (!created.ok()) {
+        result.Update(created);
+        continue;
+      }
+    }
     std::vector<SlicePort> ports;
     std::optional<Candidate> endpoint = choice.leader;
     if (choice.leader) {
@@ -868,15 +1260,41 @@ absl::Status TrafficDirector::Reconcile(const std::string& pool_key) {
         if (state.port_error_reported != port_error) {
           Emit({s.ApiVersion(), s.KindName(), s.ns, s.name, s.uid, true,
                 "PortResolutionFailed",
-                absl::StrCat("Service ", s.LeaderServiceName(),
+                absl::StrCat("Service ", leader_name,
                              " has no endpoint: ", port_error)});
         }
       }
     }
-    result.Update(ApplyIfChanged(
-        deps_.failover_writer, kSlices, EndpointSliceApply(s, endpoint, ports),
-        informers_->slices->store().Get(ns, s.LeaderServiceName()),
-        SliceUpToDate));
+    ObjectPtr cached_slice = informers_->slices->store().Get(ns, leader_name);
+    std::string address_type = endpoint ? AddressTypeOf(endpoint->pod_ip)
+                               : cached_slice
+                                   ? AddressTypeOfSlice(*cached_slice)
+                                   : std::string("IPv4");
+    json desired = EndpointSliceApply(s, endpoint, ports, address_type);
+    absl::Status written;
+    if (cached_slice != nullptr &&
+        AddressTypeOfSlice(*cached_slice) != address_type) {
+      // addressType is immutable: the leader moved to a pod of the other
+      // IP family (a dual-stack pool). Replace the slice.
+      client::DeleteOptions del;
+      del.uid = Meta(*cached_slice, "uid");
+      written = deps_.failover_writer->Delete(kSlices, ns, leader_name, del);
+      if (written.ok() || client::IsNotFound(written)) {
+        written = CreateOwned(deps_.failover_writer, kSlices, desired, s.uid);
+      }
+    } else if (cached_slice == nullptr) {
+      written = CreateOwned(deps_.failover_writer, kSlices, desired, s.uid);
+    } else {
+      written = ApplyIfChanged(deps_.failover_writer, kSlices, desired,
+                               cached_slice, SliceUpToDate);
+    }
+    if (absl::IsFailedPrecondition(written)) {
+      source_problem(s, "LeaderServiceConflict",
+                     std::string(written.message()));
+      continue;
+    }
+    result.Update(written);
+    if (written.ok()) written_ok.insert(sp);
   }
   state.port_error_reported = port_error;
   if (choice.changed && state.loss_observed != absl::InfinitePast() &&
@@ -889,127 +1307,134 @@ absl::Status TrafficDirector::Reconcile(const std::string& pool_key) {
   if (choice.changed || choice.leader)
     state.loss_observed = absl::InfinitePast();
 
-  // 2. The leader Services.
-  for (const Source& s : sources) {
-    result.Update(ApplyIfChanged(
-        deps_.writer, kServices, LeaderServiceApply(s),
-        informers_->services->store().Get(ns, s.LeaderServiceName()),
-        ServiceUpToDate));
+  // 2. The leader Services (created above when they were missing).
+  for (const Source* sp : routed) {
+    if (!written_ok.count(sp)) continue;
+    const Source& s = *sp;
+    ObjectPtr cached =
+        informers_->services->store().Get(ns, s.LeaderServiceName());
+    if (cached == nullptr) continue;  // just created
+    result.Update(ApplyIfChanged(deps_.writer, kServices, LeaderServiceApply(s),
+                                 cached, ServiceUpToDate));
   }
 
-  // 3. The pool Lease: holder, fencing token, renewals.
+  // 3. The pool Lease: holder, fencing token, renewals. Every holder change
+  //    is written conditioned on the version it was decided from.
+  const absl::Duration renew_every = RenewInterval(policy);
+  const int64_t high_water =
+      std::max(state.token_high_water,
+               policy_obj ? PolicyStatusTransitions(*policy_obj) : 0);
   bool lease_conflict = false;
-  bool lease_exists = lease_obj != nullptr;
-  bool lease_unknown = false;
-  if (lease_obj == nullptr) {
+  bool lease_unknown = !pool_name_ok;
+  std::optional<LeaseState> lease_now;
+  if (pool_name_ok && !lease_read) {
     // Not in our cache (which holds only zen-lead's Leases): just created
     // by us and not seen yet, a foreign Lease, or none. Ask the API server,
     // so the fencing token always counts from the Lease as it is.
-    absl::StatusOr<json> existing = deps_.writer->Get(kLeases, ns, pool);
-    if (existing.ok()) {
-      lease_exists = true;
-      lease = LeaseFromObject(*existing);
-      if (!lease) lease_conflict = true;
-    } else if (!client::IsNotFound(existing.status())) {
-      // Unknown: no Lease write this time; the reconcile is retried.
-      result.Update(existing.status());
-      lease_unknown = true;
-    }
-  } else if (!lease) {
-    lease_conflict = true;
-  }
-  LeaseState next = lease.value_or(LeaseState{});
-  std::string new_uid = choice.leader ? choice.leader->uid : "";
-  bool holder_changed = next.holder_uid != new_uid;
-  if (holder_changed) {
-    next.holder_uid = new_uid;
-    next.holder_identity = choice.leader ? choice.leader->identity : "";
-    if (choice.leader) {
-      next.transitions += 1;
-      next.acquire_time = now;
-    }
-  }
-  if (choice.leader) {
-    next.holder_identity = choice.leader->identity;
-  }
-  next.lease_duration_seconds = policy.lease_duration_seconds;
-  // Renewed when no more than renewDeadlineSeconds of validity remain: a
-  // renewal that completes within the deadline keeps the Lease unexpired for
-  // readers (IsLeader), and no more often, because at 1,000 pools every
-  // renewal is an API write.
-  const absl::Duration renew_every = RenewInterval(policy);
-  bool renew = choice.leader && (now - next.renew_time >= renew_every);
-  if (holder_changed || renew) next.renew_time = now;
-  bool lease_differs =
-      !lease || holder_changed || renew ||
-      lease->holder_identity != next.holder_identity ||
-      lease->lease_duration_seconds != next.lease_duration_seconds;
-  const bool only_renew =
-      lease && !holder_changed &&
-      lease->holder_identity == next.holder_identity &&
-      lease->lease_duration_seconds == next.lease_duration_seconds;
-  if (lease_unknown) {
-    // Nothing written (see above).
-  } else if (!lease_conflict && lease_differs && only_renew) {
-    result.Update(WriteRenewal(ns, pool, *lease, renew_every, now));
-  } else if (!lease_conflict && lease_differs && !lease_exists) {
-    // Not in the cache: create it; AlreadyExists means a Lease of that name
-    // appeared meanwhile (ours, lagging in the cache, or a foreign one):
-    // the next reconcile tells them apart from the cache.
-    absl::Status created =
-        deps_.writer->Create(kLeases, ns, LeaseApply(ns, pool, policy, pool, next))
-            .status();
-    if (client::IsAlreadyExists(created)) {
-      absl::StatusOr<json> existing = deps_.writer->Get(kLeases, ns, pool);
-      if (existing.ok() && !LeaseFromObject(*existing)) {
-        lease_conflict = true;  // never touched; reported in the status
-      } else {
-        result.Update(created);  // ours, not cached yet: retried
-      }
+    absl::StatusOr<std::optional<LeaseRead>> fresh =
+        ReadLease(*deps_.writer, ns, pool);
+    if (fresh.ok()) {
+      lease_read = std::move(*fresh);
     } else {
-      result.Update(created);
+      result.Update(fresh.status());
+      lease_unknown = true;  // no Lease write, no token this time
     }
-  } else if (!lease_conflict && lease_differs) {
-    client::ApplyOptions apply;
-    apply.force = true;
-    absl::StatusOr<json> applied = deps_.writer->Apply(
-        kLeases, ns, pool, LeaseApply(ns, pool, policy, pool, next), apply);
-    result.Update(applied.status());
+  }
+  if (!lease_unknown && lease_read && lease_read->foreign) {
+    lease_conflict = true;
+  } else if (!lease_unknown) {
+    auto decide = [&](const std::optional<LeaseState>& current) {
+      return NextLease(current, choice.leader, policy, high_water, renew_every,
+                       now);
+    };
+    std::optional<LeaseState> current =
+        lease_read ? std::optional<LeaseState>(lease_read->state)
+                   : std::nullopt;
+    std::optional<LeaseState> want = decide(current);
+    if (!want) {
+      lease_now = current;
+    } else if (current && OnlyRenewal(*current, *want)) {
+      absl::Status renewed = WriteRenewal(ns, pool, *current, renew_every, now);
+      result.Update(renewed);
+      lease_now = renewed.ok() ? want : current;
+    } else {
+      absl::StatusOr<LeaseState> written =
+          WriteLeaseChange(*deps_.writer, ns, pool, policy, lease_read, decide);
+      if (written.ok()) {
+        lease_now = *written;
+      } else if (IsLeaseConflict(written.status())) {
+        lease_conflict = true;
+      } else {
+        result.Update(written.status());
+        lease_unknown = true;
+      }
+    }
+  }
+  // The fencing token readers are told: the Lease's, or none (0) when it is
+  // unknown; never a guess.
+  const int64_t token =
+      lease_now && !lease_conflict ? lease_now->transitions : 0;
+  state.token_high_water = std::max(high_water, token);
+  if (lease_conflict) {
+    problems.insert(problems.begin(),
+                    {"LeaseConflict",
+                     absl::StrCat("a Lease named ", pool,
+                                  " exists and is not managed by zen-lead; "
+                                  "rename the pool or remove that Lease")});
   }
 
   // 4. Leader bookkeeping, events, registry.
+  const std::string new_uid = choice.leader ? choice.leader->uid : "";
   if (choice.changed) {
     std::string previous = state.leader_uid;
     state.leader_uid = new_uid;
     state.leader_since = choice.leader ? now : absl::InfinitePast();
     if (choice.leader) {
       if (leader_changes_) leader_changes_->WithLabels({ns, pool})->Inc();
-      EventInfo e =
-          PoolEventTarget(policy_obj != nullptr, policy, sources, ns, pool);
+      EventInfo e = pool_target;
       e.reason = previous.empty() && current_uid.empty() ? "LeaderElected"
                                                          : "LeaderChanged";
       e.note = absl::StrCat("pod ", choice.leader->name, " (",
-                            choice.leader->pod_ip, ") leads pool ", pool,
-                            "; fencing token ", next.transitions);
+                            choice.leader->pod_ip, ") leads pool ", pool);
+      if (token > 0) absl::StrAppend(&e.note, "; fencing token ", token);
       if (!e.name.empty()) Emit(e);
       state.no_candidates_reported = false;
     }
   } else if (choice.leader && state.leader_since == absl::InfinitePast()) {
     // Sticky across restarts: the leader was recovered from the cluster.
     state.leader_uid = new_uid;
-    state.leader_since =
-        lease && lease->holder_uid == new_uid ? lease->acquire_time : now;
+    state.leader_since = lease_now && lease_now->holder_uid == new_uid
+                             ? lease_now->acquire_time
+                             : now;
   }
-  if (!choice.leader && !state.no_candidates_reported && !sources.empty()) {
-    EventInfo e =
-        PoolEventTarget(policy_obj != nullptr, policy, sources, ns, pool);
-    e.warning = true;
-    e.reason = "NoReadyCandidates";
-    e.note = absl::StrCat("pool ", pool,
-                          " has no Ready pod; the leader Service has no "
-                          "endpoint");
-    Emit(e);
-    state.no_candidates_reported = true;
+  if (choice.leader) state.ever_led = true;
+  // Scaled to zero on purpose: no leader is expected, and no alarm.
+  bool scaled_to_zero = !sources.empty();
+  for (const Source& s : sources) {
+    scaled_to_zero &= s.kind != Source::Kind::kService && s.replicas == 0;
+  }
+  // No Ready pod: a Warning once readiness was lost, or never came within
+  // kNoCandidatesGrace of the pool's start (its first pods may be pulling
+  // images).
+  bool recheck_no_candidates = false;
+  if (!choice.leader && !sources.empty() && !scaled_to_zero &&
+      !state.no_candidates_reported) {
+    if (state.ever_led || now - state.first_seen >= kNoCandidatesGrace) {
+      EventInfo e = pool_target;
+      e.warning = true;
+      e.reason = "NoReadyCandidates";
+      e.note = state.ever_led
+                   ? absl::StrCat("pool ", pool,
+                                  " has no Ready pod; the leader Service has "
+                                  "no endpoint")
+                   : absl::StrCat("no pod of pool ", pool, " became Ready in ",
+                                  absl::FormatDuration(kNoCandidatesGrace),
+                                  "; the leader Service has no endpoint");
+      if (!e.name.empty()) Emit(e);
+      state.no_candidates_reported = true;
+    } else {
+      recheck_no_candidates = true;
+    }
   }
   if (candidates_gauge_) {
     candidates_gauge_->WithLabels({ns, pool})->Set(choice.ready_candidates);
@@ -1025,8 +1450,28 @@ absl::Status TrafficDirector::Reconcile(const std::string& pool_key) {
     pl.pod_ip = choice.leader->pod_ip;
     pl.since = state.leader_since;
   }
-  pl.fencing_token = next.transitions;
+  pl.fencing_token = token;
   deps_.registry->Set(pl);
+
+  // Writes that failed for a reason retrying will not fix (the API server
+  // refused them) are a problem of the pool; others are retried and shown
+  // in the condition meanwhile.
+  if (!result.ok()) {
+    const std::string message =
+        absl::StrCat("a write failed: ", result.message());
+    problems.push_back({"WriteFailed", message});
+    if (client::IsInvalid(result) || absl::IsPermissionDenied(result) ||
+        absl::IsInvalidArgument(result)) {
+      EventInfo e = pool_target;
+      e.reason = "WriteFailed";
+      e.note = message;
+      warn(e);
+    }
+  }
+  // Warnings that no longer apply may be recorded again if they return.
+  for (auto it = state.reported.begin(); it != state.reported.end();) {
+    it = warned.count(it->first) ? std::next(it) : state.reported.erase(it);
+  }
 
   // 5. LeaderPolicy status.
   if (policy_obj) {
@@ -1040,29 +1485,38 @@ absl::Status TrafficDirector::Reconcile(const std::string& pool_key) {
     PoolStatus st;
     st.observed_generation = policy.generation;
     st.candidates = choice.ready_candidates;
-    st.transitions = next.transitions;
-    st.last_transition = next.acquire_time;
+    // Never below a token already issued, also while the Lease is unknown.
+    st.transitions = state.token_high_water;
+    st.last_transition =
+        lease_now ? lease_now->acquire_time : absl::InfinitePast();
+    if (st.last_transition == absl::InfinitePast() && policy_obj &&
+        (*policy_obj).contains("status") &&
+        (*policy_obj)["status"].is_object()) {
+      st.last_transition = ParseRfcTime(
+          (*policy_obj)["status"].value("lastTransitionTime", std::string()));
+    }
     st.holder = choice.leader;
     st.holder_since = state.leader_since;
-    if (lease_conflict) {
-      st.phase = choice.leader ? "Stable" : "NoCandidates";
-      st.ready = {"False", "LeaseConflict",
-                  absl::StrCat("a Lease named ", pool,
-                               " exists and is not managed by zen-lead; "
-                               "rename the pool or remove that Lease")};
+    if (!problems.empty()) {
+      std::vector<std::string> messages;
+      for (const auto& p : problems) messages.push_back(p.second);
+      st.ready = {"False", problems.front().first,
+                  absl::StrJoin(messages, "; ")};
     } else if (!port_error.empty()) {
-      st.phase = "NoCandidates";
       st.ready = {"False", "PortResolutionFailed", port_error};
     } else {
       st.ready = {"True", "Reconciled", "the pool is reconciled"};
     }
     if (choice.leader) {
-      if (st.phase.empty()) st.phase = single ? "SingleReplica" : "Stable";
+      st.phase = !port_error.empty() ? "NoCandidates"
+                 : single            ? "SingleReplica"
+                                     : "Stable";
       st.leader_elected = {
           "True", "LeaderElected",
           absl::StrCat("pod ", choice.leader->name, " leads the pool")};
     } else {
       st.phase = sources.empty()        ? "NoCandidates"
+                 : scaled_to_zero       ? "SingleReplica"
                  : choice.recheck_after ? "Electing"
                                         : "NoCandidates";
       st.holder_since = absl::InfinitePast();
@@ -1070,6 +1524,10 @@ absl::Status TrafficDirector::Reconcile(const std::string& pool_key) {
           sources.empty()
               ? PoolStatus::Cond{"False", "NoMembers",
                                  "no workload or Service names this pool"}
+          : scaled_to_zero
+              ? PoolStatus::Cond{"False", "ScaledToZero",
+                                 "the pool's workloads are scaled to 0 "
+                                 "replicas"}
               : PoolStatus::Cond{"False", "NoReadyCandidates",
                                  "no pod of the pool is Ready"};
     }
@@ -1079,7 +1537,8 @@ absl::Status TrafficDirector::Reconcile(const std::string& pool_key) {
     // zen-lead is the status' only writer: a merge patch of the fields that
     // changed (candidates, mostly, under churn) is the cheapest write.
     json patch = MergePatchFor(have, desired["status"]);
-    const bool only_candidates = patch.size() == 1 && patch.contains("candidates");
+    const bool only_candidates =
+        patch.size() == 1 && patch.contains("candidates");
     if (only_candidates && state.candidates_due == absl::InfinitePast()) {
       // Informational only (routing and conditions are unchanged): written
       // after kCandidatesDebounce with whatever the count is then.
@@ -1114,7 +1573,7 @@ absl::Status TrafficDirector::Reconcile(const std::string& pool_key) {
     // later write of its reconcile failed.
     if (queue_ != nullptr) {
       // The Lease renewal is upkeep: its own key, in the low lane.
-      if (choice.leader) {
+      if (choice.leader && !lease_conflict) {
         queue_->AddAfter(RenewKey(pool_key), renew_every,
                          client::Priority::kLow);
       }
@@ -1125,6 +1584,12 @@ absl::Status TrafficDirector::Reconcile(const std::string& pool_key) {
                          *choice.recheck_after + absl::Milliseconds(10),
                          choice.leader ? client::Priority::kNormal
                                        : client::Priority::kHigh);
+      }
+      if (recheck_no_candidates) {
+        queue_->AddAfter(pool_key,
+                         state.first_seen + kNoCandidatesGrace - now +
+                             absl::Milliseconds(10),
+                         client::Priority::kLow);
       }
     }
   }
@@ -1197,7 +1662,22 @@ absl::Status TrafficDirector::Renew(const std::string& pool_key) {
   return absl::OkStatus();
 }
 
-void TrafficDirector::RunWorker(client::WorkQueue* queue) {
+absl::Status TrafficDirector::Healthy() const {
+  absl::MutexLock lock(&mu_);
+  const absl::Time now = clock_->Now();
+  for (size_t i = 0; i < progress_.size(); ++i) {
+    const WorkerProgress& p = progress_[i];
+    if (p.since != absl::InfinitePast() && now - p.since > kWedgedAfter) {
+      return absl::UnavailableError(absl::StrCat(
+          "trafficdirector worker ", i, " has been on ", p.key, " for ",
+          absl::FormatDuration(absl::Trunc(now - p.since, absl::Seconds(1))),
+          " (wedged)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+void TrafficDirector::RunWorker(client::WorkQueue* queue, size_t index) {
   while (std::optional<std::string> key = queue->Get()) {
     if (queue->ShuttingDown()) {
       // Lost leadership or stopping: no more writes.
@@ -1205,9 +1685,25 @@ void TrafficDirector::RunWorker(client::WorkQueue* queue) {
       continue;
     }
     absl::Time start = clock_->Now();
+    {
+      absl::MutexLock lock(&mu_);
+      if (index < progress_.size()) progress_[index] = {*key, start};
+    }
     const bool renewal = absl::StartsWith(*key, kRenewPrefix);
-    absl::Status s = renewal ? Renew(key->substr(sizeof(kRenewPrefix) - 1))
-                             : Reconcile(*key);
+    absl::Status s;
+    try {
+      s = renewal ? Renew(key->substr(sizeof(kRenewPrefix) - 1))
+                  : Reconcile(*key);
+    } catch (const std::exception& e) {
+      // A bug, not bad input (objects are parsed into typed structs); the
+      // key is retried with backoff and the operator keeps serving.
+      s = absl::InternalError(absl::StrCat("exception: ", e.what()));
+      log_.Error("reconcile threw", {{"pool", *key}, {"error", e.what()}});
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      if (index < progress_.size()) progress_[index] = {};
+    }
     if (reconcile_duration_ && !renewal) {
       reconcile_duration_->WithLabels({s.ok() ? "ok" : "error"})
           ->ObserveDuration(clock_->Now() - start);
@@ -1255,8 +1751,11 @@ void TrafficDirector::StartWorkers() {
     }
     o.metrics = queue_metrics_.get();
     queue_ = std::make_shared<client::WorkQueue>(std::move(o));
+    progress_.assign(std::max(1, options_.workers), WorkerProgress{});
     for (int i = 0; i < std::max(1, options_.workers); ++i) {
-      workers_.emplace_back([this, q = queue_.get()] { RunWorker(q); });
+      workers_.emplace_back([this, q = queue_.get(), i] {
+        RunWorker(q, static_cast<size_t>(i));
+      });
     }
   }
   log_.Info("workers started", {{"workers", options_.workers}});

@@ -23,9 +23,11 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -97,6 +99,11 @@ class TrafficDirector : public Controller {
   void StopWorkers() override;
   void Stop() override;
 
+  // OK while every worker makes progress: not OK when one has been on a
+  // single key longer than `wedged_after` (a write that never returns).
+  absl::Status Healthy() const;
+  static constexpr absl::Duration kWedgedAfter = absl::Minutes(2);
+
   // Converges one pool ("namespace/pool") now; what a worker runs.
   absl::Status Reconcile(const std::string& pool_key);
   // Renews the pool Lease of a leader that can still lead (a merge patch of
@@ -111,6 +118,20 @@ class TrafficDirector : public Controller {
 
  private:
   struct PoolState {
+    // When this operator first reconciled the pool, and whether the pool
+    // has had a leader since (or before: a Lease holder): a pool whose
+    // first pods are still starting is not yet "without Ready pods".
+    absl::Time first_seen = absl::InfinitePast();
+    bool ever_led = false;
+    // The largest fencing token issued for the pool as far as this
+    // operator knows: the next one is larger even if the Lease is gone.
+    int64_t token_high_water = 0;
+    // The last valid settings of the pool's LeaderPolicy: used while the
+    // stored policy is invalid.
+    std::optional<PolicySettings> last_good_policy;
+    // Warnings already recorded, by "<object uid>/<reason>" -> message, so
+    // each is recorded once while it lasts (and again if it comes back).
+    std::map<std::string, std::string> reported;
     std::string leader_uid;
     absl::Time leader_since = absl::InfinitePast();
     // When the current leader was seen to lose the ability to lead.
@@ -133,7 +154,25 @@ class TrafficDirector : public Controller {
   // On a standby (no workers), copies the pool Lease's holder into the
   // leader registry, so every replica answers the LeaderService.
   void MirrorLease(const std::string& pool_key);
-  std::set<std::string> PoolsOfPod(const nlohmann::json& pod) const;
+  // The pools an object belongs to: through its owner chain (Pod ->
+  // ReplicaSet -> Deployment, Pod -> StatefulSet), and for a pod, the
+  // enabled Services whose selector matches it. kind: "Pod" or
+  // "ReplicaSet", for the Warning about an ownerReference cycle.
+  std::set<std::string> PoolsOfPod(const nlohmann::json& pod,
+                                   const std::string& kind = "Pod") const;
+  std::set<std::string> PoolsOfOwnerChain(const nlohmann::json& obj,
+                                          const std::string& kind) const;
+  // Every source in `ns` whose leader Service has this name.
+  std::vector<Source> SourcesNamed(const std::string& ns,
+                                   const std::string& leader_name) const;
+  // The pools of `obj`'s (a workload's or a Service's) namesakes: sources
+  // whose leader Service has the name that `obj`'s has, or is.
+  std::vector<std::string> PoolsSharingLeaderName(
+      const nlohmann::json& obj) const;
+  // Why zen-lead may not write `s`'s leader Service and EndpointSlice
+  // (reason, message), or nullopt when it may.
+  std::optional<std::pair<std::string, std::string>> ClaimProblem(
+      const Source& s) const;
   std::vector<Source> SourcesOf(const std::string& ns,
                                 const std::string& pool) const;
   std::vector<Candidate> CandidatesOf(const std::vector<Source>& sources,
@@ -147,8 +186,16 @@ class TrafficDirector : public Controller {
                               const client::ObjectPtr& cached,
                               bool (*up_to_date)(const nlohmann::json&,
                                                  const nlohmann::json&));
-  void Emit(const EventInfo& e);
-  void RunWorker(client::WorkQueue* queue);
+  // Creates an object zen-lead owns that is not in the cache; if one of
+  // that name exists and is `owner_uid`'s, applies over it; if it exists
+  // and is not, leaves it alone and returns FailedPrecondition.
+  absl::Status CreateOwned(client::Client* writer, const client::Resource& r,
+                           const nlohmann::json& desired,
+                           const std::string& owner_uid);
+  // Records a Warning once per (object, reason) while it lasts.
+  void WarnOnce(PoolState& state, const EventInfo& e);
+  void Emit(const EventInfo& e) const;
+  void RunWorker(client::WorkQueue* queue, size_t index);
 
   TrafficDirectorDeps deps_;
   const TrafficDirectorOptions options_;
@@ -160,6 +207,14 @@ class TrafficDirector : public Controller {
   std::map<std::string, PoolState> pools_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<client::WorkQueue> queue_ ABSL_GUARDED_BY(mu_);
   std::vector<std::thread> workers_ ABSL_GUARDED_BY(mu_);
+  // Per worker: the key it is on and since when (InfinitePast: idle).
+  struct WorkerProgress {
+    std::string key;
+    absl::Time since = absl::InfinitePast();
+  };
+  std::vector<WorkerProgress> progress_ ABSL_GUARDED_BY(mu_);
+  // Objects whose ownerReference cycle was reported (by UID).
+  mutable std::set<std::string> cycles_reported_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<client::WorkQueueMetrics> queue_metrics_;
   // Retry delays of failed Lease renewals: 200 ms doubling up to the
   // default renewal interval.

@@ -1,0 +1,106 @@
+// NextLease: the fencing-token rules of the pool Lease, on a fixed clock.
+#include "operator/pool_lease.h"
+
+#include "gtest/gtest.h"
+
+namespace zenlead::op {
+namespace {
+
+const absl::Time kNow = absl::FromUnixSeconds(1'800'000'000);
+const absl::Duration kEvery = absl::Seconds(5);
+
+Candidate Pod(const std::string& name) {
+  Candidate c;
+  c.name = name;
+  c.uid = "uid-" + name;
+  c.identity = name;
+  return c;
+}
+
+LeaseState HeldBy(const std::string& name, int64_t transitions,
+                  absl::Time renewed) {
+  LeaseState s;
+  s.holder_uid = "uid-" + name;
+  s.holder_identity = name;
+  s.transitions = transitions;
+  s.acquire_time = renewed - absl::Minutes(1);
+  s.renew_time = renewed;
+  return s;
+}
+
+TEST(NextLeaseTest, FirstLeaderTakesTokenOne) {
+  std::optional<LeaseState> next =
+      NextLease(std::nullopt, Pod("a"), PolicySettings{}, 0, kEvery, kNow);
+  ASSERT_TRUE(next.has_value());
+  EXPECT_EQ(next->transitions, 1);
+  EXPECT_EQ(next->holder_uid, "uid-a");
+  EXPECT_EQ(next->acquire_time, kNow);
+  EXPECT_EQ(next->renew_time, kNow);
+}
+
+TEST(NextLeaseTest, NewHolderTakesTheNextToken) {
+  std::optional<LeaseState> next =
+      NextLease(HeldBy("a", 7, kNow - absl::Seconds(1)), Pod("b"),
+                PolicySettings{}, 7, kEvery, kNow);
+  ASSERT_TRUE(next.has_value());
+  EXPECT_EQ(next->transitions, 8);
+  EXPECT_EQ(next->holder_identity, "b");
+}
+
+// The Lease was deleted (or recreated) after token 3: the next holder gets
+// 4, never 1 again.
+TEST(NextLeaseTest, TokenNeverGoesBackBelowTheHighWaterMark) {
+  std::optional<LeaseState> next =
+      NextLease(std::nullopt, Pod("a"), PolicySettings{}, 3, kEvery, kNow);
+  ASSERT_TRUE(next.has_value());
+  EXPECT_EQ(next->transitions, 4);
+  // A Lease that says less than the mark (restored from an old backup).
+  next = NextLease(HeldBy("a", 1, kNow), Pod("b"), PolicySettings{}, 9, kEvery,
+                   kNow);
+  ASSERT_TRUE(next.has_value());
+  EXPECT_EQ(next->transitions, 10);
+}
+
+TEST(NextLeaseTest, SameHolderNotDueWritesNothing) {
+  EXPECT_FALSE(NextLease(HeldBy("a", 2, kNow - absl::Seconds(1)), Pod("a"),
+                         PolicySettings{}, 2, kEvery, kNow)
+                   .has_value());
+}
+
+TEST(NextLeaseTest, SameHolderDueIsOnlyARenewal) {
+  LeaseState current = HeldBy("a", 2, kNow - kEvery);
+  std::optional<LeaseState> next =
+      NextLease(current, Pod("a"), PolicySettings{}, 2, kEvery, kNow);
+  ASSERT_TRUE(next.has_value());
+  EXPECT_EQ(next->renew_time, kNow);
+  EXPECT_EQ(next->transitions, 2);
+  EXPECT_TRUE(OnlyRenewal(current, *next));
+}
+
+TEST(NextLeaseTest, LeaderLostClearsTheHolderKeepsTheToken) {
+  LeaseState current = HeldBy("a", 5, kNow - absl::Seconds(1));
+  std::optional<LeaseState> next =
+      NextLease(current, std::nullopt, PolicySettings{}, 5, kEvery, kNow);
+  ASSERT_TRUE(next.has_value());
+  EXPECT_EQ(next->holder_uid, "");
+  EXPECT_EQ(next->holder_identity, "");
+  EXPECT_EQ(next->transitions, 5);
+  EXPECT_FALSE(OnlyRenewal(current, *next));
+  // The next leader after a gap: 6.
+  next = NextLease(*next, Pod("b"), PolicySettings{}, 5, kEvery, kNow);
+  ASSERT_TRUE(next.has_value());
+  EXPECT_EQ(next->transitions, 6);
+}
+
+TEST(NextLeaseTest, PolicyLeaseDurationChangeIsWritten) {
+  PolicySettings policy;
+  policy.lease_duration_seconds = 60;
+  std::optional<LeaseState> next =
+      NextLease(HeldBy("a", 1, kNow), Pod("a"), policy, 1, kEvery, kNow);
+  ASSERT_TRUE(next.has_value());
+  EXPECT_EQ(next->lease_duration_seconds, 60);
+  EXPECT_EQ(next->transitions, 1);
+}
+
+}  // namespace
+}  // namespace zenlead::op
