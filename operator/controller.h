@@ -8,6 +8,7 @@
 //   on elected:      td->StartWorkers();   // reconcile and write
 //   on lost lease:   td->StopWorkers();    // stop writing at once
 //   on shutdown:     td->Stop();
+//   on /healthz:     td->Healthy();        // between Start and Stop
 #ifndef ZEN_LEAD_OPERATOR_CONTROLLER_H_
 #define ZEN_LEAD_OPERATOR_CONTROLLER_H_
 
@@ -28,6 +29,13 @@ class Controller {
   virtual void StopWorkers() = 0;
   // Stops workers and informers.
   virtual void Stop() = 0;
+  // Liveness for /healthz, asked on a probe thread between Start() and
+  // Stop(), on standbys too: OK, or an error saying what is wedged or dead
+  // (an informer's dispatcher gone, a worker stuck in one reconcile) so that
+  // the kubelet restarts the process. Must be thread-safe and must not
+  // block; a controller that is merely not leading, or not yet synced, is
+  // healthy (/readyz covers syncing).
+  virtual absl::Status Healthy() const { return absl::OkStatus(); }
 };
 
 }  // namespace zenlead::op

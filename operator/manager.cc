@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "api/client/config.h"
 #include "api/client/leader_election.h"
 #include "api/client/runtime_metrics.h"
@@ -161,6 +162,10 @@ absl::Status Manager::Run() {
   // Events, the servers and the client.
   SetWorkers(false);
   if (is_leader_ != nullptr) is_leader_->Set(0);
+  {
+    absl::WriterMutexLock lock(&health_mu_);
+    started_.clear();  // a stopping controller is not asked for its health
+  }
   for (auto& controller : controllers_) controller->Stop();
   if (events_ != nullptr) {
     events_->Flush(absl::Now() + options_.shutdown_grace);
@@ -253,7 +258,7 @@ absl::Status Manager::RunInternal(Servers& servers) {
   if (controllers_.empty()) {
     log_.Warning("no controllers: the operator serves its endpoints only", {});
   }
-  for (auto& controller : controllers_) RETURN_IF_ERROR(controller->Start());
+  RETURN_IF_ERROR(StartControllers());
   RETURN_IF_ERROR(WaitForSync());
   // The initial lists parsed whole pages of full objects; hand the freed
   // pages back to the kernel instead of keeping them as the process's
@@ -281,6 +286,8 @@ absl::Status Manager::StartServers(Servers& servers) {
     http.address = options_.health_probe_bind_address;
     http.probes = true;
     http.ready = [this] { return Ready(); };
+    http.health_checks.push_back(
+        {"controllers", [this] { return ControllersHealthy(); }});
     ASSIGN_OR_RETURN(servers.probes, HttpServer::Start(std::move(http)));
     serving("probes", options_.health_probe_bind_address,
             servers.probes->port());
@@ -291,6 +298,32 @@ absl::Status Manager::StartServers(Servers& servers) {
     serving("grpc", options_.grpc_bind_address, servers.grpc->port());
   }
   return absl::OkStatus();
+}
+
+absl::Status Manager::StartControllers() {
+  for (auto& controller : controllers_) {
+    RETURN_IF_ERROR(controller->Start());
+    absl::WriterMutexLock lock(&health_mu_);
+    started_.push_back(controller.get());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Manager::ControllersHealthy() const {
+  std::vector<std::string> failures;
+  {
+    absl::ReaderMutexLock lock(&health_mu_);
+    for (size_t i = 0; i < started_.size(); ++i) {
+      absl::Status s = started_[i]->Healthy();
+      if (!s.ok()) {
+        failures.push_back(absl::StrCat("controller ", i, ": ", s.message()));
+      }
+    }
+  }
+  if (failures.empty()) return absl::OkStatus();
+  const std::string message = absl::StrJoin(failures, "; ");
+  log_.Warning("unhealthy: /healthz fails", {{"error", message}});
+  return absl::UnavailableError(message);
 }
 
 absl::Status Manager::WaitForSync() {

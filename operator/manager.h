@@ -157,6 +157,10 @@ class Manager {
   absl::Status Lead() ABSL_LOCKS_EXCLUDED(mu_);
   void SetWorkers(bool running);
   bool Ready() const ABSL_LOCKS_EXCLUDED(mu_);
+  // /healthz's "controllers" check: every started controller's Healthy().
+  absl::Status ControllersHealthy() const ABSL_LOCKS_EXCLUDED(health_mu_);
+  // Starts the controllers, each asked by /healthz once started.
+  absl::Status StartControllers() ABSL_LOCKS_EXCLUDED(health_mu_);
 
   const ManagerOptions options_;
   const ControllerFactory factory_;
@@ -181,6 +185,12 @@ class Manager {
   // Set by the elector's callbacks, acted on by Run's thread.
   bool leading_ ABSL_GUARDED_BY(mu_) = false;
   bool lost_lease_ ABSL_GUARDED_BY(mu_) = false;
+
+  // The started controllers /healthz asks, emptied before they stop. A
+  // reader lock per probe, so the writer (Run's thread) waits for checks in
+  // flight before the controllers go away.
+  mutable absl::Mutex health_mu_;
+  std::vector<const Controller*> started_ ABSL_GUARDED_BY(health_mu_);
 };
 
 }  // namespace zenlead::op

@@ -1,5 +1,6 @@
 #include "operator/manager.h"
 
+#include <atomic>
 #include <cstdlib>
 #include <fstream>
 #include <map>
@@ -105,11 +106,13 @@ TEST(ValidateOptionsTest, ErrorsNameTheFlag) {
   EXPECT_TRUE(ValidateOptions(o).ok());
 }
 
-// Records the manager's calls, in order.
+// Records the manager's calls, in order. Healthy() fails while `*healthy`
+// is false.
 class FakeController : public Controller {
  public:
-  FakeController(std::vector<std::string>* calls, absl::Mutex* mu, bool syncs)
-      : calls_(calls), mu_(mu), syncs_(syncs) {}
+  FakeController(std::vector<std::string>* calls, absl::Mutex* mu, bool syncs,
+                 const std::atomic<bool>* healthy = nullptr)
+      : calls_(calls), mu_(mu), syncs_(syncs), healthy_(healthy) {}
   absl::Status Start() override {
     Record("Start");
     return absl::OkStatus();
@@ -118,6 +121,10 @@ class FakeController : public Controller {
   void StartWorkers() override { Record("StartWorkers"); }
   void StopWorkers() override { Record("StopWorkers"); }
   void Stop() override { Record("Stop"); }
+  absl::Status Healthy() const override {
+    if (healthy_ == nullptr || *healthy_) return absl::OkStatus();
+    return absl::UnavailableError("worker 1 stuck in one reconcile for 5m");
+  }
 
  private:
   void Record(const std::string& call) {
@@ -127,6 +134,7 @@ class FakeController : public Controller {
   std::vector<std::string>* calls_;
   absl::Mutex* mu_;
   const bool syncs_;
+  const std::atomic<bool>* const healthy_;
 };
 
 class ManagerTest : public ::testing::Test {
@@ -168,8 +176,9 @@ current-context: ctx
     return o;
   }
 
-  ControllerFactory Factory(bool syncs) {
-    return [this, syncs](const ControllerContext& ctx)
+  ControllerFactory Factory(bool syncs,
+                            const std::atomic<bool>* healthy = nullptr) {
+    return [this, syncs, healthy](const ControllerContext& ctx)
                -> absl::StatusOr<std::vector<std::unique_ptr<Controller>>> {
       EXPECT_NE(ctx.client, nullptr);
       EXPECT_NE(ctx.registry, nullptr);
@@ -177,8 +186,8 @@ current-context: ctx
       EXPECT_NE(ctx.events, nullptr);
       EXPECT_EQ(ctx.identity, "node-a_42");
       std::vector<std::unique_ptr<Controller>> out;
-      out.push_back(
-          std::make_unique<FakeController>(&calls_, &calls_mu_, syncs));
+      out.push_back(std::make_unique<FakeController>(&calls_, &calls_mu_, syncs,
+                                                     healthy));
       return out;
     };
   }
@@ -279,6 +288,36 @@ TEST_F(ManagerTest, NotReadyUntilSyncedAndShutdownWhileWaiting) {
   EXPECT_TRUE(result.ok()) << result;
   // Never synced, so workers never started.
   EXPECT_THAT(Calls(), ElementsAre("Start", "Stop"));
+}
+
+TEST_F(ManagerTest, HealthzFailsWhileAControllerIsUnhealthy) {
+  std::atomic<bool> healthy{false};
+  Manager manager(Options(), Factory(/*syncs=*/true, &healthy));
+  absl::Status result;
+  std::thread run([&] { result = manager.Run(); });
+  ASSERT_TRUE(AwaitCalls(2));  // Start, StartWorkers
+  int probes = PortOf("probes");
+  ASSERT_GT(probes, 0);
+
+  httplib::Result res = Fetch(probes, "/healthz");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 500);
+  EXPECT_EQ(res->body,
+            "[-]controllers failed: controller 0: worker 1 stuck in one "
+            "reconcile for 5m\nhealthz check failed\n");
+  res = Fetch(probes, "/readyz");  // readiness is about the caches
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+
+  healthy = true;
+  res = Fetch(probes, "/healthz?verbose");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_EQ(res->body, "[+]controllers ok\nhealthz check passed\n");
+
+  manager.Shutdown();
+  run.join();
+  EXPECT_TRUE(result.ok()) << result;
 }
 
 TEST_F(ManagerTest, StartupErrorsAreReturned) {
