@@ -9,6 +9,7 @@
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "api/client/errors.h"
+#include "api/client/exceptions.h"
 #include "api/client/watch_decoder.h"
 
 namespace zenlead::client {
@@ -17,6 +18,18 @@ namespace {
 // The metadata fields the informer itself relies on, kept in projections.
 constexpr const char* kKeptMetadata[] = {"name", "namespace", "uid",
                                          "resourceVersion"};
+
+// The API server could not be reached, or answered that it is not serving
+// (503, e.g. while it starts): a disruption of the connection rather than a
+// refusal, retried soon.
+bool Disconnected(const absl::Status& status) {
+  const int http_code = HttpCodeOf(status);
+  if (http_code == 0) {
+    return status.code() == absl::StatusCode::kUnavailable ||
+           status.code() == absl::StatusCode::kDeadlineExceeded;
+  }
+  return http_code == 503;
+}
 
 }  // namespace
 
@@ -101,6 +114,37 @@ std::string Informer::LastResourceVersion() const {
 Informer::Stats Informer::stats() const {
   absl::MutexLock lock(&mu_);
   return stats_;
+}
+
+absl::Status Informer::Healthy(absl::Duration max_handler_time) const {
+  absl::MutexLock lock(&mu_);
+  if (!started_ || stopping_) return absl::OkStatus();
+  const std::string& resource = options_.resource.resource;
+  if (dispatcher_ended_ || reflector_ended_) {
+    return absl::InternalError(absl::StrCat(
+        "informer ", resource, ": the ",
+        dispatcher_ended_ ? "event dispatch" : "list/watch",
+        " thread ended unexpectedly, so its cache and handlers get no more "
+        "events; the log says why (\"ended by an exception\"); restart the "
+        "process"));
+  }
+  if (handler_since_ != absl::InfiniteFuture()) {
+    const absl::Duration running = clock_->Now() - handler_since_;
+    if (running > max_handler_time) {
+      return absl::DeadlineExceededError(absl::StrCat(
+          "informer ", resource, ": an event handler has been running for ",
+          absl::FormatDuration(absl::Trunc(running, absl::Milliseconds(1))),
+          " (limit ", absl::FormatDuration(max_handler_time),
+          "): wedged? Events queue up behind it; a thread dump shows where "
+          "it waits"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+void Informer::CountException() {
+  absl::MutexLock lock(&mu_);
+  ++stats_.exceptions;
 }
 
 ObjectPtr Informer::Prepare(const nlohmann::json& obj) const {
@@ -220,21 +264,51 @@ void Informer::ApplyEvent(const WatchEvent& event) {
   }
 }
 
-bool Informer::Backoff(absl::Duration* backoff) {
+absl::Duration Informer::RetryWithin(const absl::Status& error,
+                                     absl::Duration backoff) const {
+  return Disconnected(error)
+             ? std::min(backoff, options_.disconnected_backoff_max)
+             : backoff;
+}
+
+bool Informer::Backoff(const absl::Status& error, absl::Duration* backoff) {
   static thread_local absl::BitGen bitgen;
-  const absl::Duration wait =
-      *backoff / 2 + absl::Uniform(bitgen, 0.0, 0.5) * *backoff;
+  const absl::Duration step = RetryWithin(error, *backoff);
+  const absl::Duration wait = step / 2 + absl::Uniform(bitgen, 0.0, 0.5) * step;
   *backoff = std::min(*backoff * 2, options_.backoff_max);
   absl::MutexLock lock(&mu_);
   return !clock_->AwaitWithTimeout(&mu_, absl::Condition(&stopping_), wait);
 }
 
 void Informer::RunReflector() {
+  absl::Status thrown = CallCatchingExceptions("informer list/watch loop",
+                                               [this] { ReflectLoop(); });
+  absl::MutexLock lock(&mu_);
+  if (!thrown.ok()) {
+    ++stats_.exceptions;
+    log_.Error(
+        "list/watch thread ended by an exception; the cache gets no "
+        "more events",
+        {{"error", thrown.ToString()}});
+  }
+  if (!stopping_) reflector_ended_ = true;
+}
+
+void Informer::ReflectLoop() {
   absl::Duration backoff = options_.backoff_initial;
   bool need_list = true;
   while (!Stopping()) {
     if (need_list) {
-      absl::Status listed = ListAndReplace();
+      absl::Status listed;
+      // Projections and index functions are guarded already; whatever else
+      // throws (std::bad_alloc on a huge page) fails this list, which is
+      // retried, instead of ending the thread.
+      if (absl::Status thrown = CallCatchingExceptions(
+              "informer list", [&] { listed = ListAndReplace(); });
+          !thrown.ok()) {
+        CountException();
+        listed = thrown;
+      }
       if (!listed.ok()) {
         {
           absl::MutexLock lock(&mu_);
@@ -242,8 +316,9 @@ void Informer::RunReflector() {
         }
         log_.Warning("list failed; retrying",
                      {{"error", listed.ToString()},
-                      {"retry_within_ms", absl::ToInt64Milliseconds(backoff)}});
-        if (!Backoff(&backoff)) break;
+                      {"retry_within_ms", absl::ToInt64Milliseconds(
+                                              RetryWithin(listed, backoff))}});
+        if (!Backoff(listed, &backoff)) break;
         continue;
       }
       need_list = false;
@@ -273,7 +348,19 @@ void Informer::RunReflector() {
             return false;
           }
           ++events;
-          if (event.type != WatchEvent::Type::kBookmark) ApplyEvent(event);
+          if (event.type != WatchEvent::Type::kBookmark) {
+            // This runs inside the client's network callback, where nothing
+            // may throw: an event that cannot be applied is skipped.
+            absl::Status thrown = CallCatchingExceptions(
+                "informer applying a watch event", [&] { ApplyEvent(event); });
+            if (!thrown.ok()) {
+              CountException();
+              log_.Error("watch event could not be applied; skipped",
+                         {{"object", ObjectKey(event.object)},
+                          {"type", WatchDecoder::TypeName(event.type)},
+                          {"error", thrown.ToString()}});
+            }
+          }
           std::string version = MetadataString(event.object, "resourceVersion");
           absl::MutexLock lock(&mu_);
           if (!version.empty()) resource_version_ = std::move(version);
@@ -283,17 +370,17 @@ void Informer::RunReflector() {
     if (Stopping()) break;
     if (watched.ok() && !event_error.ok()) watched = event_error;
 
-    if (watched.ok()) {
-      // A watch that ends at once without events (bookmarks count), again
-      // and again, would spin: only a productive or long watch resets the
-      // backoff.
-      if (events > 0 || clock_->Now() - started >= absl::Seconds(1)) {
-        backoff = options_.backoff_initial;
-      } else if (!Backoff(&backoff)) {
-        break;
-      }
+    // A watch that worked ends the trouble before it: whatever ended it
+    // (an API server restart after minutes of service) is a new disruption,
+    // retried from the initial backoff. Watches that end at once without
+    // events (bookmarks count), again and again, keep doubling it: no spin.
+    if (events > 0 || clock_->Now() - started >= kHealthyWatch) {
+      backoff = options_.backoff_initial;
+    } else if (watched.ok()) {
+      if (!Backoff(watched, &backoff)) break;
       continue;
     }
+    if (watched.ok()) continue;
     if (IsGone(watched)) {
       {
         absl::MutexLock lock(&mu_);
@@ -310,12 +397,41 @@ void Informer::RunReflector() {
     }
     log_.Warning("watch failed; retrying",
                  {{"error", watched.ToString()},
-                  {"retry_within_ms", absl::ToInt64Milliseconds(backoff)}});
-    if (!Backoff(&backoff)) break;
+                  {"retry_within_ms",
+                   absl::ToInt64Milliseconds(RetryWithin(watched, backoff))}});
+    if (!Backoff(watched, &backoff)) break;
   }
 }
 
 void Informer::RunDispatcher() {
+  absl::Status thrown = CallCatchingExceptions("informer event dispatcher",
+                                               [this] { DispatchLoop(); });
+  absl::MutexLock lock(&mu_);
+  if (!thrown.ok()) {
+    ++stats_.exceptions;
+    log_.Error(
+        "event dispatch thread ended by an exception; handlers get no "
+        "more events",
+        {{"error", thrown.ToString()}});
+  }
+  if (!stopping_) dispatcher_ended_ = true;
+}
+
+template <typename F>
+void Informer::CallHandler(const char* kind, const ObjectPtr& obj, F&& call) {
+  absl::Status thrown =
+      CallCatchingExceptions("informer event handler", std::forward<F>(call));
+  if (thrown.ok()) return;
+  CountException();
+  log_.Error(
+      "event handler threw; this event is skipped for it, later "
+      "events are delivered",
+      {{"handler", kind},
+       {"object", obj != nullptr ? ObjectKey(*obj) : ""},
+       {"error", thrown.ToString()}});
+}
+
+void Informer::DispatchLoop() {
   std::vector<EventHandler> handlers;
   {
     absl::MutexLock lock(&mu_);
@@ -336,23 +452,34 @@ void Informer::RunDispatcher() {
         synced_ = true;
         continue;
       }
+      handler_since_ = clock_->Now();
     }
     for (const EventHandler& handler : handlers) {
       switch (n.kind) {
         case Notification::Kind::kAdd:
-          if (handler.on_add) handler.on_add(n.obj);
+          if (handler.on_add) {
+            CallHandler("on_add", n.obj, [&] { handler.on_add(n.obj); });
+          }
           break;
         case Notification::Kind::kUpdate:
-          if (handler.on_update) handler.on_update(n.old_obj, n.obj);
+          if (handler.on_update) {
+            CallHandler("on_update", n.obj,
+                        [&] { handler.on_update(n.old_obj, n.obj); });
+          }
           break;
         case Notification::Kind::kDelete:
-          if (handler.on_delete)
-            handler.on_delete(n.obj, n.final_state_unknown);
+          if (handler.on_delete) {
+            CallHandler("on_delete", n.obj, [&] {
+              handler.on_delete(n.obj, n.final_state_unknown);
+            });
+          }
           break;
         case Notification::Kind::kSynced:
           break;
       }
     }
+    absl::MutexLock lock(&mu_);
+    handler_since_ = absl::InfiniteFuture();
   }
 }
 

@@ -8,10 +8,18 @@
 // against the cache: handlers get an add, update or delete for exactly what
 // changed while disconnected (deletes noticed this way carry the last known
 // state, final_state_unknown = true). Other errors are retried after a
-// jittered, capped exponential backoff.
+// jittered, capped exponential backoff; a watch that worked (delivered
+// events or stayed open for kHealthyWatch) resets it, and while the API
+// server cannot be reached at all (no HTTP answer, or 503: a restart) the
+// wait is capped at disconnected_backoff_max, so the informer is back within
+// seconds of the API server, however often it restarted.
 //
 // Handlers run in order on one dispatch thread, after the store has the
-// change. HasSynced() turns true once the initial list was delivered.
+// change. HasSynced() turns true once the initial list was delivered. An
+// exception thrown by a handler, an index function or a projection is
+// caught, logged and counted (Stats::exceptions); the event is skipped for
+// that handler and later events still arrive. Healthy() tells a liveness
+// probe whether the dispatcher is alive and no handler is wedged.
 //
 //   InformerOptions options;
 //   options.resource = {"", "v1", "pods", true};
@@ -26,6 +34,7 @@
 //   pods.Start();
 //   if (!pods.WaitForSync(absl::Now() + absl::Seconds(30))) { ... }
 //   ObjectPtr pod = pods.store().Get("ns", "db-0");
+//   absl::Status alive = pods.Healthy(absl::Seconds(30));  // for /healthz
 //   pods.Stop();
 #ifndef ZEN_LEAD_API_CLIENT_INFORMER_H_
 #define ZEN_LEAD_API_CLIENT_INFORMER_H_
@@ -81,9 +90,15 @@ struct InformerOptions {
   // Server-side timeout of one watch request; the informer then re-watches.
   absl::Duration watch_timeout = absl::Minutes(5);
   // Retry backoff after errors: doubles from initial up to max; each wait
-  // is drawn from [backoff/2, backoff].
+  // is drawn from [backoff/2, backoff]. A healthy watch (see kHealthyWatch)
+  // starts it over from initial.
   absl::Duration backoff_initial = absl::Milliseconds(800);
   absl::Duration backoff_max = absl::Seconds(30);
+  // The longest wait after an error that says the API server could not be
+  // reached (no HTTP answer: refused, reset, timed out; or 503): such
+  // retries cost the server nothing, and an informer that waits 30 s after
+  // an API server restart leaves its controller blind that long.
+  absl::Duration disconnected_backoff_max = absl::Seconds(2);
   // Called by Stop() to end a watch that is waiting for events. A watch that
   // receives an event stops on its own (the handler returns false), but a
   // quiet one only ends at watch_timeout. Typically the Stop() of a
@@ -97,6 +112,12 @@ struct InformerOptions {
 
 class Informer {
  public:
+  // A watch that delivered an event (bookmarks count) or stayed open this
+  // long worked: the error that ends it is a new disruption, retried from
+  // backoff_initial. Shorter, eventless watches keep doubling the backoff, so
+  // a watch that fails at once, again and again, never spins.
+  static constexpr absl::Duration kHealthyWatch = absl::Seconds(5);
+
   // client must outlive the informer.
   Informer(Client* client, InformerOptions options);
   // Stops.
@@ -125,12 +146,23 @@ class Informer {
   // The resourceVersion the next watch starts from.
   std::string LastResourceVersion() const;
 
+  // For a liveness probe; thread-safe, cheap (one lock). OK before Start
+  // and after Stop. Internal when the dispatch or list/watch thread ended
+  // (not by Stop): the cache or the handlers get no more events.
+  // DeadlineExceeded when one handler call has run longer than
+  // max_handler_time on the informer's clock (wedged: events queue up
+  // behind it). The message names the resource and what to look at.
+  absl::Status Healthy(absl::Duration max_handler_time) const;
+
   struct Stats {
     int64_t lists = 0;    // successful (re)lists
     int64_t watches = 0;  // watch requests started
     int64_t gone = 0;     // 410 Gone answers (each caused a relist)
     int64_t errors = 0;   // other failed lists and watches
     int64_t events = 0;   // watch events applied (not bookmarks)
+    // Exceptions caught from handlers, index functions, projections and
+    // lists (each logged; the event or list was skipped or retried).
+    int64_t exceptions = 0;
   };
   Stats stats() const;
 
@@ -144,6 +176,13 @@ class Informer {
 
   void RunReflector();
   void RunDispatcher();
+  // The bodies of the two threads (the Run* functions catch what escapes).
+  void ReflectLoop();
+  void DispatchLoop();
+  // Runs one handler call with a guard: an exception is logged and counted.
+  template <typename F>
+  void CallHandler(const char* kind, const ObjectPtr& obj, F&& call);
+  void CountException();
   // Lists everything and reconciles the store with the result.
   absl::Status ListAndReplace();
   // Applies one ADDED/MODIFIED/DELETED event.
@@ -151,8 +190,12 @@ class Informer {
   // The projected, immutable form of an API object.
   ObjectPtr Prepare(const nlohmann::json& obj) const;
   void Notify(Notification n);
-  // Waits for a backoff step; false when stopping.
-  bool Backoff(absl::Duration* backoff);
+  // Waits for a backoff step after `error` (capped lower when the API
+  // server could not be reached); false when stopping.
+  bool Backoff(const absl::Status& error, absl::Duration* backoff);
+  // The longest wait the next Backoff after `error` may take.
+  absl::Duration RetryWithin(const absl::Status& error,
+                             absl::Duration backoff) const;
   bool Stopping() const;
 
   Client* const client_;
@@ -169,6 +212,10 @@ class Informer {
   std::deque<Notification> pending_ ABSL_GUARDED_BY(mu_);
   std::string resource_version_ ABSL_GUARDED_BY(mu_);
   Stats stats_ ABSL_GUARDED_BY(mu_);
+  // When the handler call now running began; InfiniteFuture when none.
+  absl::Time handler_since_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+  bool reflector_ended_ ABSL_GUARDED_BY(mu_) = false;
+  bool dispatcher_ended_ ABSL_GUARDED_BY(mu_) = false;
 
   std::thread reflector_;
   std::thread dispatcher_;

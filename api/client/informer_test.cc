@@ -1,7 +1,9 @@
 #include "api/client/informer.h"
 
 #include <algorithm>
+#include <atomic>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -90,6 +92,30 @@ class Recorder {
   absl::Mutex mu_;
   std::vector<std::string> calls_ ABSL_GUARDED_BY(mu_);
 };
+
+// Polls Healthy until it is OK (want_ok) or not, or real time runs out;
+// returns the last answer.
+absl::Status WaitForHealthy(const Informer& informer,
+                            absl::Duration max_handler_time,
+                            absl::Duration timeout, bool want_ok = true) {
+  const absl::Time deadline = absl::Now() + timeout;
+  for (;;) {
+    absl::Status s = informer.Healthy(max_handler_time);
+    if (s.ok() == want_ok || absl::Now() > deadline) return s;
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+}
+
+// Polls cond until it holds or 10 s of real time pass.
+template <typename F>
+bool Eventually(F cond) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (!cond()) {
+    if (absl::Now() > deadline) return false;
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  return true;
+}
 
 class InformerTest : public ::testing::Test {
  protected:
@@ -350,6 +376,108 @@ TEST_F(InformerTest, OtherWatchErrorsBackOffThenResumeWithoutRelist) {
   EXPECT_EQ(informer.stats().errors, 2);
 }
 
+// Advances the fake clock by `wait` once the reflector waits on it, then
+// expects watch call number `n` (real-time bounded).
+#define ADVANCE_AND_EXPECT_WATCH(wait, n)                        \
+  do {                                                           \
+    ASSERT_TRUE(clock_.AwaitWaiters(1, absl::Seconds(10)));      \
+    clock_.Advance(wait);                                        \
+    ASSERT_TRUE(fake_.AwaitWatchCalls(n, absl::Seconds(10)))     \
+        << "watch " << (n) << " did not start within " << (wait) \
+        << " of clock time";                                     \
+  } while (0)
+
+// An API server restart after minutes of service used to double a backoff
+// that earlier disruptions had already grown (only a clean end reset it):
+// after a few restarts every informer waited 30 s before watching again.
+TEST_F(InformerTest, AHealthyWatchThatBreaksStartsTheBackoffOver) {
+  InformerOptions options = Options();
+  options.backoff_initial = absl::Seconds(1);
+  options.backoff_max = absl::Seconds(16);
+  options.disconnected_backoff_max = absl::Seconds(16);  // the reset alone
+  ScriptLists({PodList({Pod("a", "1")}, "10")});
+  // Three watches fail at once: the backoff grows 1 s, 2 s, 4 s.
+  for (int i = 0; i < 3; ++i) {
+    fake_.EndWatch(absl::UnavailableError("connection refused"));
+  }
+  Informer informer(&fake_, std::move(options));
+  ASSERT_TRUE(informer.Start().ok());
+  ASSERT_TRUE(fake_.AwaitWatchCalls(1, absl::Seconds(10)));
+  ADVANCE_AND_EXPECT_WATCH(absl::Seconds(1), 2);
+  ADVANCE_AND_EXPECT_WATCH(absl::Seconds(2), 3);
+  ADVANCE_AND_EXPECT_WATCH(absl::Seconds(4), 4);
+  // Watch 4 works (an event), then the API server restarts: the wait is
+  // drawn from the initial backoff again (old code: 4 s to 8 s).
+  fake_.PushWatchEvent(WatchEvent::Type::kModified, Pod("a", "11"));
+  fake_.EndWatch(absl::UnavailableError("connection reset by peer"));
+  ADVANCE_AND_EXPECT_WATCH(absl::Seconds(1), 5);
+  // Watch 5 stays open, quiet, for kHealthyWatch, then breaks: healthy too.
+  ASSERT_TRUE(fake_.AwaitIdleWatch(absl::Seconds(10)));
+  clock_.Advance(Informer::kHealthyWatch);
+  fake_.EndWatch(absl::UnavailableError("connection reset by peer"));
+  ADVANCE_AND_EXPECT_WATCH(absl::Seconds(1), 6);
+  EXPECT_EQ(fake_.watch_calls()[5].resource_version, "11");
+  EXPECT_EQ(fake_.list_calls().size(), 1u);
+}
+
+// While the API server cannot be reached, waits stay short (it may be back
+// any moment), yet never zero: a watch refused again and again does not spin.
+TEST_F(InformerTest, RetriesWhileDisconnectedWaitAtMostTheCap) {
+  InformerOptions options = Options();
+  options.backoff_initial = absl::Seconds(1);
+  options.backoff_max = absl::Seconds(30);
+  options.disconnected_backoff_max = absl::Seconds(2);
+  ScriptLists({PodList({}, "10")});
+  for (int i = 0; i < 8; ++i) {
+    fake_.EndWatch(i % 2 == 0 ? absl::UnavailableError("connection refused")
+                              : StatusFromResponse(503, "starting"));
+  }
+  // Then an answer that is not a disconnection: the full backoff applies.
+  fake_.EndWatch(StatusFromResponse(
+      403, R"({"kind":"Status","reason":"Forbidden","code":403})"));
+  Informer informer(&fake_, std::move(options));
+  ASSERT_TRUE(informer.Start().ok());
+  ASSERT_TRUE(fake_.AwaitWatchCalls(1, absl::Seconds(10)));
+  ADVANCE_AND_EXPECT_WATCH(absl::Seconds(1), 2);
+  for (int n = 3; n <= 8; ++n) {
+    // At least half the cap: no hot loop.
+    ASSERT_TRUE(clock_.AwaitWaiters(1, absl::Seconds(10)));
+    clock_.Advance(absl::Milliseconds(990));
+    ASSERT_TRUE(clock_.AwaitWaiters(1, absl::Seconds(10)));
+    EXPECT_EQ(fake_.watch_calls().size(), static_cast<size_t>(n - 1));
+    ADVANCE_AND_EXPECT_WATCH(absl::Milliseconds(1010), n);
+  }
+  ADVANCE_AND_EXPECT_WATCH(absl::Seconds(2), 9);
+  // After the Forbidden answer: the backoff (30 s by now) is not capped.
+  ASSERT_TRUE(clock_.AwaitWaiters(1, absl::Seconds(10)));
+  clock_.Advance(absl::Seconds(10));
+  ASSERT_TRUE(clock_.AwaitWaiters(1, absl::Seconds(10)));
+  EXPECT_EQ(fake_.watch_calls().size(), 9u);
+  ADVANCE_AND_EXPECT_WATCH(absl::Seconds(20), 10);
+}
+
+TEST_F(InformerTest, FailedListsWhileDisconnectedWaitAtMostTheCap) {
+  InformerOptions options = Options();
+  options.backoff_initial = absl::Seconds(1);
+  options.backoff_max = absl::Seconds(30);
+  options.disconnected_backoff_max = absl::Seconds(2);
+  std::vector<absl::StatusOr<nlohmann::json>> lists(
+      6, absl::UnavailableError("connection refused"));
+  lists.push_back(PodList({Pod("a", "1")}, "10"));
+  ScriptLists(lists);
+  Informer informer(&fake_, std::move(options));
+  ASSERT_TRUE(informer.Start().ok());
+  for (size_t i = 0; i < 6; ++i) {
+    ASSERT_TRUE(clock_.AwaitWaiters(1, absl::Seconds(10)));
+    EXPECT_FALSE(informer.HasSynced());
+    clock_.Advance(absl::Seconds(2));
+    ASSERT_TRUE(Eventually([&] { return fake_.list_calls().size() >= i + 2; }))
+        << "list " << i + 2 << " did not start within 2 s of clock time";
+  }
+  EXPECT_TRUE(informer.WaitForSync(absl::InfiniteFuture()));
+  EXPECT_EQ(fake_.list_calls().size(), 7u);
+}
+
 TEST_F(InformerTest, FailedListIsRetriedAfterBackoff) {
   ScriptLists({absl::UnavailableError("apiserver down"),
                PodList({Pod("a", "1")}, "10")});
@@ -440,6 +568,108 @@ TEST_F(InformerTest, IndexesAreMaintainedFromEvents) {
   }
   EXPECT_THAT(db, UnorderedElementsAre("ns/a"));
   EXPECT_EQ(informer.store().ByIndex("pool", "web")->size(), 1u);
+}
+
+// Exceptions on the informer's threads used to escape them (or unwind
+// through the network client's C callbacks): std::terminate.
+TEST_F(InformerTest, AThrowingHandlerDoesNotStopLaterEvents) {
+  ScriptLists({PodList({Pod("bad", "1"), Pod("a", "2")}, "10")});
+  fake_.PushWatchEvent(WatchEvent::Type::kModified, Pod("bad", "11"));
+  fake_.PushWatchEvent(WatchEvent::Type::kAdded, Pod("b", "12"));
+  EventHandler thrower;
+  auto throw_on_bad = [](const ObjectPtr& pod) {
+    if (MetadataString(*pod, "name") == "bad") {
+      // What a handler reading a field of the wrong JSON type does.
+      (void)pod->at("metadata").at("name").get<int>();
+    }
+  };
+  thrower.on_add = throw_on_bad;
+  thrower.on_update = [&](const ObjectPtr&, const ObjectPtr& pod) {
+    throw_on_bad(pod);
+  };
+  InformerOptions options = Options();
+  Logger quiet([](absl::string_view) {}, LogLevel::kError, nullptr);
+  options.logger = &quiet;
+  Informer informer(&fake_, std::move(options));
+  ASSERT_TRUE(informer.AddEventHandler(thrower).ok());
+  ASSERT_TRUE(informer.AddEventHandler(recorder_.Handler()).ok());
+  ASSERT_TRUE(informer.Start().ok());
+  // The handler after the thrower still sees every event, in order.
+  EXPECT_THAT(recorder_.Await(4),
+              ElementsAre("add ns/bad 1", "add ns/a 2", "update ns/bad 1->11",
+                          "add ns/b 12"));
+  EXPECT_EQ(informer.stats().exceptions, 2);
+  EXPECT_TRUE(informer.Healthy(absl::Seconds(30)).ok());
+}
+
+TEST_F(InformerTest, HealthyReportsAWedgedHandler) {
+  ScriptLists({PodList({Pod("a", "1")}, "10")});
+  absl::Mutex gate_mu;
+  bool open = false;
+  bool entered = false;
+  EventHandler blocking;
+  blocking.on_add = [&](const ObjectPtr&) {
+    absl::MutexLock lock(&gate_mu);
+    entered = true;
+    gate_mu.Await(absl::Condition(&open));
+  };
+  Informer informer(&fake_, Options());
+  EXPECT_TRUE(informer.Healthy(absl::Seconds(30)).ok());  // not started
+  ASSERT_TRUE(informer.AddEventHandler(blocking).ok());
+  ASSERT_TRUE(informer.Start().ok());
+  {
+    absl::MutexLock lock(&gate_mu);
+    ASSERT_TRUE(
+        gate_mu.AwaitWithTimeout(absl::Condition(&entered), absl::Seconds(10)));
+  }
+  clock_.Advance(absl::Seconds(30));
+  EXPECT_TRUE(informer.Healthy(absl::Seconds(30)).ok());
+  clock_.Advance(absl::Seconds(1));
+  absl::Status wedged = informer.Healthy(absl::Seconds(30));
+  EXPECT_EQ(wedged.code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_THAT(std::string(wedged.message()),
+              ::testing::HasSubstr("informer pods: an event handler has been "
+                                   "running for 31s"));
+  {
+    absl::MutexLock lock(&gate_mu);
+    open = true;
+  }
+  ASSERT_TRUE(informer.WaitForSync(absl::InfiniteFuture()));
+  EXPECT_TRUE(
+      WaitForHealthy(informer, absl::Seconds(30), absl::Seconds(10)).ok());
+}
+
+// A handler whose copy throws: the dispatcher copies the handlers when it
+// starts, outside any one handler call, so the thread itself ends.
+struct CopyThrows {
+  std::shared_ptr<std::atomic<bool>> armed;
+  CopyThrows(std::shared_ptr<std::atomic<bool>> a) : armed(std::move(a)) {}
+  CopyThrows(const CopyThrows& other) : armed(other.armed) {
+    if (armed->load()) throw std::runtime_error("copy failed");
+  }
+  void operator()(const ObjectPtr&) const {}
+};
+
+TEST_F(InformerTest, HealthyReportsADeadDispatcher) {
+  ScriptLists({PodList({Pod("a", "1")}, "10")});
+  InformerOptions options = Options();
+  Logger quiet([](absl::string_view) {}, LogLevel::kError, nullptr);
+  options.logger = &quiet;
+  Informer informer(&fake_, std::move(options));
+  auto armed = std::make_shared<std::atomic<bool>>(false);
+  EventHandler handler;
+  handler.on_add = CopyThrows(armed);
+  ASSERT_TRUE(informer.AddEventHandler(std::move(handler)).ok());
+  armed->store(true);
+  ASSERT_TRUE(informer.Start().ok());
+  absl::Status dead = WaitForHealthy(informer, absl::Seconds(30),
+                                     absl::Seconds(10), /*want_ok=*/false);
+  EXPECT_EQ(dead.code(), absl::StatusCode::kInternal);
+  EXPECT_THAT(std::string(dead.message()),
+              ::testing::HasSubstr("event dispatch thread ended"));
+  armed->store(false);
+  informer.Stop();
+  EXPECT_TRUE(informer.Healthy(absl::Seconds(30)).ok());  // stopped
 }
 
 }  // namespace
