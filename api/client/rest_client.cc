@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "api/client/errors.h"
+#include "api/client/exceptions.h"
 #include "api/client/status_macros.h"
 #include "api/client/watch_decoder.h"
 
@@ -186,6 +187,9 @@ struct RestClient::Transfer {
   int http_code = 0;
   const char* protocol = "";
   absl::Status status;  // The attempt's transport/stream outcome.
+  // Something a callback ran (the watch handler, above all) threw; the
+  // transfer was aborted with this error and is not retried.
+  absl::Status callback_error;
   bool request_sent = true;
   bool cancelled = false;
   // Watch only.
@@ -195,32 +199,55 @@ struct RestClient::Transfer {
   std::vector<WatchEvent> events;
   absl::Status stream_error;
 
+  // libcurl calls these from C: an exception must never unwind through it
+  // (std::terminate at best). Each catches everything and aborts the
+  // transfer with the error instead (returning a short count).
   static size_t OnHeader(char* data, size_t size, size_t n, void* user) {
     auto* t = static_cast<Transfer*>(user);
-    absl::string_view line(data, size * n);
-    if (absl::StartsWith(line, "HTTP/")) {
-      t->retry_after.clear();  // A new response (after 100 Continue).
-    } else if (absl::StartsWithIgnoreCase(line, "retry-after:")) {
-      line.remove_prefix(sizeof("retry-after:") - 1);
-      t->retry_after = std::string(absl::StripAsciiWhitespace(line));
+    try {
+      return t->Header(absl::string_view(data, size * n));
+    } catch (...) {
+      t->callback_error =
+          StatusFromCurrentException("reading the HTTP response headers");
+      return 0;
     }
-    return size * n;
   }
 
   static size_t OnWrite(char* data, size_t size, size_t n, void* user) {
     auto* t = static_cast<Transfer*>(user);
-    const size_t len = size * n;
-    if (t->client->stopped()) {
-      t->cancelled = true;
+    try {
+      return t->Write(data, size * n);
+    } catch (...) {
+      t->callback_error = StatusFromCurrentException(
+          t->handler != nullptr ? "the watch event handler"
+                                : "reading the HTTP response body");
+      return 0;
+    }
+  }
+
+  size_t Header(absl::string_view line) {
+    const size_t len = line.size();
+    if (absl::StartsWith(line, "HTTP/")) {
+      retry_after.clear();  // A new response (after 100 Continue).
+    } else if (absl::StartsWithIgnoreCase(line, "retry-after:")) {
+      line.remove_prefix(sizeof("retry-after:") - 1);
+      retry_after = std::string(absl::StripAsciiWhitespace(line));
+    }
+    return len;
+  }
+
+  size_t Write(const char* data, size_t len) {
+    if (client->stopped()) {
+      cancelled = true;
       return 0;  // Aborts the transfer.
     }
-    if (t->handler != nullptr) {
+    if (handler != nullptr) {
       long code = 0;  // NOLINT(google-runtime-int): curl's type.
-      curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &code);
-      if (code == 200) return t->OnStreamData(absl::string_view(data, len));
-      if (t->body.size() + len > kMaxErrorBody) return len;  // Keep the head.
+      curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
+      if (code == 200) return OnStreamData(absl::string_view(data, len));
+      if (body.size() + len > kMaxErrorBody) return len;  // Keep the head.
     }
-    t->body.append(data, len);
+    body.append(data, len);
     return len;
   }
 
@@ -460,6 +487,8 @@ void RestClient::Perform(Request& req, const std::string& token,
   if (transfer.cancelled || (stopped() && result != CURLE_OK)) {
     transfer.cancelled = true;
     transfer.status = absl::CancelledError("the client was stopped");
+  } else if (!transfer.callback_error.ok()) {
+    transfer.status = transfer.callback_error;
   } else if (mc != CURLM_OK) {
     transfer.status = absl::InternalError(
         absl::StrCat("curl multi: ", curl_multi_strerror(mc)));
@@ -512,9 +541,10 @@ absl::StatusOr<RestClient::Response> RestClient::Execute(Request& req) {
     if (status.ok()) {
       return Response{transfer.http_code, std::move(transfer.body)};
     }
-    if (transfer.cancelled || transfer.streaming) {
+    if (transfer.cancelled || transfer.streaming ||
+        !transfer.callback_error.ok()) {
       // A watch that got going is not retried: the caller re-watches from
-      // the last version it saw.
+      // the last version it saw. Nor is what a callback threw on.
       return WithContext(status, context);
     }
     if (transfer.http_code == 401 && !config_.token_file.empty() &&

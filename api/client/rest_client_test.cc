@@ -29,6 +29,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "api/client/errors.h"
+#include "api/client/exceptions.h"
 #include "api/client/rate_limiter.h"
 #include "api/client/retry.h"
 #include "api/client/testing/fake_client.h"
@@ -889,6 +890,41 @@ TEST(RestClientTest, HandlerReturningFalseStopsTheWatch) {
                     [&](const WatchEvent&) { return ++calls < 2; });
   EXPECT_TRUE(status.ok()) << status;
   EXPECT_EQ(calls, 2);
+}
+
+// The handler runs inside libcurl's write callback, a C frame: an exception
+// unwinding through it used to end the process.
+TEST(RestClientTest, AThrowingWatchHandlerEndsTheWatchWithAnError) {
+  ScriptedServer server([&](const ReceivedRequest& req, int fd) {
+    if (req.target.find("watch=true") == std::string::npos) {
+      return SendAll(fd, Reply(200, kConfigMapJson));
+    }
+    SendAll(fd, kStreamHeaders);
+    SendAll(fd,
+            Chunk(EventLine("ADDED", "a", "1") + EventLine("ADDED", "b", "2") +
+                  EventLine("ADDED", "c", "3")));
+    server.release().WaitForNotification();
+    return false;
+  });
+  auto client = NewClient(server.url());
+  const int64_t caught = CaughtExceptions();
+  std::vector<std::string> seen;
+  absl::Status status = client->Watch(
+      kConfigMaps, "ns", WatchOptions(), [&](const WatchEvent& e) {
+        seen.push_back(Name(e));
+        // A handler reading a field of the wrong JSON type.
+        if (seen.size() == 2) (void)e.object.at("metadata").get<int>();
+        return true;
+      });
+  EXPECT_EQ(status.code(), absl::StatusCode::kInternal) << status;
+  EXPECT_NE(status.message().find("the watch event handler threw"),
+            absl::string_view::npos)
+      << status;
+  EXPECT_EQ(seen, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(CaughtExceptions(), caught + 1);
+  EXPECT_EQ(server.requests().size(), 1u);  // not retried
+  // The client (and the process) carry on.
+  EXPECT_TRUE(client->Get(kConfigMaps, "ns", "a").ok());
 }
 
 TEST(RestClientTest, StopEndsABlockedWatchAndLaterCalls) {
