@@ -4,6 +4,8 @@
 #include <cmath>
 #include <utility>
 
+#include "api/client/exceptions.h"
+
 namespace zenlead::client {
 
 ExponentialFailureRateLimiter::ExponentialFailureRateLimiter(
@@ -71,6 +73,8 @@ std::unique_ptr<RateLimiter> DefaultControllerRateLimiter(Clock* clock) {
 WorkQueue::WorkQueue(WorkQueueOptions options)
     : name_(std::move(options.name)),
       clock_(options.clock != nullptr ? options.clock : RealClock()),
+      log_((options.logger != nullptr ? *options.logger : DefaultLogger())
+               .With({{"workqueue", name_}})),
       rate_limiter_(options.rate_limiter != nullptr
                         ? std::move(options.rate_limiter)
                         : DefaultControllerRateLimiter(clock_)),
@@ -82,6 +86,17 @@ WorkQueue::WorkQueue(WorkQueueOptions options)
 WorkQueue::~WorkQueue() {
   ShutDown();
   delay_thread_.join();
+}
+
+template <typename F>
+void WorkQueue::Metric(F&& f) {
+  if (metrics_ == nullptr) return;
+  absl::Status thrown =
+      CallCatchingExceptions("work queue metrics", [&] { f(*metrics_); });
+  if (!thrown.ok()) {
+    log_.Error("work queue metrics threw; the sample is lost",
+               {{"error", thrown.ToString()}});
+  }
 }
 
 void WorkQueue::Add(const std::string& key, Priority priority) {
@@ -104,7 +119,7 @@ void WorkQueue::AddLocked(const std::string& key, Priority priority) {
     PushLocked(key, priority);
     return;
   }
-  if (metrics_ != nullptr) metrics_->IncAdds();
+  Metric([](WorkQueueMetrics& m) { m.IncAdds(); });
   added_at_.emplace(key, clock_->Now());
   // A key being processed is queued again by Done, so that one key never
   // has two workers.
@@ -118,12 +133,11 @@ void WorkQueue::PushLocked(const std::string& key, Priority priority) {
   queued_[key] = Position{priority, lane.insert(lane.end(), key)};
 }
 
-int WorkQueue::SizeLocked() const {
-  return static_cast<int>(queued_.size());
-}
+int WorkQueue::SizeLocked() const { return static_cast<int>(queued_.size()); }
 
 void WorkQueue::UpdateDepthLocked() {
-  if (metrics_ != nullptr) metrics_->SetDepth(SizeLocked());
+  const int size = SizeLocked();
+  Metric([size](WorkQueueMetrics& m) { m.SetDepth(size); });
 }
 
 void WorkQueue::AddAfter(const std::string& key, absl::Duration delay,
@@ -152,7 +166,7 @@ void WorkQueue::AddRateLimited(const std::string& key) {
   {
     absl::MutexLock lock(&mu_);
     if (shutting_down_) return;
-    if (metrics_ != nullptr) metrics_->IncRetries();
+    Metric([](WorkQueueMetrics& m) { m.IncRetries(); });
     // A retry keeps the lane the failed attempt was handed out from: a
     // failover that failed is retried ahead of routine work.
     if (auto it = handed_out_.find(key); it != handed_out_.end()) {
@@ -179,7 +193,8 @@ std::optional<std::string> WorkQueue::Get() {
   Priority priority = Priority::kHigh;
   if (lanes_[static_cast<int>(priority)].empty()) {
     priority = Priority::kNormal;
-    const std::list<std::string>& low = lanes_[static_cast<int>(Priority::kLow)];
+    const std::list<std::string>& low =
+        lanes_[static_cast<int>(Priority::kLow)];
     if (!low.empty()) {
       // Upkeep that waited too long goes before changes.
       auto added = added_at_.find(low.front());
@@ -198,7 +213,8 @@ std::optional<std::string> WorkQueue::Get() {
   handed_out_[key] = priority;
   dirty_.erase(key);
   if (auto it = added_at_.find(key); it != added_at_.end()) {
-    if (metrics_ != nullptr) metrics_->ObserveQueueLatency(now - it->second);
+    const absl::Duration waited = now - it->second;
+    Metric([waited](WorkQueueMetrics& m) { m.ObserveQueueLatency(waited); });
     added_at_.erase(it);
   }
   started_at_[key] = now;
@@ -210,9 +226,8 @@ void WorkQueue::Done(const std::string& key) {
   if (processing_.erase(key) == 0) return;  // not handed out by Get
   handed_out_.erase(key);
   if (auto it = started_at_.find(key); it != started_at_.end()) {
-    if (metrics_ != nullptr) {
-      metrics_->ObserveWorkDuration(clock_->Now() - it->second);
-    }
+    const absl::Duration worked = clock_->Now() - it->second;
+    Metric([worked](WorkQueueMetrics& m) { m.ObserveWorkDuration(worked); });
     started_at_.erase(it);
   }
   if (auto dirty = dirty_.find(key); dirty != dirty_.end()) {
@@ -252,6 +267,24 @@ int WorkQueue::Len() const {
 }
 
 void WorkQueue::DelayLoop() {
+  // Nothing in the body should throw (metrics are guarded), but if anything
+  // does (std::bad_alloc), delayed keys must still come due: log, pause
+  // briefly so a persistent failure cannot spin, and carry on.
+  for (;;) {
+    bool returned = false;
+    absl::Status thrown =
+        CallCatchingExceptions("work queue delay thread", [&] {
+          DelayLoopBody();
+          returned = true;
+        });
+    if (returned) return;
+    log_.Error("work queue delay thread caught an exception; continuing",
+               {{"error", thrown.ToString()}});
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+}
+
+void WorkQueue::DelayLoopBody() {
   absl::MutexLock lock(&mu_);
   while (!shutting_down_) {
     const absl::Time now = clock_->Now();

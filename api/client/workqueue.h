@@ -44,6 +44,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "api/client/clock.h"
+#include "api/client/logging.h"
 #include "api/client/rate_limiter.h"
 
 namespace zenlead::client {
@@ -110,8 +111,9 @@ class MaxOfRateLimiter : public RateLimiter {
 std::unique_ptr<RateLimiter> DefaultControllerRateLimiter(Clock* clock);
 
 // Observes a queue. Called with the queue's lock held: must be quick and must
-// not call back into the queue. runtime_metrics.h exports these as
-// Prometheus metrics.
+// not call back into the queue (an exception it throws is caught and logged,
+// the queue carries on). runtime_metrics.h exports these as Prometheus
+// metrics.
 class WorkQueueMetrics {
  public:
   virtual ~WorkQueueMetrics() = default;
@@ -138,6 +140,8 @@ struct WorkQueueOptions {
   std::unique_ptr<RateLimiter> rate_limiter;
   // Optional; not owned, must outlive the queue.
   WorkQueueMetrics* metrics = nullptr;
+  // nullptr: DefaultLogger().
+  const Logger* logger = nullptr;
   // A kLow key that has waited this long is served before kNormal keys
   // (never before kHigh ones), so steady changes cannot starve upkeep.
   absl::Duration low_max_wait = absl::Seconds(2);
@@ -202,9 +206,14 @@ class WorkQueue {
   void UpdateDepthLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Moves delayed keys into the queue when their time comes.
   void DelayLoop();
+  void DelayLoopBody();
+  // Calls f(*metrics_) if there are metrics, catching what it throws.
+  template <typename F>
+  void Metric(F&& f) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string name_;
   Clock* const clock_;
+  const Logger log_;
   const std::unique_ptr<RateLimiter> rate_limiter_;
   WorkQueueMetrics* const metrics_;
   const absl::Duration low_max_wait_;

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <utility>
@@ -359,6 +360,50 @@ TEST_F(WorkQueueTest, MetricsMeasureQueueLatencyAndWorkDuration) {
   queue.Done("a");
   EXPECT_THAT(metrics_.latencies(), ElementsAre(absl::Seconds(3)));
   EXPECT_THAT(metrics_.durations(), ElementsAre(absl::Seconds(2)));
+}
+
+class ThrowingMetrics : public WorkQueueMetrics {
+ public:
+  void SetDepth(int64_t) override { Throw(); }
+  void IncAdds() override { Throw(); }
+  void IncRetries() override { Throw(); }
+  void ObserveQueueLatency(absl::Duration) override { Throw(); }
+  void ObserveWorkDuration(absl::Duration) override { Throw(); }
+
+ private:
+  static void Throw() { throw std::runtime_error("metrics backend broken"); }
+};
+
+// A throwing metrics call on the delay thread used to end the process, and
+// on a caller's thread escaped Add with the key half added (never handed
+// out again).
+TEST_F(WorkQueueTest, ThrowingMetricsLoseNoKeysAndKillNoThread) {
+  ThrowingMetrics throwing;
+  Logger quiet([](absl::string_view) {}, LogLevel::kError, nullptr);
+  WorkQueueOptions options = Options();
+  options.metrics = &throwing;
+  options.logger = &quiet;
+  WorkQueue queue(std::move(options));
+  queue.AddAfter("delayed", absl::Seconds(1));
+  ASSERT_TRUE(clock_.AwaitWaiters(1, absl::Seconds(10)));
+  clock_.Advance(absl::Seconds(1));
+  EXPECT_EQ(queue.Get(), "delayed");  // moved by the delay thread
+  queue.Done("delayed");
+  queue.Add("direct");
+  queue.Add("direct");  // still deduplicated: the first add completed
+  EXPECT_EQ(queue.Len(), 1);
+  EXPECT_EQ(queue.Get(), "direct");
+  queue.AddRateLimited("direct");
+  queue.Done("direct");
+  clock_.Advance(absl::Seconds(1));
+  EXPECT_EQ(queue.Get(), "direct");
+  queue.Done("direct");
+  // The delay thread is alive: it still moves keys.
+  queue.AddAfter("later", absl::Seconds(1));
+  ASSERT_TRUE(clock_.AwaitWaiters(1, absl::Seconds(10)));
+  clock_.Advance(absl::Seconds(1));
+  EXPECT_EQ(queue.Get(), "later");
+  queue.Done("later");
 }
 
 TEST(ExponentialFailureRateLimiterTest, DoublesFromBaseUpToTheCap) {
