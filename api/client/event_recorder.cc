@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "api/client/errors.h"
+#include "api/client/exceptions.h"
 #include "api/client/meta.h"
 
 namespace zenlead::client {
@@ -145,7 +146,19 @@ void EventRecorder::Run() {
       queue_.pop_front();
       busy_ = true;
     }
-    Write(event);
+    // A Client implementation (or a JSON operation on odd input) may throw;
+    // on this thread that would end the process. The event is lost instead.
+    absl::Status thrown =
+        CallCatchingExceptions("event recorder", [&] { Write(event); });
+    if (!thrown.ok()) {
+      log_.Error(
+          "writing an event threw; the event is dropped",
+          {{"reason", event.reason},
+           {"regarding", ObjectKey(event.regarding.ns, event.regarding.name)},
+           {"error", thrown.ToString()}});
+      absl::MutexLock lock(&mu_);
+      ++stats_.failed;
+    }
   }
 }
 

@@ -91,7 +91,7 @@ class EventRecorder {
     int64_t created = 0;  // new Event objects
     int64_t patched = 0;  // series updates of existing Events
     int64_t dropped = 0;  // queue full
-    int64_t failed = 0;   // API errors
+    int64_t failed = 0;   // API errors (and exceptions, logged)
   };
   Stats stats() const;
 

@@ -1,5 +1,6 @@
 #include "api/client/event_recorder.h"
 
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -110,6 +111,29 @@ class EventRecorderTest : public ::testing::Test {
   EventSink sink_{fake_};
   Logger quiet_{[](absl::string_view) {}, LogLevel::kError, nullptr};
 };
+
+// A throwing Client on the writer thread used to end the process.
+TEST_F(EventRecorderTest, AThrowingClientDropsThatEventOnly) {
+  FakeClient throwing;
+  int calls = 0;
+  throwing.create =
+      [&](const Resource& r, absl::string_view ns,
+          const nlohmann::json& obj) -> absl::StatusOr<nlohmann::json> {
+    if (++calls == 1) throw std::runtime_error("client bug");
+    return obj;
+  };
+  EventRecorder recorder(&throwing, Options());
+  ASSERT_TRUE(
+      recorder.Record(kPolicy, EventType::kWarning, "First", "Elect", "a")
+          .ok());
+  ASSERT_TRUE(
+      recorder.Record(kPolicy, EventType::kNormal, "Second", "Elect", "b")
+          .ok());
+  Flush(recorder);
+  EXPECT_EQ(calls, 2);
+  EXPECT_EQ(recorder.stats().failed, 1);
+  EXPECT_EQ(recorder.stats().created, 1);
+}
 
 TEST_F(EventRecorderTest, CreatesAnEventsV1Event) {
   EventRecorder recorder(&fake_, Options());
