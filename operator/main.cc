@@ -5,6 +5,9 @@
 //   zen-lead-operator --leader-elect --metrics-bind-address=:8080
 //       --health-probe-bind-address=:8081 --grpc-bind-address=:9090
 //
+// (the in-cluster form, config/manager; without the address flags metrics
+// and gRPC listen on 127.0.0.1 only).
+//
 // Exit codes: 0 after SIGTERM/SIGINT (graceful: workers stopped, operator
 // Lease released, servers stopped), 1 on a startup error or after losing the
 // operator Lease (the kubelet restarts the container with clean state), 2 for
@@ -63,15 +66,24 @@ ABSL_FLAG(absl::Duration, retry_period, absl::Seconds(2),
 ABSL_FLAG(std::string, identity, "",
           "This replica's name in the Lease. Default: $POD_NAME, else "
           "<hostname>_<pid>.");
-ABSL_FLAG(std::string, metrics_bind_address, ":8080",
-          "Address of the Prometheus /metrics endpoint (host:port or :port; "
-          "port 0 picks a free port, logged at start); \"0\" disables it.");
-ABSL_FLAG(std::string, health_probe_bind_address, ":8081",
-          "Address of /healthz (alive) and /readyz (caches synced); \"0\" "
-          "disables them.");
-ABSL_FLAG(std::string, grpc_bind_address, ":9090",
+ABSL_FLAG(std::string, metrics_bind_address,
+          zenlead::op::kDefaultMetricsBindAddress,
+          "Address of the Prometheus /metrics endpoint (host:port, :port for "
+          "every interface, [ipv6]:port; port 0 picks a free port, logged at "
+          "start); \"0\" disables it. Loopback by default: metrics are served "
+          "without authentication, so open them (e.g. :8080) only where a "
+          "NetworkPolicy limits who connects (config/network-policy).");
+ABSL_FLAG(std::string, health_probe_bind_address,
+          zenlead::op::kDefaultHealthProbeBindAddress,
+          "Address of /healthz (alive: the controllers' health checks pass) "
+          "and /readyz (caches synced); every interface by default, for the "
+          "kubelet; \"0\" disables them.");
+ABSL_FLAG(std::string, grpc_bind_address,
+          zenlead::op::kDefaultGrpcBindAddress,
           "Address of the gRPC LeaderService (GetLeader, WatchLeader); \"0\" "
-          "disables it.");
+          "disables it. Loopback by default: it answers any client, so open "
+          "it (e.g. :9090) only where a NetworkPolicy limits who connects "
+          "(config/network-policy).");
 ABSL_FLAG(std::string, log_level, "info",
           "Minimum level of the JSON log lines on stderr: debug, info, warn, "
           "error.");

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -32,6 +33,19 @@ absl::Status CheckAddress(absl::string_view flag, const std::string& value) {
         "--", flag, ": ", parsed.status().message(), "; or \"0\" to disable"));
   }
   return absl::OkStatus();
+}
+
+// Whether two servers would compete for one port: the same port (not 0) on
+// the same host, or on any host of the family a wildcard listens on ("" and
+// 0.0.0.0: IPv4; "::" on Linux: IPv4 and IPv6).
+bool SamePort(const BindAddress& a, const BindAddress& b) {
+  auto covers = [](const std::string& wildcard, const std::string& host) {
+    if (wildcard == "::") return true;
+    const bool ipv4 = host.find(':') == std::string::npos;
+    return (wildcard.empty() || wildcard == "0.0.0.0") && ipv4;
+  };
+  return a.port != 0 && a.port == b.port &&
+         (a.host == b.host || covers(a.host, b.host) || covers(b.host, a.host));
 }
 
 }  // namespace
@@ -73,13 +87,22 @@ absl::Status ValidateOptions(const ManagerOptions& o) {
   RETURN_IF_ERROR(
       CheckAddress("health-probe-bind-address", o.health_probe_bind_address));
   RETURN_IF_ERROR(CheckAddress("grpc-bind-address", o.grpc_bind_address));
-  if (o.metrics_bind_address != kDisabled &&
-      o.metrics_bind_address == o.health_probe_bind_address &&
-      ParseBindAddress(o.metrics_bind_address)->port != 0) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "--metrics-bind-address and --health-probe-bind-address are both "
-        "\"%s\": they are separate servers and need different ports",
-        o.metrics_bind_address));
+  const std::pair<const char*, const std::string*> servers[] = {
+      {"metrics-bind-address", &o.metrics_bind_address},
+      {"health-probe-bind-address", &o.health_probe_bind_address},
+      {"grpc-bind-address", &o.grpc_bind_address}};
+  for (size_t i = 0; i < 3; ++i) {
+    for (size_t j = i + 1; j < 3; ++j) {
+      const std::string& a = *servers[i].second;
+      const std::string& b = *servers[j].second;
+      if (a == kDisabled || b == kDisabled) continue;
+      if (SamePort(*ParseBindAddress(a), *ParseBindAddress(b))) {
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "--%s (\"%s\") and --%s (\"%s\") would share a port: they are "
+            "separate servers and need different ports",
+            servers[i].first, a, servers[j].first, b));
+      }
+    }
   }
   if (o.burst < 1) {
     return absl::InvalidArgumentError(

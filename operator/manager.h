@@ -43,6 +43,15 @@
 
 namespace zenlead::op {
 
+// Default listening addresses (the flags' defaults too). Metrics and the
+// LeaderService answer anyone who connects, so they stay on loopback until
+// they authenticate their clients; config/manager opens them to the cluster
+// explicitly, behind config/network-policy. Probes listen everywhere: the
+// kubelet connects to the pod's IP.
+inline constexpr char kDefaultMetricsBindAddress[] = "127.0.0.1:8080";
+inline constexpr char kDefaultHealthProbeBindAddress[] = ":8081";
+inline constexpr char kDefaultGrpcBindAddress[] = "127.0.0.1:9090";
+
 struct ManagerOptions {
   // A kubeconfig path; "" for LoadConfig's order ($KUBECONFIG, in-cluster,
   // ~/.kube/config).
@@ -61,9 +70,9 @@ struct ManagerOptions {
   std::string identity;
 
   // "host:port" / ":port" (port 0: any free port); "0" disables.
-  std::string metrics_bind_address = ":8080";
-  std::string health_probe_bind_address = ":8081";
-  std::string grpc_bind_address = ":9090";
+  std::string metrics_bind_address = kDefaultMetricsBindAddress;
+  std::string health_probe_bind_address = kDefaultHealthProbeBindAddress;
+  std::string grpc_bind_address = kDefaultGrpcBindAddress;
 
   // Client-side rate limit of the API client.
   double qps = 20;

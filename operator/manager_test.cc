@@ -16,6 +16,7 @@
 #include "gtest/gtest.h"
 #include "httplib.h"
 #include "nlohmann/json.hpp"
+#include "operator/http_server.h"
 
 namespace zenlead::op {
 namespace {
@@ -70,6 +71,22 @@ TEST(ValidateOptionsTest, DefaultsAreValid) {
   EXPECT_TRUE(ValidateOptions(disabled).ok());
 }
 
+TEST(ManagerOptionsTest, UnauthenticatedServersDefaultToLoopback) {
+  const ManagerOptions o;
+  for (const std::string& address :
+       {o.metrics_bind_address, o.grpc_bind_address}) {
+    absl::StatusOr<BindAddress> bind = ParseBindAddress(address);
+    ASSERT_TRUE(bind.ok()) << bind.status();
+    EXPECT_EQ(bind->host, "127.0.0.1") << address;
+  }
+  // The kubelet probes the pod's IP.
+  absl::StatusOr<BindAddress> probes =
+      ParseBindAddress(o.health_probe_bind_address);
+  ASSERT_TRUE(probes.ok());
+  EXPECT_EQ(probes->host, "");
+  EXPECT_EQ(probes->port, 8081);
+}
+
 TEST(ValidateOptionsTest, ErrorsNameTheFlag) {
   struct Case {
     std::function<void(ManagerOptions&)> change;
@@ -81,7 +98,10 @@ TEST(ValidateOptionsTest, ErrorsNameTheFlag) {
       {[](ManagerOptions& o) { o.grpc_bind_address = "x"; },
        "--grpc-bind-address"},
       {[](ManagerOptions& o) { o.health_probe_bind_address = ":8080"; },
-       "--health-probe-bind-address"},
+       "--metrics-bind-address (\"127.0.0.1:8080\") and "
+       "--health-probe-bind-address (\":8080\") would share a port"},
+      {[](ManagerOptions& o) { o.grpc_bind_address = "127.0.0.1:8081"; },
+       "--health-probe-bind-address (\":8081\") and --grpc-bind-address"},
       {[](ManagerOptions& o) { o.renew_deadline = absl::Seconds(15); },
        "--renew-deadline (15s) must be less than"},
       {[](ManagerOptions& o) { o.retry_period = absl::Seconds(9); },
