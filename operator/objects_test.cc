@@ -41,9 +41,10 @@ TEST(WithoutBookkeepingTest, DropsManagedFieldsAndLastApplied) {
                  {{"kubectl.kubernetes.io/last-applied-configuration", "{}"},
                   {"zen-lead/identity", "x"}}}}},
               {"spec", {{"replicas", 3}}}};
-  json want = {{"metadata",
-                {{"name", "db"}, {"annotations", {{"zen-lead/identity", "x"}}}}},
-               {"spec", {{"replicas", 3}}}};
+  json want = {
+      {"metadata",
+       {{"name", "db"}, {"annotations", {{"zen-lead/identity", "x"}}}}},
+      {"spec", {{"replicas", 3}}}};
   EXPECT_EQ(WithoutBookkeeping(obj), want);
   obj["metadata"]["annotations"].erase("zen-lead/identity");
   EXPECT_FALSE(WithoutBookkeeping(obj)["metadata"].contains("annotations"));
@@ -73,6 +74,115 @@ TEST(MergePatchForTest, ChangedAddedAndDroppedFieldsOnly) {
   applied = have;
   applied.merge_patch(gone);
   EXPECT_EQ(applied, (json{{"phase", "NoCandidates"}}));
+}
+
+json Policy(json spec) {
+  return {
+      {"apiVersion", "coordination.kube-zen.io/v1alpha1"},
+      {"kind", "LeaderPolicy"},
+      {"metadata",
+       {{"name", "p"}, {"namespace", "ns"}, {"uid", "u1"}, {"generation", 3}}},
+      {"spec", std::move(spec)}};
+}
+
+TEST(PolicyFromObjectTest, DefaultsFromTheCrd) {
+  PolicySettings p = PolicyFromObject(Policy(json::object()));
+  EXPECT_TRUE(p.found);
+  EXPECT_TRUE(p.invalid.empty()) << p.invalid;
+  EXPECT_EQ(p.lease_duration_seconds, 15);
+  EXPECT_EQ(p.renew_deadline_seconds, 10);
+  EXPECT_EQ(p.identity_strategy, "pod");
+  EXPECT_EQ(p.generation, 3);
+}
+
+// A policy stored under an older or relaxed CRD is not used as it is.
+TEST(PolicyFromObjectTest, InvalidStoredSpecIsReportedAndNotUsed) {
+  PolicySettings p = PolicyFromObject(
+      Policy({{"leaseDurationSeconds", 0}, {"identityStrategy", "bogus"}}));
+  EXPECT_TRUE(p.found);
+  EXPECT_EQ(p.uid, "u1");
+  EXPECT_NE(p.invalid.find("spec.leaseDurationSeconds"), std::string::npos)
+      << p.invalid;
+  EXPECT_NE(p.invalid.find("spec.identityStrategy"), std::string::npos)
+      << p.invalid;
+  EXPECT_EQ(p.lease_duration_seconds, 15);  // the defaults, not 0
+  EXPECT_EQ(p.identity_strategy, "pod");
+}
+
+TEST(PolicyFromObjectTest, CrossFieldRulesNameBothFields) {
+  PolicySettings p = PolicyFromObject(
+      Policy({{"leaseDurationSeconds", 10}, {"renewDeadlineSeconds", 12}}));
+  EXPECT_NE(p.invalid.find("spec.renewDeadlineSeconds (12) must be less than "
+                           "spec.leaseDurationSeconds (10)"),
+            std::string::npos)
+      << p.invalid;
+  p = PolicyFromObject(
+      Policy({{"renewDeadlineSeconds", 5}, {"retryPeriodSeconds", 5}}));
+  EXPECT_NE(p.invalid.find("spec.retryPeriodSeconds"), std::string::npos)
+      << p.invalid;
+}
+
+TEST(PolicyStatusTransitionsTest, ReadsTheStatusEvenWithABadSpec) {
+  json p = Policy({{"leaseDurationSeconds", 0}});
+  EXPECT_EQ(PolicyStatusTransitions(p), 0);
+  p["status"] = {{"transitions", 12}};
+  EXPECT_EQ(PolicyStatusTransitions(p), 12);
+}
+
+TEST(ValidatePoolNameTest, MustNameALeaseAndBeALabelValue) {
+  EXPECT_TRUE(ValidatePoolName("db").ok());
+  EXPECT_TRUE(ValidatePoolName("my.pool-1").ok());
+  EXPECT_FALSE(ValidatePoolName("a/b c").ok());
+  EXPECT_FALSE(ValidatePoolName("Upper").ok());
+  EXPECT_FALSE(ValidatePoolName(std::string(64, 'a')).ok());
+  EXPECT_FALSE(ValidatePoolName("").ok());
+}
+
+TEST(ControllerOwnerTest, TypedAndTolerantOfWrongTypes) {
+  json pod = {{"metadata",
+               {{"ownerReferences", json::array({{{"apiVersion", "apps/v1"},
+                                                  {"kind", "ReplicaSet"},
+                                                  {"name", "rs"},
+                                                  {"uid", "u"},
+                                                  {"controller", true}}})}}}};
+  std::optional<OwnerRef> owner = ControllerOwner(pod);
+  ASSERT_TRUE(owner.has_value());
+  EXPECT_EQ(owner->kind, "ReplicaSet");
+  EXPECT_EQ(owner->uid, "u");
+  // controller: "yes" used to throw from json::value on the informer thread.
+  pod["metadata"]["ownerReferences"][0]["controller"] = "yes";
+  EXPECT_FALSE(ControllerOwner(pod).has_value());
+  EXPECT_EQ(ControllerOwnerUid(pod), "");
+}
+
+TEST(SourceFromServiceTest, WithoutSelectorIsAProblem) {
+  json svc = {{"metadata",
+               {{"name", "s"},
+                {"namespace", "ns"},
+                {"annotations", {{"zen-lead.io/enabled", "true"}}}}},
+              {"spec", {{"ports", json::array({{{"port", 80}}})}}}};
+  std::optional<Source> s = SourceFromService(svc);
+  ASSERT_TRUE(s.has_value());
+  EXPECT_EQ(s->problem_reason, "InvalidService");
+  EXPECT_NE(s->problem.find("spec.selector"), std::string::npos);
+  svc["spec"]["selector"] = {{"app", "x"}};
+  EXPECT_EQ(SourceFromService(svc)->problem_reason, "");
+}
+
+TEST(EndpointSliceApplyTest, AddressTypeFollowsTheLeaderIp) {
+  EXPECT_EQ(AddressTypeOf("10.0.0.1"), "IPv4");
+  EXPECT_EQ(AddressTypeOf("fd00::1"), "IPv6");
+  Source s;
+  s.ns = "ns";
+  s.name = "web";
+  s.pool = "web";
+  Candidate leader;
+  leader.name = "web-0";
+  leader.uid = "u";
+  leader.pod_ip = "fd00::1";
+  json slice = EndpointSliceApply(s, leader, {}, AddressTypeOf(leader.pod_ip));
+  EXPECT_EQ(slice["addressType"], "IPv6");
+  EXPECT_EQ(slice["endpoints"][0]["addresses"][0], "fd00::1");
 }
 
 }  // namespace
