@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "api/client/errors.h"
+#include "api/client/exceptions.h"
 #include "api/client/meta.h"
 
 namespace zenlead::client {
@@ -84,6 +85,15 @@ absl::Status ValidateLeaderElectionConfig(const LeaderElectionConfig& c) {
   return absl::OkStatus();
 }
 
+void ConfigureLeaderElectionClient(absl::Duration renew_deadline,
+                                   Config* config, RestClientOptions* options) {
+  const absl::Duration timeout =
+      std::max(renew_deadline / 4, absl::Milliseconds(500));
+  config->request_timeout = std::min(config->request_timeout, timeout);
+  config->connect_timeout = std::min(config->connect_timeout, timeout);
+  options->retry.max_retries = 0;
+}
+
 absl::StatusOr<std::unique_ptr<LeaderElector>> LeaderElector::Create(
     Client* client, LeaderElectionConfig config) {
   if (absl::Status s = ValidateLeaderElectionConfig(config); !s.ok()) return s;
@@ -106,6 +116,7 @@ void LeaderElector::Start() {
   absl::MutexLock lock(&mu_);
   if (started_ || stopping_) return;
   started_ = true;
+  attempt_thread_ = std::thread([this] { RunAttempts(); });
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -115,6 +126,81 @@ void LeaderElector::Stop() {
     stopping_ = true;
   }
   if (thread_.joinable()) thread_.join();
+  {
+    absl::MutexLock lock(&mu_);
+    attempts_done_ = true;
+  }
+  // Waits for a request still in flight (bounded by the client's timeout).
+  if (attempt_thread_.joinable()) attempt_thread_.join();
+}
+
+LeaderElector::Stats LeaderElector::stats() const {
+  absl::MutexLock lock(&mu_);
+  return stats_;
+}
+
+void LeaderElector::RunAttempts() {
+  for (;;) {
+    absl::Time deadline;
+    {
+      absl::MutexLock lock(&mu_);
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return attempt_requested_ || attempts_done_;
+      };
+      mu_.Await(absl::Condition(&ready));
+      if (!attempt_requested_) return;
+      attempt_requested_ = false;
+      attempt_running_ = true;
+      deadline = attempt_deadline_;
+    }
+    Attempt attempt = Attempt::kFailed;
+    absl::Status thrown =
+        CallCatchingExceptions("leader election attempt",
+                               [&] { attempt = TryAcquireOrRenew(deadline); });
+    if (!thrown.ok()) {
+      log_.Error("a lease attempt threw; counted as failed",
+                 {{"error", thrown.ToString()}});
+    }
+    absl::MutexLock lock(&mu_);
+    attempt_running_ = false;
+    attempt_result_ = attempt;
+  }
+}
+
+void LeaderElector::AwaitNoAttempt() {
+  absl::MutexLock lock(&mu_);
+  auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return !attempt_requested_ && !attempt_running_;
+  };
+  mu_.Await(absl::Condition(&idle));
+}
+
+std::optional<LeaderElector::Attempt> LeaderElector::RunAttempt(
+    absl::Time deadline) {
+  absl::MutexLock lock(&mu_);
+  // An attempt abandoned at an earlier deadline may still be in a request:
+  // one at a time, so that an old write never lands after a newer one.
+  auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return stopping_ || (!attempt_requested_ && !attempt_running_);
+  };
+  mu_.Await(absl::Condition(&idle));
+  if (stopping_) return std::nullopt;
+  attempt_result_.reset();
+  attempt_requested_ = true;
+  attempt_deadline_ = deadline;
+  ++stats_.attempts;
+  auto done = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return stopping_ || attempt_result_.has_value();
+  };
+  clock_->AwaitWithDeadline(&mu_, absl::Condition(&done), deadline);
+  ++stats_.finished;
+  if (attempt_result_.has_value()) {
+    const Attempt attempt = *attempt_result_;
+    attempt_result_.reset();
+    return attempt;
+  }
+  ++stats_.abandoned;
+  return std::nullopt;
 }
 
 bool LeaderElector::IsLeader() const {
@@ -135,11 +221,11 @@ bool LeaderElector::WaitUntil(absl::Time deadline) {
                                     deadline);
 }
 
-void LeaderElector::Observe(const nlohmann::json& spec, absl::Time now) {
+void LeaderElector::Observe(const nlohmann::json& spec, absl::Time seen) {
   absl::MutexLock lock(&mu_);
   if (spec != observed_spec_) {
     observed_spec_ = spec;
-    observed_time_ = now;
+    observed_time_ = seen;
   }
   observed_holder_ = SpecString(spec, "holderIdentity");
 }
@@ -152,13 +238,25 @@ void LeaderElector::ReportLeader() {
   if (config_.callbacks.on_new_leader) config_.callbacks.on_new_leader(holder);
 }
 
-LeaderElector::Attempt LeaderElector::TryAcquireOrRenew() {
-  const absl::Time now = clock_->Now();
-  const std::string now_text = FormatMicroTime(now);
+LeaderElector::Attempt LeaderElector::TryAcquireOrRenew(absl::Time deadline) {
   const int64_t duration_seconds = absl::ToInt64Seconds(config_.lease_duration);
 
   absl::StatusOr<nlohmann::json> lease =
       client_->Get(Leases(), config_.lease_namespace, config_.lease_name);
+  // Time counts from when the read came back: the Lease may have been
+  // renewed at any moment while the request was on its way, so a time taken
+  // before a slow read would make a live holder look expired.
+  const absl::Time now = clock_->Now();
+  const std::string now_text = FormatMicroTime(now);
+  if (now >= deadline) {
+    // The elector stopped waiting (and leading): a write now would renew
+    // a Lease nobody here acts on.
+    log_.Warning(
+        "reading the lease took past the renew deadline; not "
+        "writing it",
+        {{"error", lease.status().ToString()}});
+    return Attempt::kFailed;
+  }
   if (IsNotFound(lease.status())) {
     nlohmann::json spec = {{"holderIdentity", config_.identity},
                            {"leaseDurationSeconds", duration_seconds},
@@ -179,7 +277,7 @@ LeaderElector::Attempt LeaderElector::TryAcquireOrRenew() {
                  {{"error", created.status().ToString()}});
       return Attempt::kFailed;
     }
-    Observe(spec, now);
+    Observe(spec, clock_->Now());
     return Attempt::kHolding;
   }
   if (!lease.ok()) {
@@ -223,7 +321,7 @@ LeaderElector::Attempt LeaderElector::TryAcquireOrRenew() {
     }
     return Attempt::kFailed;
   }
-  Observe(spec, now);
+  Observe(spec, clock_->Now());
   return Attempt::kHolding;
 }
 
@@ -269,14 +367,17 @@ void LeaderElector::Run() {
     absl::Time attempt_start;
     while (!stopping()) {
       attempt_start = clock_->Now();
-      const Attempt attempt = TryAcquireOrRenew();
+      // Nothing to lose while standing by: wait for the attempt however long
+      // it takes (the client's timeout bounds it).
+      const std::optional<Attempt> attempt = RunAttempt(absl::InfiniteFuture());
+      if (!attempt.has_value()) break;  // stopping
       ReportLeader();
-      acquired = attempt == Attempt::kHolding;
+      acquired = *attempt == Attempt::kHolding;
       if (acquired) break;
       const double jitter =
           absl::Uniform(bitgen, 1.0 / kLeaderElectionJitterFactor, 1.0);
       absl::Time next = clock_->Now() + config_.retry_period * jitter;
-      if (attempt == Attempt::kHeldByOther) {
+      if (*attempt == Attempt::kHeldByOther) {
         absl::MutexLock lock(&mu_);
         next = std::min(next, holder_expiry_);
       }
@@ -293,8 +394,10 @@ void LeaderElector::Run() {
     config_.callbacks.on_started_leading();
 
     // Leader: renew every retry_period; give up at renew_deadline after the
-    // last success, waking at that instant if it comes before the next try.
+    // last success, waking at that instant if it comes before the next try,
+    // and not waiting for an attempt past it either.
     bool stopped = false;
+    bool hung = false;
     for (;;) {
       absl::Time deadline;
       {
@@ -308,13 +411,19 @@ void LeaderElector::Run() {
       }
       if (clock_->Now() >= deadline) break;
       attempt_start = clock_->Now();
-      const Attempt attempt = TryAcquireOrRenew();
+      const std::optional<Attempt> attempt = RunAttempt(deadline);
+      if (!attempt.has_value()) {
+        // Still in a request at the deadline (or asked to stop meanwhile).
+        stopped = stopping();
+        hung = !stopped;
+        break;
+      }
       ReportLeader();
       // Someone else holds it (our Lease expired in their eyes): step down
       // at once rather than at the deadline.
-      if (attempt == Attempt::kHeldByOther) break;
+      if (*attempt == Attempt::kHeldByOther) break;
       absl::MutexLock lock(&mu_);
-      if (attempt == Attempt::kHolding) {
+      if (*attempt == Attempt::kHolding) {
         last_renew_ = attempt_start;
       } else if (clock_->Now() >= last_renew_ + config_.renew_deadline) {
         break;
@@ -327,15 +436,23 @@ void LeaderElector::Run() {
       leading_ = false;
     }
     if (stopped) {
-      if (config_.release_on_cancel) Release();
+      // The callback first: the work stops before the Lease is given up,
+      // even if a request still in flight delays the release.
       log_.Info("stopped leading (shutting down)", {});
-    } else {
-      log_.Warning(
-          "stopped leading: could not renew the lease within the "
-          "renew deadline",
-          {{"renew_deadline_ms",
-            absl::ToInt64Milliseconds(config_.renew_deadline)}});
+      config_.callbacks.on_stopped_leading();
+      if (config_.release_on_cancel) {
+        AwaitNoAttempt();
+        Release();
+      }
+      break;
     }
+    log_.Warning(
+        hung ? "stopped leading: a renewal request was still running at the "
+               "renew deadline"
+             : "stopped leading: could not renew the lease within the renew "
+               "deadline",
+        {{"renew_deadline_ms",
+          absl::ToInt64Milliseconds(config_.renew_deadline)}});
     config_.callbacks.on_stopped_leading();
   }
 }

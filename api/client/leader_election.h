@@ -13,9 +13,18 @@
 //   other gets a Conflict. leaseTransitions grows by one whenever the holder
 //   changes.
 // - The leader renews every retry_period. If renewals keep failing for
-//   renew_deadline it stops leading (IsLeader() turns false at the deadline,
-//   OnStoppedLeading follows), which is before anyone else may take the Lease
+//   renew_deadline it stops leading: IsLeader() turns false at the deadline
+//   and OnStoppedLeading runs at the deadline too, even while a request
+//   hangs (attempts run on a thread of their own; the elector waits for one
+//   only until the deadline, and an attempt whose read comes back after it
+//   writes nothing). That is before anyone else may take the Lease
 //   (renew_deadline < lease_duration), so two replicas never both lead.
+//   Give the elector a client of its own whose requests give up early and
+//   are not retried (ConfigureLeaderElectionClient), so that a hung
+//   connection holds its attempt thread only briefly.
+// - Expiry is measured from when a read returned, never from when it was
+//   sent: a read that hung for 30 s must not make a live holder's Lease look
+//   30 s older than it is.
 // - On Stop() the leader releases the Lease (holder cleared, renewTime now)
 //   so that a standby takes over within one retry_period.
 //
@@ -29,6 +38,12 @@
 //   config.identity = pod_name;
 //   config.callbacks.on_started_leading = [&] { controllers.StartWriting(); };
 //   config.callbacks.on_stopped_leading = [&] { controllers.StopWriting(); };
+//   Config client_config = *LoadConfig();
+//   RestClientOptions client_options;
+//   ConfigureLeaderElectionClient(config.renew_deadline, &client_config,
+//                                 &client_options);
+//   ASSIGN_OR_RETURN(std::unique_ptr<RestClient> client,
+//                    RestClient::Create(client_config, client_options));
 //   ASSIGN_OR_RETURN(std::unique_ptr<LeaderElector> elector,
 //                    LeaderElector::Create(client.get(), std::move(config)));
 //   elector->Start();
@@ -38,8 +53,10 @@
 #ifndef ZEN_LEAD_API_CLIENT_LEADER_ELECTION_H_
 #define ZEN_LEAD_API_CLIENT_LEADER_ELECTION_H_
 
+#include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -50,7 +67,9 @@
 #include "absl/time/time.h"
 #include "api/client/client.h"
 #include "api/client/clock.h"
+#include "api/client/config.h"
 #include "api/client/logging.h"
+#include "api/client/rest_client.h"
 #include "nlohmann/json.hpp"
 
 namespace zenlead::client {
@@ -88,6 +107,15 @@ struct LeaderElectionConfig {
 // be greater than retry_period (3s) x 1.2").
 absl::Status ValidateLeaderElectionConfig(const LeaderElectionConfig& config);
 
+// Bounds the RestClient an elector uses (its own; not shared with other
+// work): every request gives up after a quarter of renew_deadline (at least
+// 500 ms; connecting included) and is never retried by the client (the
+// elector tries again every retry_period), so an attempt, a GET and a PUT,
+// ends before the renew deadline and a frozen connection holds the
+// elector's attempt thread only that long.
+void ConfigureLeaderElectionClient(absl::Duration renew_deadline,
+                                   Config* config, RestClientOptions* options);
+
 class LeaderElector {
  public:
   // Validates the config; client must outlive the elector.
@@ -111,6 +139,16 @@ class LeaderElector {
   // The holder last observed in the Lease ("" when none).
   std::string LeaderIdentity() const;
 
+  struct Stats {
+    int64_t attempts = 0;  // acquire/renew attempts started
+    // Attempts whose result the elector took, or stopped waiting for.
+    int64_t finished = 0;
+    // Attempts still running when the renew deadline came (or when Stop()
+    // was called); the elector stepped down without waiting for them.
+    int64_t abandoned = 0;
+  };
+  Stats stats() const;
+
  private:
   LeaderElector(Client* client, LeaderElectionConfig config);
 
@@ -120,13 +158,24 @@ class LeaderElector {
     kHeldByOther,  // another replica holds an unexpired Lease
     kFailed,       // an API error or a lost race (conflict)
   };
-  Attempt TryAcquireOrRenew();
+  // One read and (maybe) write of the Lease. A read that returns at or
+  // after `deadline` is not acted on (kFailed).
+  Attempt TryAcquireOrRenew(absl::Time deadline);
+  // Runs TryAcquireOrRenew(deadline) on the attempt thread and waits for it
+  // until `deadline` on the clock; nullopt when it is still running then, or
+  // when stopping. Waits first for an earlier attempt left running.
+  std::optional<Attempt> RunAttempt(absl::Time deadline);
+  // The attempt thread's loop.
+  void RunAttempts();
+  // Waits until no attempt runs (after one was abandoned).
+  void AwaitNoAttempt();
   // Clears the holder if this replica still holds the Lease.
   void Release();
   // Waits until `deadline` on the clock; false when stopping.
   bool WaitUntil(absl::Time deadline);
-  // Records the Lease spec as seen now; reports a new holder.
-  void Observe(const nlohmann::json& spec, absl::Time now);
+  // Records the Lease spec as seen at `seen` (when the read or write that
+  // returned it came back).
+  void Observe(const nlohmann::json& spec, absl::Time seen);
   void ReportLeader();
 
   Client* const client_;
@@ -145,10 +194,18 @@ class LeaderElector {
   std::string observed_holder_ ABSL_GUARDED_BY(mu_);
   // When another holder's Lease expires unless its record changes.
   absl::Time holder_expiry_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  // The attempt thread's mailbox: one attempt at a time.
+  bool attempt_requested_ ABSL_GUARDED_BY(mu_) = false;
+  bool attempt_running_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Time attempt_deadline_ ABSL_GUARDED_BY(mu_);
+  std::optional<Attempt> attempt_result_ ABSL_GUARDED_BY(mu_);
+  bool attempts_done_ ABSL_GUARDED_BY(mu_) = false;  // the thread may end
+  Stats stats_ ABSL_GUARDED_BY(mu_);
   // Only touched by the elector's thread.
   std::string reported_leader_;
 
   std::thread thread_;
+  std::thread attempt_thread_;
 };
 
 }  // namespace zenlead::client

@@ -3,9 +3,11 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "api/client/clock.h"
@@ -36,6 +38,8 @@ class ScriptedLease {
                       absl::string_view) -> absl::StatusOr<nlohmann::json> {
       absl::MutexLock lock(&mu_);
       ++gets_;
+      mu_.Await(absl::Condition(
+          +[](bool* hold) { return !*hold; }, &hold_gets_));
       if (!lease_) {
         return StatusFromResponse(
             404, R"({"kind":"Status","reason":"NotFound","code":404})");
@@ -110,6 +114,16 @@ class ScriptedLease {
     absl::MutexLock lock(&mu_);
     hold_updates_ = hold;
   }
+  void Unhold() {
+    absl::MutexLock lock(&mu_);
+    hold_gets_ = false;
+    hold_updates_ = false;
+  }
+  // Reads block (once started) until released: a frozen connection.
+  void HoldGets(bool hold) {
+    absl::MutexLock lock(&mu_);
+    hold_gets_ = hold;
+  }
   int gets() {
     absl::MutexLock lock(&mu_);
     return gets_;
@@ -140,6 +154,7 @@ class ScriptedLease {
   int updates_started_ ABSL_GUARDED_BY(mu_) = 0;
   bool fail_updates_ ABSL_GUARDED_BY(mu_) = false;
   bool hold_updates_ ABSL_GUARDED_BY(mu_) = false;
+  bool hold_gets_ ABSL_GUARDED_BY(mu_) = false;
   std::function<void(nlohmann::json&)> before_update_ ABSL_GUARDED_BY(mu_);
 };
 
@@ -209,10 +224,26 @@ class LeaderElectionTest : public ::testing::Test {
         LeaderElector::Create(&fake_, std::move(config));
     EXPECT_TRUE(elector.ok()) << elector.status();
     (*elector)->Start();
+    elector_ = elector->get();
     return *std::move(elector);
   }
-  // Lets the elector finish its current attempt and wait on the clock.
-  void AwaitIdle() { ASSERT_TRUE(clock_.AwaitWaiters(1, kWait)); }
+  // Lets the elector finish its current attempt and wait on the clock for
+  // the next one. A leader also waits on the clock for an attempt's result
+  // (until the renew deadline), so the waiter count alone cannot tell the
+  // two apart: idle means no attempt outstanding, before and after seeing
+  // the waiter.
+  void AwaitIdle() {
+    const absl::Time deadline = absl::Now() + kWait;
+    for (;;) {
+      const LeaderElector::Stats before = elector_->stats();
+      if (before.attempts == before.finished && clock_.NumWaiters() >= 1) {
+        const LeaderElector::Stats after = elector_->stats();
+        if (after.attempts == before.attempts) return;
+      }
+      ASSERT_LT(absl::Now(), deadline) << "the elector never went idle";
+      absl::SleepFor(absl::Milliseconds(1));
+    }
+  }
   // Advances the clock by d, which must end the elector's wait, and returns
   // once its next attempt is done and it waits again.
   void Step(absl::Duration d) {
@@ -233,6 +264,7 @@ class LeaderElectionTest : public ::testing::Test {
   FakeClock clock_;
   FakeClient fake_;
   ScriptedLease lease_{fake_};
+  LeaderElector* elector_ = nullptr;  // the one Start made
   Callbacks callbacks_;
   Logger quiet_{[](absl::string_view) {}, LogLevel::kError, nullptr};
 };
@@ -399,8 +431,16 @@ TEST_F(LeaderElectionTest, StopsLeadingAtTheRenewDeadlineBeforeExpiry) {
   EXPECT_EQ(lease_.spec()["leaseTransitions"], 0);
 }
 
-TEST_F(LeaderElectionTest, IsLeaderEndsAtTheDeadlineEvenIfARenewalHangs) {
+// A renewal request that hangs (a frozen connection: each request may take
+// the client's 30 s timeout, and is retried) used to keep the replica
+// leading, its workers running, until the request returned, while a standby
+// had taken over at lease_duration: two active replicas.
+TEST_F(LeaderElectionTest, StepsDownAtTheRenewDeadlineWhileARenewalHangs) {
+  const absl::Time t0 = clock_.Now();
   auto elector = Start(Config());
+  // Runs before the elector is destroyed, should an assertion fail while a
+  // request is held (Stop waits for it).
+  auto unhold = absl::MakeCleanup([&] { lease_.Unhold(); });
   ASSERT_TRUE(callbacks_.AwaitStarted(1));
   AwaitIdle();
   lease_.HoldUpdates(true);
@@ -408,13 +448,99 @@ TEST_F(LeaderElectionTest, IsLeaderEndsAtTheDeadlineEvenIfARenewalHangs) {
   const int updates = lease_.updates_started();
   clock_.Advance(absl::Seconds(2));
   ASSERT_TRUE(lease_.AwaitUpdatesStarted(updates + 1));  // now stuck in it
+  // The elector waits for the attempt on the clock, until the deadline.
+  ASSERT_TRUE(clock_.AwaitWaiters(1, kWait));
   clock_.Advance(absl::Seconds(7));
   EXPECT_TRUE(elector->IsLeader());  // t0 + 9 s
-  clock_.Advance(absl::Seconds(1));
-  EXPECT_FALSE(elector->IsLeader());  // t0 + 10 s, renewal still in flight
   EXPECT_EQ(callbacks_.stopped(), 0);
-  lease_.HoldUpdates(false);  // the request fails; the elector steps down
+  clock_.Advance(absl::Seconds(1));  // t0 + 10 s: the renew deadline
+  EXPECT_FALSE(elector->IsLeader());
+  ASSERT_TRUE(callbacks_.AwaitStopped(1));  // with the renewal still hanging
+  EXPECT_EQ(clock_.Now(), t0 + absl::Seconds(10));
+  EXPECT_EQ(lease_.updates_started(), updates + 1);
+  EXPECT_EQ(elector->stats().abandoned, 1);
+
+  // The request fails at last; as a standby the elector reclaims its own
+  // Lease (no one else has taken it) once the API answers.
+  lease_.HoldUpdates(false);
+  AwaitIdle();
+  lease_.FailUpdates(false);
+  Step(absl::Seconds(2));
+  ASSERT_TRUE(callbacks_.AwaitStarted(2));
+  EXPECT_EQ(lease_.spec()["leaseTransitions"], 0);
+}
+
+TEST_F(LeaderElectionTest, AReadThatReturnsAfterTheDeadlineWritesNothing) {
+  auto elector = Start(Config());
+  // Runs before the elector is destroyed, should an assertion fail while a
+  // request is held (Stop waits for it).
+  auto unhold = absl::MakeCleanup([&] { lease_.Unhold(); });
+  ASSERT_TRUE(callbacks_.AwaitStarted(1));
+  AwaitIdle();
+  const int updates = lease_.updates_started();
+  const int gets = lease_.gets();
+  lease_.HoldGets(true);
+  clock_.Advance(absl::Seconds(2));
+  ASSERT_TRUE(lease_.AwaitGets(gets + 1));  // the renewal's read hangs
+  ASSERT_TRUE(clock_.AwaitWaiters(1, kWait));
+  clock_.Advance(absl::Seconds(8));  // t0 + 10 s
   ASSERT_TRUE(callbacks_.AwaitStopped(1));
+  lease_.HoldGets(false);  // the read returns now, past the deadline
+  // It is not acted on; the standby's own next attempt reads again and
+  // renews (one update in all).
+  ASSERT_TRUE(lease_.AwaitGets(gets + 2));
+  ASSERT_TRUE(callbacks_.AwaitStarted(2));
+  AwaitIdle();
+  EXPECT_EQ(lease_.updates_started(), updates + 1);
+}
+
+// The observation time used to be taken before the read: after a read that
+// hung, a deposed replica judged the live holder's Lease expired (it had
+// "seen" it unchanged since before the read) and took it from a live holder.
+TEST_F(LeaderElectionTest, AReadThatTookLongDoesNotMakeALiveHolderExpired) {
+  lease_.Set(HeldBy("other", 3));
+  lease_.HoldGets(true);
+  const absl::Time t0 = clock_.Now();
+  auto elector = Start(Config());
+  // Runs before the elector is destroyed, should an assertion fail while a
+  // request is held (Stop waits for it).
+  auto unhold = absl::MakeCleanup([&] { lease_.Unhold(); });
+  ASSERT_TRUE(lease_.AwaitGets(1));
+  clock_.Advance(absl::Seconds(30));  // while the read hangs
+  lease_.HoldGets(false);             // it returns the holder's current record
+  AwaitIdle();
+  const absl::Time read = t0 + absl::Seconds(30);
+  // Unchanged since the read returned: valid until read + 15 s.
+  for (int i = 0; i < 7; ++i) Step(absl::Seconds(2));  // read + 14 s
+  EXPECT_FALSE(elector->IsLeader());
+  EXPECT_EQ(callbacks_.started(), 0);
+  EXPECT_EQ(lease_.updates_started(), 0);
+  EXPECT_EQ(lease_.spec()["holderIdentity"], "other");
+  Step(absl::Seconds(1));  // read + 15 s: expired now
+  ASSERT_TRUE(callbacks_.AwaitStarted(1));
+  EXPECT_EQ(lease_.spec()["leaseTransitions"], 4);
+  EXPECT_EQ(lease_.spec()["acquireTime"],
+            FormatMicroTime(read + absl::Seconds(15)));
+}
+
+TEST_F(LeaderElectionTest, StopWhileARenewalHangsStopsLeadingAtOnce) {
+  auto elector = Start(Config());
+  // Runs before the elector is destroyed, should an assertion fail while a
+  // request is held (Stop waits for it).
+  auto unhold = absl::MakeCleanup([&] { lease_.Unhold(); });
+  ASSERT_TRUE(callbacks_.AwaitStarted(1));
+  AwaitIdle();
+  const int gets = lease_.gets();
+  lease_.HoldGets(true);
+  clock_.Advance(absl::Seconds(2));
+  ASSERT_TRUE(lease_.AwaitGets(gets + 1));
+  std::thread stopper([&] { elector->Stop(); });
+  // The work stops first; the release waits for the hung request.
+  ASSERT_TRUE(callbacks_.AwaitStopped(1));
+  EXPECT_FALSE(elector->IsLeader());
+  lease_.HoldGets(false);
+  stopper.join();
+  EXPECT_EQ(lease_.spec()["holderIdentity"], "");  // released
 }
 
 TEST_F(LeaderElectionTest, StepsDownWhenAnotherReplicaHoldsTheLease) {
