@@ -1663,11 +1663,17 @@ absl::Status TrafficDirector::Renew(const std::string& pool_key) {
 }
 
 absl::Status TrafficDirector::Healthy() const {
+  if (informers_ != nullptr) {
+    for (client::Informer* i : informers_->All()) {
+      if (absl::Status s = i->Healthy(options_.wedged_after); !s.ok()) return s;
+    }
+  }
   absl::MutexLock lock(&mu_);
   const absl::Time now = clock_->Now();
   for (size_t i = 0; i < progress_.size(); ++i) {
     const WorkerProgress& p = progress_[i];
-    if (p.since != absl::InfinitePast() && now - p.since > kWedgedAfter) {
+    if (p.since != absl::InfinitePast() &&
+        now - p.since > options_.wedged_after) {
       return absl::UnavailableError(absl::StrCat(
           "trafficdirector worker ", i, " has been on ", p.key, " for ",
           absl::FormatDuration(absl::Trunc(now - p.since, absl::Seconds(1))),

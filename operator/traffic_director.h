@@ -86,6 +86,9 @@ struct TrafficDirectorOptions {
   // "" watches every namespace.
   std::string ns;
   int workers = 4;
+  // Healthy() fails when a worker has been on one key, or an informer in
+  // one handler call, this long.
+  absl::Duration wedged_after = absl::Minutes(2);
 };
 
 class TrafficDirector : public Controller {
@@ -99,10 +102,11 @@ class TrafficDirector : public Controller {
   void StopWorkers() override;
   void Stop() override;
 
-  // OK while every worker makes progress: not OK when one has been on a
-  // single key longer than `wedged_after` (a write that never returns).
-  absl::Status Healthy() const;
-  static constexpr absl::Duration kWedgedAfter = absl::Minutes(2);
+  // For /healthz: OK while every informer delivers events (its threads
+  // run, no handler call has taken longer than options.wedged_after) and
+  // every worker makes progress (none has been on one key that long: a
+  // write that never returns).
+  absl::Status Healthy() const override;
 
   // Converges one pool ("namespace/pool") now; what a worker runs.
   absl::Status Reconcile(const std::string& pool_key);

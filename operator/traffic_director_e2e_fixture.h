@@ -151,6 +151,7 @@ class TrafficDirectorE2eTest : public ::testing::Test {
     };
     TrafficDirectorOptions options;
     options.ns = ns_;
+    if (customize_) customize_(deps, options);
     td_ = std::make_unique<TrafficDirector>(std::move(deps), options);
     ASSERT_TRUE(td_->Start().ok());
     ASSERT_TRUE(WaitFor([&] { return td_->HasSynced(); }));
@@ -300,6 +301,9 @@ class TrafficDirectorE2eTest : public ::testing::Test {
   LeaderRegistry registry_;
   client::Registry metrics_;
   std::unique_ptr<TrafficDirector> td_;
+  // Applied by StartOperator before the controller is made: a test's own
+  // writer, options, ...
+  std::function<void(TrafficDirectorDeps&, TrafficDirectorOptions&)> customize_;
   absl::Mutex events_mu_;
   std::vector<EventInfo> events_;
 };

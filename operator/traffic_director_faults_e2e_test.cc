@@ -8,7 +8,9 @@
 #include <string>
 
 #include "absl/cleanup/cleanup.h"
+#include "absl/synchronization/notification.h"
 #include "api/client/testing/e2e_env.h"
+#include "api/client/testing/forwarding_client.h"
 #include "operator/traffic_director_e2e_fixture.h"
 
 namespace zenlead::op {
@@ -450,6 +452,64 @@ TEST_F(TrafficDirectorFaultsE2eTest, FailoverAfterEachApiServerRestart) {
   for (double s : seconds) std::cout << " " << s;
   std::cout << "\n";
   EXPECT_GE(Policy("chaos")["status"].value("transitions", 0), token);
+}
+
+// Item 10: a worker stuck in a write that never returns makes /healthz
+// fail (the kubelet restarts the operator) instead of the pool waiting
+// silently forever.
+class HangingWrites : public client::testing::ForwardingClient {
+ public:
+  using ForwardingClient::ForwardingClient;
+  absl::StatusOr<json> Create(const Resource& r, absl::string_view ns,
+                              const json& obj) override {
+    Hang();
+    return ForwardingClient::Create(r, ns, obj);
+  }
+  absl::StatusOr<json> Apply(const Resource& r, absl::string_view ns,
+                             absl::string_view name, const json& obj,
+                             const client::ApplyOptions& options,
+                             absl::string_view subresource) override {
+    Hang();
+    return ForwardingClient::Apply(r, ns, name, obj, options, subresource);
+  }
+  absl::StatusOr<json> Patch(const Resource& r, absl::string_view ns,
+                             absl::string_view name, client::PatchType type,
+                             const json& patch,
+                             absl::string_view subresource) override {
+    Hang();
+    return ForwardingClient::Patch(r, ns, name, type, patch, subresource);
+  }
+  void Release() {
+    if (!release_.HasBeenNotified()) release_.Notify();
+  }
+
+ private:
+  void Hang() { release_.WaitForNotification(); }
+  absl::Notification release_;
+};
+
+TEST_F(TrafficDirectorFaultsE2eTest, WedgedWorkerFailsHealthz) {
+  std::unique_ptr<client::RestClient> real = testing::NewClient();
+  HangingWrites hanging(real.get());
+  // Also on an early return: no worker may outlive `hanging`.
+  absl::Cleanup stop = [&] {
+    hanging.Release();
+    StopOperator();
+  };
+  StopOperator();
+  customize_ = [&](TrafficDirectorDeps& deps, TrafficDirectorOptions& o) {
+    deps.writer = &hanging;
+    o.wedged_after = absl::Seconds(1);
+  };
+  StartOperator();
+  EXPECT_TRUE(td_->Healthy().ok()) << td_->Healthy();
+  Create(kDeployments, Deployment("stuck", "stuck", 1, "stuck"));
+  ASSERT_TRUE(WaitFor([&] { return !td_->Healthy().ok(); }))
+      << "a worker hung in a write, yet healthy";
+  EXPECT_NE(td_->Healthy().message().find("stuck"), std::string::npos)
+      << td_->Healthy();
+  hanging.Release();
+  EXPECT_TRUE(WaitFor([&] { return td_->Healthy().ok(); })) << td_->Healthy();
 }
 
 }  // namespace
