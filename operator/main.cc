@@ -197,8 +197,8 @@ NewControllers(const zenlead::op::ControllerContext& context) {
   using zenlead::op::TrafficDirectorOptions;
   std::vector<std::unique_ptr<zenlead::op::Controller>> controllers;
   TrafficDirectorDeps deps;
-  deps.writer = context.client;
-  deps.failover_writer = context.failover_client;
+  deps.writer = context.writer;
+  deps.failover_writer = context.failover_writer;
   deps.queue_metrics = context.queue_metrics;
   deps.new_watch_client = context.new_watch_client;
   deps.registry = context.registry;

@@ -248,8 +248,15 @@ absl::Status Manager::RunInternal(Servers& servers) {
   client_options.user_agent = "zen-lead-operator";
   ASSIGN_OR_RETURN(client_,
                    client::RestClient::Create(*config, client_options));
-  ASSIGN_OR_RETURN(election_client_,
-                   client::RestClient::Create(*config, client_options));
+  // The elector's requests give up well inside the renew deadline and are
+  // not retried by the client, so a frozen connection cannot hold a
+  // renewal past it.
+  client::Config election_config = *config;
+  client::RestClientOptions election_options = client_options;
+  client::ConfigureLeaderElectionClient(options_.renew_deadline,
+                                        &election_config, &election_options);
+  ASSIGN_OR_RETURN(election_client_, client::RestClient::Create(
+                                         election_config, election_options));
   ASSIGN_OR_RETURN(failover_client_,
                    client::RestClient::Create(*config, client_options));
   ASSIGN_OR_RETURN(queue_metrics_,
@@ -266,6 +273,12 @@ absl::Status Manager::RunInternal(Servers& servers) {
   ControllerContext context;
   context.client = client_.get();
   context.failover_client = failover_client_.get();
+  writer_ = std::make_unique<client::LeaderGuardedClient>(
+      client_.get(), [this] { return MayWrite(); });
+  failover_writer_ = std::make_unique<client::LeaderGuardedClient>(
+      failover_client_.get(), [this] { return MayWrite(); });
+  context.writer = writer_.get();
+  context.failover_writer = failover_writer_.get();
   context.queue_metrics = queue_metrics_.get();
   context.new_watch_client = [config = *config, client_options]() {
     return client::RestClient::Create(config, client_options);
@@ -376,6 +389,15 @@ absl::Status Manager::WaitForSync() {
   }
 }
 
+bool Manager::MayWrite() const {
+  if (!options_.leader_elect) return true;
+  // Time-bounded: false from the renew deadline on, even while the
+  // elector's renewal is still in flight.
+  const client::LeaderElector* elector =
+      leader_check_.load(std::memory_order_acquire);
+  return elector != nullptr && elector->IsLeader();
+}
+
 absl::Status Manager::Lead() {
   if (!options_.leader_elect) {
     log_.Info("leader election disabled: starting workers", {});
@@ -406,8 +428,10 @@ absl::Status Manager::Lead() {
     if (leading_ && !shutdown_requested_) lost_lease_ = true;
     leading_ = false;
   };
-  ASSIGN_OR_RETURN(std::unique_ptr<client::LeaderElector> elector,
-                   client::LeaderElector::Create(election_client_.get(), election));
+  ASSIGN_OR_RETURN(elector_, client::LeaderElector::Create(
+                                 election_client_.get(), election));
+  client::LeaderElector* elector = elector_.get();
+  leader_check_.store(elector, std::memory_order_release);
   log_.Info("competing for the operator lease",
             {{"lease", absl::StrCat(options_.leader_election_namespace, "/",
                                     options_.leader_election_id)}});

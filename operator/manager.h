@@ -23,6 +23,7 @@
 #ifndef ZEN_LEAD_OPERATOR_MANAGER_H_
 #define ZEN_LEAD_OPERATOR_MANAGER_H_
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -34,6 +35,8 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "api/client/event_recorder.h"
+#include "api/client/leader_election.h"
+#include "api/client/leader_guarded_client.h"
 #include "api/client/logging.h"
 #include "api/client/metrics.h"
 #include "api/client/rest_client.h"
@@ -114,6 +117,11 @@ struct ControllerContext {
   client::RestClient* client = nullptr;
   // A client with its own rate-limit budget for failover writes.
   client::RestClient* failover_client = nullptr;
+  // `client` and `failover_client` for the controllers' writes: each write
+  // is refused unless this replica leads at that moment (with
+  // --leader-elect: LeaderElector::IsLeader()).
+  client::Client* writer = nullptr;
+  client::Client* failover_writer = nullptr;
   // Work queue metrics (zenlead_workqueue_*), registered in `metrics`.
   const client::WorkQueueMetricFamilies* queue_metrics = nullptr;
   // A new client with the same config and metrics: one per informer, so
@@ -166,6 +174,8 @@ class Manager {
   absl::Status Lead() ABSL_LOCKS_EXCLUDED(mu_);
   void SetWorkers(bool running);
   bool Ready() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Whether the controllers may write now (the writers' guard).
+  bool MayWrite() const;
   // /healthz's "controllers" check: every started controller's Healthy().
   absl::Status ControllersHealthy() const ABSL_LOCKS_EXCLUDED(health_mu_);
   // Starts the controllers, each asked by /healthz once started.
@@ -183,6 +193,11 @@ class Manager {
   // the controllers' failover writes never wait behind routine writes.
   std::unique_ptr<client::RestClient> election_client_;
   std::unique_ptr<client::RestClient> failover_client_;
+  // Set by Lead() (Run's thread); MayWrite reads it from any thread.
+  std::unique_ptr<client::LeaderElector> elector_;
+  std::atomic<const client::LeaderElector*> leader_check_{nullptr};
+  std::unique_ptr<client::LeaderGuardedClient> writer_;
+  std::unique_ptr<client::LeaderGuardedClient> failover_writer_;
   std::unique_ptr<client::WorkQueueMetricFamilies> queue_metrics_;
   std::unique_ptr<client::EventRecorder> events_;
   std::vector<std::unique_ptr<Controller>> controllers_;
