@@ -16,6 +16,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-format clang-tidy
   curl procps
+  gnuplot-nox
 )
 
 if [[ "${1:-}" == "--list" ]]; then
