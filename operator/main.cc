@@ -19,8 +19,6 @@
 
 #include <algorithm>
 #include <cstddef>
-#include <malloc.h>
-
 #include <iostream>
 #include <memory>
 #include <string>
@@ -78,8 +76,7 @@ ABSL_FLAG(std::string, health_probe_bind_address,
           "Address of /healthz (alive: the controllers' health checks pass) "
           "and /readyz (caches synced); every interface by default, for the "
           "kubelet; \"0\" disables them.");
-ABSL_FLAG(std::string, grpc_bind_address,
-          zenlead::op::kDefaultGrpcBindAddress,
+ABSL_FLAG(std::string, grpc_bind_address, zenlead::op::kDefaultGrpcBindAddress,
           "Address of the gRPC LeaderService (GetLeader, WatchLeader); \"0\" "
           "disables it. Loopback by default: it answers any client, so open "
           "it (e.g. :9090) only where a NetworkPolicy limits who connects "

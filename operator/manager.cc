@@ -197,7 +197,8 @@ absl::Status Manager::Run() {
   if (servers.grpc != nullptr) servers.grpc->Shutdown(options_.shutdown_grace);
   if (servers.probes != nullptr) servers.probes->Stop();
   if (servers.metrics != nullptr) servers.metrics->Stop();
-  for (auto* c : {client_.get(), election_client_.get(), failover_client_.get()}) {
+  for (auto* c :
+       {client_.get(), election_client_.get(), failover_client_.get()}) {
     if (c != nullptr) c->Stop();
   }
   controllers_.clear();

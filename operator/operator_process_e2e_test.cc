@@ -424,11 +424,10 @@ TEST_F(OperatorProcessE2eTest,
 
 // The leader a replica's LeaderService reports for pool `pool`; "" when it
 // answers with an error or no leader.
-std::string GrpcLeader(int port, const std::string& ns,
-                       const std::string& pool, int64_t* token = nullptr) {
-  auto stub = v1alpha1::LeaderService::NewStub(
-      grpc::CreateChannel(absl::StrCat("127.0.0.1:", port),
-                          grpc::InsecureChannelCredentials()));
+std::string GrpcLeader(int port, const std::string& ns, const std::string& pool,
+                       int64_t* token = nullptr) {
+  auto stub = v1alpha1::LeaderService::NewStub(grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
   v1alpha1::GetLeaderRequest req;
@@ -489,11 +488,11 @@ TEST_F(OperatorProcessE2eTest, ActiveReplicaKilledKeepsThePoolLeader) {
     absl::StatusOr<nlohmann::json> lease = client_->Get(kLeases, ns_, "db");
     return lease.ok() ? *lease : nlohmann::json();
   };
-  ASSERT_TRUE(WaitFor([&] { return !slice_leader().empty(); },
-                      absl::Seconds(60)));
+  ASSERT_TRUE(
+      WaitFor([&] { return !slice_leader().empty(); }, absl::Seconds(60)));
   const std::string leader_pod = slice_leader();
-  ASSERT_TRUE(WaitFor([&] { return pool_lease().is_object(); },
-                      absl::Seconds(30)));
+  ASSERT_TRUE(
+      WaitFor([&] { return pool_lease().is_object(); }, absl::Seconds(30)));
   const int64_t token =
       pool_lease().value("/spec/leaseTransitions"_json_pointer, int64_t{-1});
   ASSERT_GE(token, 1);
@@ -506,9 +505,9 @@ TEST_F(OperatorProcessE2eTest, ActiveReplicaKilledKeepsThePoolLeader) {
 
   // Both replicas answer, with the same leader and token.
   int64_t got_token = -1;
-  EXPECT_TRUE(WaitFor(
-      [&] { return GrpcLeader(active_grpc, ns_, "db") == leader_pod; },
-      absl::Seconds(10)));
+  EXPECT_TRUE(
+      WaitFor([&] { return GrpcLeader(active_grpc, ns_, "db") == leader_pod; },
+              absl::Seconds(10)));
   EXPECT_TRUE(WaitFor(
       [&] {
         return GrpcLeader(standby_grpc, ns_, "db", &got_token) == leader_pod;

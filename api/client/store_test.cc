@@ -46,7 +46,8 @@ TEST(StoreTest, CompactRoundTripsEveryJsonType) {
         {"ownerReferences",
          {{{"uid", "u-1"}, {"controller", true}, {"kind", "ReplicaSet"}}}}}},
       {"spec", {{"replicas", 3}, {"offset", -2}, {"ratio", 0.5}}},
-      {"status", {{"podIP", nullptr}, {"conditions", nlohmann::json::array()}}}};
+      {"status",
+       {{"podIP", nullptr}, {"conditions", nlohmann::json::array()}}}};
   Store store(/*compact=*/true);
   store.Put("ns/a", std::make_shared<const nlohmann::json>(obj));
   ObjectPtr got = store.Get("ns/a");

@@ -94,8 +94,10 @@ void PrintOperatorDiagnostics() {
     if (absl::StartsWith(line, "zenlead_workqueue_depth") ||
         absl::StartsWith(line, "zenlead_workqueue_adds_total") ||
         absl::StartsWith(line, "zenlead_workqueue_retries_total") ||
-        absl::StartsWith(line, "zenlead_workqueue_queue_duration_seconds_sum") ||
-        absl::StartsWith(line, "zenlead_workqueue_queue_duration_seconds_count") ||
+        absl::StartsWith(line,
+                         "zenlead_workqueue_queue_duration_seconds_sum") ||
+        absl::StartsWith(line,
+                         "zenlead_workqueue_queue_duration_seconds_count") ||
         absl::StartsWith(line, "zen_lead_reconcile_duration_seconds_count") ||
         absl::StartsWith(line, "zen_lead_reconcile_errors_total") ||
         absl::StartsWith(line, "zen_lead_lease_renewal_lateness_seconds") ||
@@ -488,8 +490,8 @@ int main(int argc, char** argv) {
   for (const json& l : (*leases)["items"]) {
     absl::Time renewed;
     std::string err;
-    if (!absl::ParseTime(absl::RFC3339_full,
-                         l["spec"].value("renewTime", ""), &renewed, &err)) {
+    if (!absl::ParseTime(absl::RFC3339_full, l["spec"].value("renewTime", ""),
+                         &renewed, &err)) {
       continue;
     }
     ++counted;
