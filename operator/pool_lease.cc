@@ -84,6 +84,25 @@ bool OnlyRenewal(const LeaseState& current, const LeaseState& next) {
          current.lease_duration_seconds == next.lease_duration_seconds;
 }
 
+nlohmann::json LeasePatch(const std::string& ns, const std::string& pool,
+                          const PolicySettings& policy,
+                          const LeaseState& state) {
+  nlohmann::json patch = LeaseApply(ns, pool, policy, pool, state);
+  patch.erase("apiVersion");
+  patch.erase("kind");
+  patch["metadata"].erase("name");
+  patch["metadata"].erase("namespace");
+  nlohmann::json& spec = patch["spec"];
+  for (const char* field : {"holderIdentity", "acquireTime", "renewTime"}) {
+    if (!spec.contains(field)) spec[field] = nullptr;
+  }
+  // No LeaderPolicy (any more): no owner.
+  if (!patch["metadata"].contains("ownerReferences")) {
+    patch["metadata"]["ownerReferences"] = nullptr;
+  }
+  return patch;
+}
+
 bool IsLeaseConflict(const absl::Status& status) {
   return absl::IsFailedPrecondition(status) &&
          absl::StartsWith(status.message(), kLeaseConflictPrefix);
@@ -106,10 +125,11 @@ absl::StatusOr<LeaseState> WriteLeaseChange(client::Client& client,
         read ? std::optional<LeaseState>(read->state) : std::nullopt;
     std::optional<LeaseState> want = decide(current);
     if (!want) return current.value_or(LeaseState{});
-    nlohmann::json body = LeaseApply(ns, pool, policy, pool, *want);
     absl::Status written;
     if (!read) {
-      written = client.Create(kLeases, ns, body).status();
+      written =
+          client.Create(kLeases, ns, LeaseApply(ns, pool, policy, pool, *want))
+              .status();
       if (!client::IsAlreadyExists(written)) {
         if (written.ok()) return *want;
         return written;
@@ -117,10 +137,11 @@ absl::StatusOr<LeaseState> WriteLeaseChange(client::Client& client,
     } else {
       // The precondition: the API server answers 409 if the Lease is no
       // longer at the version the decision was computed from.
-      body["metadata"]["resourceVersion"] = read->resource_version;
-      client::ApplyOptions apply;
-      apply.force = true;  // zen-lead owns its pool Leases
-      written = client.Apply(kLeases, ns, pool, body, apply).status();
+      nlohmann::json patch = LeasePatch(ns, pool, policy, *want);
+      patch["metadata"]["resourceVersion"] = read->resource_version;
+      written =
+          client.Patch(kLeases, ns, pool, client::PatchType::kMerge, patch, "")
+              .status();
       if (!client::IsConflict(written)) {
         if (written.ok()) return *want;
         return written;

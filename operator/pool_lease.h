@@ -12,7 +12,7 @@
 //   absl::StatusOr<LeaseState> written = WriteLeaseChange(
 //       client, ns, pool, policy, read,
 //       [&](const std::optional<LeaseState>& current) {
-//         return NextLease(current, leader, policy, high_water, now);
+//         return NextLease(current, leader, policy, high_water, every, now);
 //       });
 //   if (IsLeaseConflict(written.status())) { /* a foreign Lease: untouched */ }
 #ifndef ZEN_LEAD_OPERATOR_POOL_LEASE_H_
@@ -74,9 +74,13 @@ using LeaseDecision = std::function<std::optional<LeaseState>(
     const std::optional<LeaseState>& current)>;
 
 // Writes the decided change over the Lease as `read` says it is (nullopt:
-// it did not exist, so it is created): a server-side apply conditioned on
-// read->resource_version. A conflict or AlreadyExists re-reads the Lease
-// from the API server and decides again, up to 3 times. Returns the state
+// it did not exist, so it is created with a POST): a JSON merge patch
+// conditioned on read->resource_version. A merge patch, not a server-side
+// apply: the Lease is created with a POST (create-only, so two writers
+// cannot both create it), and the fields that POST set stay co-owned by its
+// field manager, so an apply that leaves holderIdentity out would not
+// remove it; the patch says null. A conflict or AlreadyExists re-reads the
+// Lease from the API server and decides again, up to 3 times. Returns the state
 // the Lease holds afterwards (the written one, or the current one when
 // nothing needed writing). A foreign Lease is never written:
 // FailedPreconditionError for which IsLeaseConflict is true.
@@ -88,6 +92,12 @@ absl::StatusOr<LeaseState> WriteLeaseChange(client::Client& client,
                                             const LeaseDecision& decide);
 
 bool IsLeaseConflict(const absl::Status& status);
+
+// The merge patch that makes a Lease say `state` (what LeaseApply builds,
+// with null for a holder, acquireTime or renewTime it no longer has).
+nlohmann::json LeasePatch(const std::string& ns, const std::string& pool,
+                          const PolicySettings& policy,
+                          const LeaseState& state);
 
 }  // namespace zenlead::op
 

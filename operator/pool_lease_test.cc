@@ -102,5 +102,27 @@ TEST(NextLeaseTest, PolicyLeaseDurationChangeIsWritten) {
   EXPECT_EQ(next->transitions, 1);
 }
 
+TEST(LeasePatchTest, ClearsWhatTheLeaseNoLongerHas) {
+  LeaseState none;
+  none.transitions = 4;
+  nlohmann::json patch = LeasePatch("ns", "db", PolicySettings{}, none);
+  EXPECT_TRUE(patch["spec"]["holderIdentity"].is_null()) << patch.dump();
+  EXPECT_TRUE(patch["spec"]["renewTime"].is_null());
+  EXPECT_EQ(patch["spec"]["leaseTransitions"], 4);
+  EXPECT_EQ(patch["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+            "zen-lead");
+  EXPECT_TRUE(patch["metadata"]["ownerReferences"].is_null());
+  EXPECT_FALSE(patch.contains("kind"));
+  LeaseState held = HeldBy("a", 5, kNow);
+  PolicySettings policy;
+  policy.found = true;
+  policy.uid = "p-uid";
+  patch = LeasePatch("ns", "db", policy, held);
+  EXPECT_EQ(patch["spec"]["holderIdentity"], "a");
+  EXPECT_EQ(patch["metadata"]["annotations"]["zen-lead.io/holder-uid"],
+            "uid-a");
+  EXPECT_EQ(patch["metadata"]["ownerReferences"][0]["uid"], "p-uid");
+}
+
 }  // namespace
 }  // namespace zenlead::op

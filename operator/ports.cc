@@ -30,7 +30,8 @@ std::vector<ServicePort> PortsFromContainers(
 
 absl::StatusOr<std::vector<SlicePort>> ResolveSlicePorts(
     const std::vector<ServicePort>& service_ports,
-    const std::vector<ContainerPort>& leader_ports) {
+    const std::vector<ContainerPort>& leader_ports,
+    bool leader_of_this_source) {
   std::vector<SlicePort> out;
   for (const ServicePort& sp : service_ports) {
     SlicePort slice_port{sp.name, sp.target_port, sp.protocol, sp.app_protocol};
@@ -51,7 +52,7 @@ absl::StatusOr<std::vector<SlicePort>> ResolveSlicePorts(
       }
     } else {
       if (slice_port.port == 0) slice_port.port = sp.port;
-      if (sp.target_must_be_declared) {
+      if (sp.target_must_be_declared && !leader_of_this_source) {
         bool declared = false;
         for (const ContainerPort& cp : leader_ports) {
           declared |= cp.container_port == slice_port.port &&

@@ -61,9 +61,13 @@ std::vector<ServicePort> PortsFromContainers(
 // port of that name (number) and protocol on the leader pod, otherwise the
 // error names the Service port and what is missing (the caller fails
 // closed).
+// leader_of_this_source: the leader is a pod of the workload the ports came
+// from; its numeric ports are then used as is (during a rollout that adds a
+// port, the sticky leader may be an older pod that does not declare it yet).
 absl::StatusOr<std::vector<SlicePort>> ResolveSlicePorts(
     const std::vector<ServicePort>& service_ports,
-    const std::vector<ContainerPort>& leader_ports);
+    const std::vector<ContainerPort>& leader_ports,
+    bool leader_of_this_source = false);
 
 }  // namespace zenlead::op
 

@@ -69,6 +69,11 @@ TEST(ResolveSlicePortsTest, WorkloadPortMustBeDeclaredByTheLeaderPod) {
   EXPECT_NE(on_other_pod.status().message().find("9090"), std::string::npos);
   // Same number, other protocol: not the port either.
   EXPECT_FALSE(ResolveSlicePorts(second, {{"", 9090, "UDP"}}).ok());
+  // The workload's own (older) pod during a rollout that adds the port.
+  auto own_older_pod = ResolveSlicePorts(second, {{"http", 8080, "TCP"}},
+                                         /*leader_of_this_source=*/true);
+  ASSERT_TRUE(own_older_pod.ok()) << own_older_pod.status();
+  EXPECT_EQ((*own_older_pod)[0].port, 9090);
 }
 
 }  // namespace

@@ -33,10 +33,14 @@ const Resource kSlices{"discovery.k8s.io", "v1", "endpointslices", true};
 const Resource kLeases{"coordination.k8s.io", "v1", "leases", true};
 
 // Index names.
-constexpr char kByPool[] = "pool";          // "ns/pool" of a source/object
-constexpr char kByOwner[] = "owner";        // controller owner UID
-constexpr char kByUid[] = "uid";            // metadata.uid
-constexpr char kByHolder[] = "holder";      // a pool Lease's holder pod UID
+constexpr char kByPool[] = "pool";  // "ns/pool" of a source/object
+// UIDs are indexed with the namespace ("ns/uid"): ownerReferences and
+// annotations are written by users too, and an object must never be matched
+// to a UID of another namespace.
+constexpr char kByOwner[] = "owner";        // "ns/uid" of the controller owner
+constexpr char kByUid[] = "uid";            // "ns/uid" of metadata.uid
+constexpr char kByHolder[] = "holder";      // "ns/uid" of a pool Lease's
+                                            // holder pod
 constexpr char kByLabel[] = "label";        // "ns/key=value" of a pod label
 constexpr char kBySelector[] = "selector";  // "ns/key=value" of an enabled
                                             // Service's selector
@@ -46,8 +50,7 @@ constexpr char kByLeaderName[] = "leader";  // "ns/name" of a source's
 // Owner chains are short (Pod -> ReplicaSet -> Deployment): a longer one is
 // not followed further.
 constexpr int kMaxOwnerDepth = 4;
-// A new pool whose pods are still starting is not warned about until then.
-constexpr absl::Duration kNoCandidatesGrace = absl::Seconds(60);
+constexpr size_t kMaxCyclesRemembered = 10000;
 
 std::string LabelKey(const std::string& ns, const std::string& k,
                      const std::string& v) {
@@ -123,16 +126,20 @@ std::vector<std::string> ManagedPool(const json& obj) {
   return {PoolKey(Meta(obj, "namespace"), it->second)};
 }
 
+std::string UidKey(const std::string& ns, const std::string& uid) {
+  return absl::StrCat(ns, "/", uid);
+}
+
 std::vector<std::string> IndexControllerOwner(const json& obj) {
   std::string uid = ControllerOwnerUid(obj);
   if (uid.empty()) return {};
-  return {uid};
+  return {UidKey(Meta(obj, "namespace"), uid)};
 }
 
 std::vector<std::string> IndexUid(const json& obj) {
   std::string uid = Meta(obj, "uid");
   if (uid.empty()) return {};
-  return {uid};
+  return {UidKey(Meta(obj, "namespace"), uid)};
 }
 
 // "ns/<name>-leader" of a workload carrying the pool label or an enabled
@@ -222,15 +229,7 @@ json ProjectService(const json& svc) {
   return out;
 }
 
-// Whether the cached object already says what the apply body says.
-bool SliceUpToDate(const json& desired, const json& cached) {
-  auto get = [](const json& j, const char* k) {
-    return j.contains(k) ? j[k] : json::array();
-  };
-  return get(desired, "endpoints") == get(cached, "endpoints") &&
-         get(desired, "ports") == get(cached, "ports");
-}
-
+// Whether the cached leader Service already has the ports the body names.
 bool ServiceUpToDate(const json& desired, const json& cached) {
   const json& want = desired["spec"]["ports"];
   if (!cached.contains("spec") || !cached["spec"].contains("ports")) {
@@ -421,7 +420,7 @@ absl::Status TrafficDirector::Start() {
       kByHolder, [](const json& o) -> std::vector<std::string> {
         std::optional<LeaseState> lease = LeaseFromObject(o);
         if (!lease || lease->holder_uid.empty()) return {};
-        return {lease->holder_uid};
+        return {UidKey(Meta(o, "namespace"), lease->holder_uid)};
       }));
   if (!s.ok()) return s;
 
@@ -588,19 +587,28 @@ std::set<std::string> TrafficDirector::PoolsOfOwnerChain(
   ObjectPtr held;  // keeps the current owner alive
   const json* current = &obj;
   std::string current_kind = kind;
-  auto by_uid = [](const client::Informer& inf, const std::string& uid) {
+  // Owners live in the object's namespace.
+  const std::string ns = Meta(obj, "namespace");
+  auto by_uid = [&ns](const client::Informer& inf, const std::string& uid) {
     absl::StatusOr<std::vector<ObjectPtr>> found =
-        inf.store().ByIndex(kByUid, uid);
+        inf.store().ByIndex(kByUid, UidKey(ns, uid));
     return found.ok() && !found->empty() ? found->front() : nullptr;
   };
   for (int depth = 0; depth < kMaxOwnerDepth; ++depth) {
     std::optional<OwnerRef> ref = ControllerOwner(*current);
     if (!ref || ref->uid.empty()) break;
     if (!seen.insert(ref->uid).second) {
-      bool first;
+      // Reported by the active replica (standbys' Events would repeat it),
+      // once per object; the memory of it is bounded.
+      bool first = false;
       {
         absl::MutexLock lock(&mu_);
-        first = cycles_reported_.insert(Meta(*current, "uid")).second;
+        if (queue_ != nullptr) {
+          if (cycles_reported_.size() >= kMaxCyclesRemembered) {
+            cycles_reported_.clear();
+          }
+          first = cycles_reported_.insert(Meta(*current, "uid")).second;
+        }
       }
       if (first) {
         log_.Warning("ownerReference cycle; not followed",
@@ -688,7 +696,8 @@ void TrafficDirector::OnPodEvent(const ObjectPtr& old_pod,
   // A standby learns the holder's pod name and IP (the Lease may have been
   // listed before the pod).
   absl::StatusOr<std::vector<ObjectPtr>> held =
-      informers_->leases->store().ByIndex(kByHolder, uid);
+      informers_->leases->store().ByIndex(kByHolder,
+                                          UidKey(Meta(ref, "namespace"), uid));
   if (held.ok()) {
     for (const ObjectPtr& lease : *held) {
       for (const std::string& k : ManagedPool(*lease)) MirrorLease(k);
@@ -747,7 +756,8 @@ void TrafficDirector::MirrorLease(const std::string& pool_key) {
     pl.pod_uid = lease->holder_uid;
     pl.since = lease->acquire_time;
     absl::StatusOr<std::vector<ObjectPtr>> pods =
-        informers_->pods->store().ByIndex(kByUid, lease->holder_uid);
+        informers_->pods->store().ByIndex(kByUid,
+                                          UidKey(pl.ns, lease->holder_uid));
     if (pods.ok() && !pods->empty()) {
       Candidate c = CandidateFromPod(*pods->front(), "");
       pl.pod_name = c.name;
@@ -841,7 +851,14 @@ TrafficDirector::ClaimProblem(const Source& s) const {
   // Two sources that would write one leader Service: the one that already
   // owns it keeps it; otherwise the oldest (then Deployment, StatefulSet,
   // Service; then UID). The rule reads the same from every pool involved.
-  std::vector<Source> namesakes = SourcesNamed(s.ns, leader);
+  // Namesakes that cannot write anything (no selector, a pool name that
+  // cannot be used) take no part.
+  std::vector<Source> namesakes;
+  for (Source& n : SourcesNamed(s.ns, leader)) {
+    if (n.problem.empty() && ValidatePoolName(n.pool).ok()) {
+      namesakes.push_back(std::move(n));
+    }
+  }
   if (namesakes.size() > 1) {
     const std::string owner = svc && Labels(*svc)[kManagedByLabel] == kManagedBy
                                   ? ControllerOwnerUid(*svc)
@@ -889,7 +906,14 @@ TrafficDirector::ClaimProblem(const Source& s) const {
                             "or rename ",
                             s.KindName(), " ", s.name));
   }
-  if (slice && !OwnedBy(*slice, s.uid)) {
+  // A slice a losing namesake wrote (when both used to write the name) is
+  // replaced by the winner; any other is left to garbage collection.
+  bool namesakes_slice = false;
+  if (slice) {
+    const std::string owner = ControllerOwnerUid(*slice);
+    for (const Source& n : namesakes) namesakes_slice |= n.uid == owner;
+  }
+  if (slice && !OwnedBy(*slice, s.uid) && !namesakes_slice) {
     return std::make_pair(
         std::string("LeaderServiceConflict"),
         absl::StrCat("EndpointSlice ", leader, " belongs to ",
@@ -897,6 +921,22 @@ TrafficDirector::ClaimProblem(const Source& s) const {
                      "; it is left alone until garbage collection removes it"));
   }
   return std::nullopt;
+}
+
+bool TrafficDirector::LeaderOfSource(const Candidate& leader,
+                                     const Source& s) const {
+  if (s.kind == Source::Kind::kService) return true;  // its own selector
+  absl::StatusOr<std::vector<ObjectPtr>> pods =
+      informers_->pods->store().ByIndex(kByUid, UidKey(s.ns, leader.uid));
+  if (!pods.ok() || pods->empty()) return false;
+  std::optional<OwnerRef> owner = ControllerOwner(*pods->front());
+  if (!owner) return false;
+  if (s.kind == Source::Kind::kStatefulSet) return owner->uid == s.uid;
+  absl::StatusOr<std::vector<ObjectPtr>> sets =
+      informers_->replicasets->store().ByIndex(kByUid,
+                                               UidKey(s.ns, owner->uid));
+  return sets.ok() && !sets->empty() &&
+         ControllerOwnerUid(*sets->front()) == s.uid;
 }
 
 absl::Status TrafficDirector::CreateOwned(client::Client* writer,
@@ -916,9 +956,7 @@ absl::Status TrafficDirector::CreateOwned(client::Client* writer,
         " exists and zen-lead did not create it for this source (",
         OwnerText(*existing), "); zen-lead leaves it alone"));
   }
-  client::ApplyOptions apply;
-  apply.force = true;
-  return writer->Apply(r, ns, name, desired, apply).status();
+  return PatchIfChanged(writer, r, desired, *existing);
 }
 
 void TrafficDirector::WarnOnce(PoolState& state, const EventInfo& e) {
@@ -931,9 +969,10 @@ void TrafficDirector::WarnOnce(PoolState& state, const EventInfo& e) {
 std::vector<Candidate> TrafficDirector::CandidatesOf(
     const std::vector<Source>& sources, const PolicySettings& policy) const {
   std::map<std::string, Candidate> by_uid;
-  auto add_pods_owned_by = [&](const std::string& owner_uid) {
+  auto add_pods_owned_by = [&](const std::string& ns,
+                               const std::string& owner_uid) {
     absl::StatusOr<std::vector<ObjectPtr>> pods =
-        informers_->pods->store().ByIndex(kByOwner, owner_uid);
+        informers_->pods->store().ByIndex(kByOwner, UidKey(ns, owner_uid));
     if (!pods.ok()) return;
     for (const ObjectPtr& p : *pods) {
       Candidate c = CandidateFromPod(*p, policy.identity_strategy);
@@ -944,13 +983,16 @@ std::vector<Candidate> TrafficDirector::CandidatesOf(
     switch (s.kind) {
       case Source::Kind::kDeployment: {
         absl::StatusOr<std::vector<ObjectPtr>> sets =
-            informers_->replicasets->store().ByIndex(kByOwner, s.uid);
+            informers_->replicasets->store().ByIndex(kByOwner,
+                                                     UidKey(s.ns, s.uid));
         if (!sets.ok()) break;
-        for (const ObjectPtr& rs : *sets) add_pods_owned_by(Meta(*rs, "uid"));
+        for (const ObjectPtr& rs : *sets) {
+          add_pods_owned_by(s.ns, Meta(*rs, "uid"));
+        }
         break;
       }
       case Source::Kind::kStatefulSet:
-        add_pods_owned_by(s.uid);
+        add_pods_owned_by(s.ns, s.uid);
         break;
       case Source::Kind::kService: {
         if (s.selector.empty()) break;  // selects nothing
@@ -981,53 +1023,59 @@ std::vector<ContainerPort> TrafficDirector::ContainerPortsOf(
   return PodContainerPorts(*p);
 }
 
-absl::Status TrafficDirector::ApplyIfChanged(
-    client::Client* writer, const Resource& r, const json& desired,
-    const ObjectPtr& cached, bool (*up_to_date)(const json&, const json&)) {
-  if (cached != nullptr && up_to_date(desired, *cached)) {
-    std::map<std::string, std::string> have = Labels(*cached);
-    bool labels_ok = true;
-    for (auto it = desired["metadata"]["labels"].begin();
-         it != desired["metadata"]["labels"].end(); ++it) {
-      if (have[it.key()] != it->get<std::string>()) labels_ok = false;
+absl::Status TrafficDirector::PatchIfChanged(client::Client* writer,
+                                             const Resource& r,
+                                             const json& desired,
+                                             const json& have) {
+  // A JSON merge patch of what differs, not a server-side apply: every
+  // object here was created with a POST (create-only, so a name someone
+  // else holds is never taken), and the fields that POST set stay co-owned
+  // by its field manager, so an apply could not remove a port or an
+  // endpoint; a patch replaces them whole. It also costs the API server less
+  // (every millisecond of the slice write is failover latency). Our labels
+  // are set, never others removed.
+  json patch = json::object();
+  std::map<std::string, std::string> labels = Labels(have);
+  for (auto it = desired["metadata"]["labels"].begin();
+       it != desired["metadata"]["labels"].end(); ++it) {
+    if (labels[it.key()] != it->get<std::string>()) {
+      patch["metadata"]["labels"][it.key()] = *it;
     }
-    if (labels_ok) return absl::OkStatus();
   }
-  const std::string ns = desired["metadata"]["namespace"];
-  const std::string name = desired["metadata"]["name"];
-  if (cached != nullptr && &r == &kSlices) {
-    // An EndpointSlice that exists (the failover write): a merge patch of
-    // what changed costs the API server less than a server-side apply, and
-    // every millisecond of it is failover latency. Our labels are set, never
-    // others removed; endpoints and ports are replaced whole.
-    json patch = json::object();
-    std::map<std::string, std::string> have = Labels(*cached);
-    for (auto it = desired["metadata"]["labels"].begin();
-         it != desired["metadata"]["labels"].end(); ++it) {
-      if (have[it.key()] != it->get<std::string>()) {
-        patch["metadata"]["labels"][it.key()] = *it;
-      }
+  auto field = [](const json& obj, std::initializer_list<const char*> path) {
+    const json* at = &obj;
+    for (const char* k : path) {
+      if (!at->is_object() || !at->contains(k)) return json();
+      at = &(*at)[k];
     }
-    for (const char* field : {"endpoints", "ports"}) {
-      json want = desired.contains(field) ? desired[field] : json::array();
-      json got = cached->contains(field) ? (*cached)[field] : json::array();
-      if (want != got) patch[field] = want;
-    }
-    if (patch.empty()) return absl::OkStatus();
-    // The UID as cached: if the slice was replaced by someone else's since,
-    // the API server refuses the patch (uid is immutable) instead of
-    // zen-lead taking it over.
-    patch["metadata"]["uid"] = Meta(*cached, "uid");
-    return writer->Patch(r, ns, name, client::PatchType::kMerge, patch, "")
-        .status();
+    return *at;
+  };
+  auto compare = [&](std::initializer_list<const char*> path, json absent) {
+    json want = field(desired, path);
+    json got = field(have, path);
+    if (want.is_null()) want = absent;
+    if (got.is_null()) got = absent;
+    if (want == got) return;
+    json* at = &patch;
+    for (const char* k : path) at = &(*at)[k];
+    *at = std::move(want);
+  };
+  compare({"metadata", "ownerReferences"}, json::array());
+  if (&r == &kSlices) {
+    compare({"endpoints"}, json::array());
+    compare({"ports"}, json::array());
+  } else if (!ServiceUpToDate(desired, have)) {
+    patch["spec"]["ports"] = field(desired, {"spec", "ports"});
   }
-  client::ApplyOptions apply;
-  apply.field_manager = "zen-lead";
-  apply.force = true;  // zen-lead owns these objects
-  json body = desired;
-  // As above: never applied over a replacement zen-lead has not seen.
-  if (cached != nullptr) body["metadata"]["uid"] = Meta(*cached, "uid");
-  return writer->Apply(r, ns, name, body, apply).status();
+  if (patch.empty()) return absl::OkStatus();
+  // The UID as read: if the object was replaced by someone else's since,
+  // the API server refuses the patch (uid is immutable) instead of zen-lead
+  // taking it over.
+  patch["metadata"]["uid"] = Meta(have, "uid");
+  return writer
+      ->Patch(r, Meta(desired, "namespace"), Meta(desired, "name"),
+              client::PatchType::kMerge, patch, "")
+      .status();
 }
 
 absl::Status TrafficDirector::Cleanup(const std::string& ns,
@@ -1077,8 +1125,6 @@ absl::Status TrafficDirector::Reconcile(const std::string& pool_key) {
   std::vector<Source> sources = SourcesOf(ns, pool);
   std::set<std::string> source_names;
   for (const Source& s : sources) source_names.insert(s.name);
-  absl::Status cleanup = Cleanup(ns, pool, source_names);
-  if (!cleanup.ok()) return cleanup;
 
   PoolState state;
   {
@@ -1092,9 +1138,27 @@ absl::Status TrafficDirector::Reconcile(const std::string& pool_key) {
   }
   if (sources.empty() && policy_obj == nullptr) {
     deps_.registry->Remove(ns, pool);
+    absl::Status cleanup = Cleanup(ns, pool, source_names);
+    if (!cleanup.ok()) return cleanup;
     // A pool Lease outlives its pool only when no LeaderPolicy owns it
-    // (garbage collection removes the others).
+    // (garbage collection removes the others). It goes after a grace
+    // period, so that a pool whose workload is replaced keeps its count.
     if (ObjectPtr lease = informers_->leases->store().Get(ns, pool)) {
+      std::optional<LeaseRead> read = LeaseReadFromObject(*lease);
+      const absl::Time last =
+          read ? std::max(read->state.renew_time, read->state.acquire_time)
+               : absl::InfinitePast();
+      if (last != absl::InfinitePast() &&
+          now - last < options_.orphan_lease_grace) {
+        absl::MutexLock lock(&mu_);
+        if (queue_ != nullptr) {
+          queue_->AddAfter(
+              pool_key,
+              last + options_.orphan_lease_grace - now + absl::Milliseconds(10),
+              client::Priority::kLow);
+        }
+        return absl::OkStatus();
+      }
       client::DeleteOptions del;
       del.uid = Meta(*lease, "uid");
       absl::Status s = deps_.writer->Delete(kLeases, ns, pool, del);
@@ -1251,18 +1315,17 @@ absl::Status TrafficDirector::Reconcile(const std::string& pool_key) {
     std::optional<Candidate> endpoint = choice.leader;
     if (choice.leader) {
       absl::StatusOr<std::vector<SlicePort>> resolved =
-          ResolveSlicePorts(s.ports, ContainerPortsOf(ns, choice.leader->name));
+          ResolveSlicePorts(s.ports, ContainerPortsOf(ns, choice.leader->name),
+                            LeaderOfSource(*choice.leader, s));
       if (resolved.ok()) {
         ports = std::move(*resolved);
       } else {
         endpoint.reset();  // fail closed
         port_error = std::string(resolved.status().message());
-        if (state.port_error_reported != port_error) {
-          Emit({s.ApiVersion(), s.KindName(), s.ns, s.name, s.uid, true,
-                "PortResolutionFailed",
-                absl::StrCat("Service ", leader_name,
-                             " has no endpoint: ", port_error)});
-        }
+        warn({s.ApiVersion(), s.KindName(), s.ns, s.name, s.uid, true,
+              "PortResolutionFailed",
+              absl::StrCat("Service ", leader_name,
+                           " has no endpoint: ", port_error)});
       }
     }
     ObjectPtr cached_slice = informers_->slices->store().Get(ns, leader_name);
@@ -1273,9 +1336,12 @@ absl::Status TrafficDirector::Reconcile(const std::string& pool_key) {
     json desired = EndpointSliceApply(s, endpoint, ports, address_type);
     absl::Status written;
     if (cached_slice != nullptr &&
-        AddressTypeOfSlice(*cached_slice) != address_type) {
-      // addressType is immutable: the leader moved to a pod of the other
-      // IP family (a dual-stack pool). Replace the slice.
+        (AddressTypeOfSlice(*cached_slice) != address_type ||
+         !OwnedBy(*cached_slice, s.uid))) {
+      // Replaced: addressType is immutable (the leader moved to a pod of
+      // the other IP family, in a dual-stack pool), or the slice was
+      // written for a namesake that lost the name to this source
+      // (ClaimProblem lets only those through).
       client::DeleteOptions del;
       del.uid = Meta(*cached_slice, "uid");
       written = deps_.failover_writer->Delete(kSlices, ns, leader_name, del);
@@ -1285,8 +1351,8 @@ absl::Status TrafficDirector::Reconcile(const std::string& pool_key) {
     } else if (cached_slice == nullptr) {
       written = CreateOwned(deps_.failover_writer, kSlices, desired, s.uid);
     } else {
-      written = ApplyIfChanged(deps_.failover_writer, kSlices, desired,
-                               cached_slice, SliceUpToDate);
+      written = PatchIfChanged(deps_.failover_writer, kSlices, desired,
+                               *cached_slice);
     }
     if (absl::IsFailedPrecondition(written)) {
       source_problem(s, "LeaderServiceConflict",
@@ -1296,7 +1362,6 @@ absl::Status TrafficDirector::Reconcile(const std::string& pool_key) {
     result.Update(written);
     if (written.ok()) written_ok.insert(sp);
   }
-  state.port_error_reported = port_error;
   if (choice.changed && state.loss_observed != absl::InfinitePast() &&
       result.ok()) {
     if (failover_latency_) {
@@ -1314,13 +1379,14 @@ absl::Status TrafficDirector::Reconcile(const std::string& pool_key) {
     ObjectPtr cached =
         informers_->services->store().Get(ns, s.LeaderServiceName());
     if (cached == nullptr) continue;  // just created
-    result.Update(ApplyIfChanged(deps_.writer, kServices, LeaderServiceApply(s),
-                                 cached, ServiceUpToDate));
+    result.Update(PatchIfChanged(deps_.writer, kServices, LeaderServiceApply(s),
+                                 *cached));
   }
 
   // 3. The pool Lease: holder, fencing token, renewals. Every holder change
   //    is written conditioned on the version it was decided from.
   const absl::Duration renew_every = RenewInterval(policy);
+  state.renew_every = renew_every;
   const int64_t high_water =
       std::max(state.token_high_water,
                policy_obj ? PolicyStatusTransitions(*policy_obj) : 0);
@@ -1351,10 +1417,13 @@ absl::Status TrafficDirector::Reconcile(const std::string& pool_key) {
         lease_read ? std::optional<LeaseState>(lease_read->state)
                    : std::nullopt;
     std::optional<LeaseState> want = decide(current);
-    if (!want) {
+    if (!want || (!current && !choice.leader)) {
+      // Nothing to change, or nothing to record: no Lease is created for a
+      // pool that has never had a leader.
       lease_now = current;
     } else if (current && OnlyRenewal(*current, *want)) {
-      absl::Status renewed = WriteRenewal(ns, pool, *current, renew_every, now);
+      absl::Status renewed = WriteRenewal(
+          ns, pool, *current, lease_read->resource_version, renew_every, now);
       result.Update(renewed);
       lease_now = renewed.ok() ? want : current;
     } else {
@@ -1414,22 +1483,26 @@ absl::Status TrafficDirector::Reconcile(const std::string& pool_key) {
     scaled_to_zero &= s.kind != Source::Kind::kService && s.replicas == 0;
   }
   // No Ready pod: a Warning once readiness was lost, or never came within
-  // kNoCandidatesGrace of the pool's start (its first pods may be pulling
-  // images).
+  // options_.no_candidates_grace of the pool's start (its first pods may be
+  // pulling images).
   bool recheck_no_candidates = false;
-  if (!choice.leader && !sources.empty() && !scaled_to_zero &&
+  // (Only for pools that route something: a pool of refused sources has
+  // had its Warning.)
+  if (!choice.leader && !routed.empty() && !scaled_to_zero &&
       !state.no_candidates_reported) {
-    if (state.ever_led || now - state.first_seen >= kNoCandidatesGrace) {
+    if (state.ever_led ||
+        now - state.first_seen >= options_.no_candidates_grace) {
       EventInfo e = pool_target;
       e.warning = true;
       e.reason = "NoReadyCandidates";
-      e.note = state.ever_led
-                   ? absl::StrCat("pool ", pool,
-                                  " has no Ready pod; the leader Service has "
-                                  "no endpoint")
-                   : absl::StrCat("no pod of pool ", pool, " became Ready in ",
-                                  absl::FormatDuration(kNoCandidatesGrace),
-                                  "; the leader Service has no endpoint");
+      e.note =
+          state.ever_led
+              ? absl::StrCat("pool ", pool,
+                             " has no Ready pod; the leader Service has "
+                             "no endpoint")
+              : absl::StrCat("no pod of pool ", pool, " became Ready in ",
+                             absl::FormatDuration(options_.no_candidates_grace),
+                             "; the leader Service has no endpoint");
       if (!e.name.empty()) Emit(e);
       state.no_candidates_reported = true;
     } else {
@@ -1456,7 +1529,8 @@ absl::Status TrafficDirector::Reconcile(const std::string& pool_key) {
   // Writes that failed for a reason retrying will not fix (the API server
   // refused them) are a problem of the pool; others are retried and shown
   // in the condition meanwhile.
-  if (!result.ok()) {
+  // A conflict only means the cache was behind: retried, not a problem.
+  if (!result.ok() && !client::IsConflict(result)) {
     const std::string message =
         absl::StrCat("a write failed: ", result.message());
     problems.push_back({"WriteFailed", message});
@@ -1564,9 +1638,20 @@ absl::Status TrafficDirector::Reconcile(const std::string& pool_key) {
     }
   }
 
+  // Members that left the pool: their leader Services and slices go, after
+  // the failover writes above (a failed delete must not hold routing up).
+  result.Update(Cleanup(ns, pool, source_names));
+
   {
     absl::MutexLock lock(&mu_);
-    if (pools_.count(pool_key)) pools_[pool_key] = state;
+    if (auto it = pools_.find(pool_key); it != pools_.end()) {
+      // A leader loss seen by a pod event while this reconcile ran stays
+      // recorded (its failover latency is measured by the next reconcile).
+      if (it->second.loss_observed > now) {
+        state.loss_observed = it->second.loss_observed;
+      }
+      it->second = state;
+    }
     // Scheduled whatever the result (a failed step is retried separately,
     // with backoff; AddAfter keeps the earliest time, so this never piles
     // up): a pool must never drop out of renewals or re-checks because a
@@ -1587,7 +1672,7 @@ absl::Status TrafficDirector::Reconcile(const std::string& pool_key) {
       }
       if (recheck_no_candidates) {
         queue_->AddAfter(pool_key,
-                         state.first_seen + kNoCandidatesGrace - now +
+                         state.first_seen + options_.no_candidates_grace - now +
                              absl::Milliseconds(10),
                          client::Priority::kLow);
       }
@@ -1596,18 +1681,20 @@ absl::Status TrafficDirector::Reconcile(const std::string& pool_key) {
   return result;
 }
 
-absl::Status TrafficDirector::WriteRenewal(const std::string& ns,
-                                           const std::string& pool,
-                                           const LeaseState& lease,
-                                           absl::Duration every,
-                                           absl::Time now) {
+absl::Status TrafficDirector::WriteRenewal(
+    const std::string& ns, const std::string& pool, const LeaseState& lease,
+    const std::string& resource_version, absl::Duration every, absl::Time now) {
   if (renewal_lateness_ && lease.renew_time != absl::InfinitePast()) {
     renewal_lateness_->WithLabels({})->ObserveDuration(
         std::max(now - (lease.renew_time + every), absl::ZeroDuration()));
   }
   // The routine write, ~200/s at 1,000 pools: a merge patch of renewTime
-  // costs the API server far less than a server-side apply.
-  json patch = {{"spec", {{"renewTime", RfcMicroTime(now)}}}};
+  // costs the API server far less than a server-side apply. Conditioned on
+  // the version the renewal was decided from: a Lease someone else changed
+  // meanwhile (another holder) is never extended; the 409 sends the pool
+  // to a full reconcile.
+  json patch = {{"metadata", {{"resourceVersion", resource_version}}},
+                {"spec", {{"renewTime", RfcMicroTime(now)}}}};
   return deps_.writer
       ->Patch(kLeases, ns, pool, client::PatchType::kMerge, patch, "")
       .status();
@@ -1623,26 +1710,28 @@ absl::Status TrafficDirector::Renew(const std::string& pool_key) {
   std::optional<LeaseState> lease =
       lease_obj ? LeaseFromObject(*lease_obj) : std::nullopt;
   if (!lease || lease->holder_uid.empty()) return absl::OkStatus();
+  absl::Duration every;
   {
     // Only the leader this operator elected, and only while no reconcile
     // of the pool has moved it (that reconcile schedules its own renewal).
     absl::MutexLock lock(&mu_);
     auto it = pools_.find(pool_key);
-    if (it == pools_.end() || it->second.leader_uid != lease->holder_uid) {
+    if (it == pools_.end() || it->second.leader_uid != lease->holder_uid ||
+        it->second.renew_every <= absl::ZeroDuration()) {
       return absl::OkStatus();
     }
+    // As the reconcile decided it (from the last valid settings while the
+    // stored policy is invalid).
+    every = it->second.renew_every;
   }
   // A leader that can no longer lead is not renewed: its failover is
   // already queued (high lane) and will write the Lease.
   absl::StatusOr<std::vector<ObjectPtr>> pods =
-      informers_->pods->store().ByIndex(kByUid, lease->holder_uid);
+      informers_->pods->store().ByIndex(kByUid, UidKey(ns, lease->holder_uid));
   if (!pods.ok() || pods->empty() ||
       !CanLead(CandidateFromPod(*pods->front(), ""))) {
     return absl::OkStatus();
   }
-  ObjectPtr policy_obj = informers_->policies->store().Get(ns, pool);
-  const absl::Duration every = RenewInterval(
-      policy_obj ? PolicyFromObject(*policy_obj) : PolicySettings{});
   const absl::Time now = clock_->Now();
   const absl::Time due = lease->renew_time + every;
   if (now < due - absl::Milliseconds(50)) {
@@ -1653,7 +1742,13 @@ absl::Status TrafficDirector::Renew(const std::string& pool_key) {
     }
     return absl::OkStatus();
   }
-  absl::Status s = WriteRenewal(ns, pool, *lease, every, now);
+  absl::Status s = WriteRenewal(
+      ns, pool, *lease, Meta(*lease_obj, "resourceVersion"), every, now);
+  if (client::IsConflict(s)) {
+    // Changed since the cache saw it: decide again from the Lease as it is.
+    Enqueue(pool_key, client::Priority::kNormal);
+    return absl::OkStatus();
+  }
   if (!s.ok()) return s;
   absl::MutexLock lock(&mu_);
   if (queue_ != nullptr) {

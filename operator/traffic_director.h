@@ -87,8 +87,19 @@ struct TrafficDirectorOptions {
   std::string ns;
   int workers = 4;
   // Healthy() fails when a worker has been on one key, or an informer in
-  // one handler call, this long.
-  absl::Duration wedged_after = absl::Minutes(2);
+  // one handler call, this long. Above the API client's worst case for one
+  // request (30 s x 6 attempts with backoff, about 3 minutes), so a slow API
+  // server alone never gets the operator restarted.
+  absl::Duration wedged_after = absl::Minutes(5);
+  // A new pool whose pods are still starting gets no NoReadyCandidates
+  // Warning until this long after its first reconcile (unless it had a
+  // leader and lost it).
+  absl::Duration no_candidates_grace = absl::Seconds(60);
+  // The pool Lease of a pool without a LeaderPolicy (nothing garbage-
+  // collects it) is deleted once the pool has had no member and no renewal
+  // this long: a workload deleted and created again meanwhile (a Helm
+  // reinstall, a GitOps replace) keeps counting its fencing token.
+  absl::Duration orphan_lease_grace = absl::Minutes(10);
 };
 
 class TrafficDirector : public Controller {
@@ -116,9 +127,12 @@ class TrafficDirector : public Controller {
   absl::Status Renew(const std::string& pool_key);
   // Patches the pool Lease's renewTime to `now` and records how late that
   // is against `every` after the Lease's last renewal.
+  // resource_version: the version `lease` was read at (the patch is
+  // conditioned on it: a Lease someone else changed is not renewed).
   absl::Status WriteRenewal(const std::string& ns, const std::string& pool,
-                            const LeaseState& lease, absl::Duration every,
-                            absl::Time now);
+                            const LeaseState& lease,
+                            const std::string& resource_version,
+                            absl::Duration every, absl::Time now);
 
  private:
   struct PoolState {
@@ -133,6 +147,9 @@ class TrafficDirector : public Controller {
     // The last valid settings of the pool's LeaderPolicy: used while the
     // stored policy is invalid.
     std::optional<PolicySettings> last_good_policy;
+    // How often the pool Lease is renewed, as the last reconcile decided
+    // (from the last valid settings): what the renewal work item uses.
+    absl::Duration renew_every = absl::ZeroDuration();
     // Warnings already recorded, by "<object uid>/<reason>" -> message, so
     // each is recorded once while it lasts (and again if it comes back).
     std::map<std::string, std::string> reported;
@@ -141,7 +158,6 @@ class TrafficDirector : public Controller {
     // When the current leader was seen to lose the ability to lead.
     absl::Time loss_observed = absl::InfinitePast();
     bool policy_missing_reported = false;
-    std::string port_error_reported;
     bool no_candidates_reported = false;
     // A status change that only moved `candidates` waits until then, so a
     // follower's readiness flapping costs one status write, or none.
@@ -173,6 +189,8 @@ class TrafficDirector : public Controller {
   // whose leader Service has the name that `obj`'s has, or is.
   std::vector<std::string> PoolsSharingLeaderName(
       const nlohmann::json& obj) const;
+  // Whether `leader` is a pod of `s` (its own workload's pod).
+  bool LeaderOfSource(const Candidate& leader, const Source& s) const;
   // Why zen-lead may not write `s`'s leader Service and EndpointSlice
   // (reason, message), or nullopt when it may.
   std::optional<std::pair<std::string, std::string>> ClaimProblem(
@@ -185,11 +203,11 @@ class TrafficDirector : public Controller {
                                               const std::string& pod) const;
   absl::Status Cleanup(const std::string& ns, const std::string& pool,
                        const std::set<std::string>& keep_sources);
-  absl::Status ApplyIfChanged(client::Client* writer, const client::Resource& r,
+  // Merge-patches an object zen-lead owns (as read: `have`) to say what
+  // `desired` says; nothing when it already does.
+  absl::Status PatchIfChanged(client::Client* writer, const client::Resource& r,
                               const nlohmann::json& desired,
-                              const client::ObjectPtr& cached,
-                              bool (*up_to_date)(const nlohmann::json&,
-                                                 const nlohmann::json&));
+                              const nlohmann::json& have);
   // Creates an object zen-lead owns that is not in the cache; if one of
   // that name exists and is `owner_uid`'s, applies over it; if it exists
   // and is not, leaves it alone and returns FailedPrecondition.

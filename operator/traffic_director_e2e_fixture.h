@@ -144,7 +144,10 @@ class TrafficDirectorE2eTest : public ::testing::Test {
       return client::RestClient::Create(TestConfig());
     };
     deps.registry = &registry_;
-    deps.metrics = &metrics_;
+    // A registry per controller: a restarted one registers its families
+    // again.
+    metrics_ = std::make_unique<client::Registry>();
+    deps.metrics = metrics_.get();
     deps.record_event = [this](const EventInfo& e) {
       absl::MutexLock lock(&events_mu_);
       events_.push_back(e);
@@ -193,7 +196,7 @@ class TrafficDirectorE2eTest : public ::testing::Test {
         absl::StrCat("zen_lead_candidates{namespace=\"", ns_, "\",pool=\"",
                      probe, "\"} ", replicas, "\n");
     EXPECT_TRUE(WaitFor([&] {
-      return metrics_.Render().find(gauge) != std::string::npos;
+      return metrics_->Render().find(gauge) != std::string::npos;
     })) << gauge;
     EXPECT_TRUE(api_->Delete(kServices, ns_, probe, {}).ok());
     json patch = {{"metadata", {{"labels", {{"zen-lead/pool", name}}}}}};
@@ -299,7 +302,7 @@ class TrafficDirectorE2eTest : public ::testing::Test {
   std::unique_ptr<client::RestClient> writer_;
   std::string ns_;
   LeaderRegistry registry_;
-  client::Registry metrics_;
+  std::unique_ptr<client::Registry> metrics_;
   std::unique_ptr<TrafficDirector> td_;
   // Applied by StartOperator before the controller is made: a test's own
   // writer, options, ...

@@ -47,6 +47,7 @@ using testing::Converged;
 using ::testing::IsEmpty;
 using testing::Mirror;
 using testing::NewE2eClient;
+using testing::SettleAfterRestarts;
 using testing::TestNamespace;
 using ::testing::UnorderedElementsAreArray;
 using testing::WaitFor;
@@ -190,6 +191,10 @@ class InformerRestartE2eTest : public ::testing::Test {
     }
     watch_client_ = NewE2eClient();
     ASSERT_NE(watch_client_, nullptr);
+  }
+  // Later tests (and this suite's next case) start on a settled cluster.
+  void TearDown() override {
+    if (client_ != nullptr && !dir_.empty()) SettleAfterRestarts(client_.get());
   }
   InformerOptions Options(const std::string& ns) {
     InformerOptions options;

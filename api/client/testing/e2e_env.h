@@ -12,6 +12,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <iostream>
 #include <memory>
 #include <random>
 #include <string>
@@ -115,6 +116,27 @@ class TestNamespace {
   Client* const client_;
   const std::string name_;
 };
+
+// After API server restarts, waits until the cluster's controllers work
+// again: a new namespace gets its default ServiceAccount (the
+// controller-manager's informers back off across restarts, client-go's up
+// to 30 s, and the next test's pods need that account). Tests that restart
+// the API server call it before they end, so later tests start on a
+// settled cluster.
+inline void SettleAfterRestarts(Client* client,
+                                absl::Duration timeout = absl::Minutes(3)) {
+  TestNamespace probe(client, "settle");
+  const Resource service_accounts{"", "v1", "serviceaccounts", true};
+  const absl::Time start = absl::Now();
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return client->Get(service_accounts, probe.name(), "default").ok();
+      },
+      timeout))
+      << "the controller-manager did not recover within " << timeout;
+  std::cout << "controllers settled " << absl::Now() - start
+            << " after the last API server restart\n";
+}
 
 }  // namespace zenlead::client::testing
 
