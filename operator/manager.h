@@ -122,7 +122,7 @@ struct ControllerContext {
   // --leader-elect: LeaderElector::IsLeader()).
   client::Client* writer = nullptr;
   client::Client* failover_writer = nullptr;
-  // Work queue metrics (zenlead_workqueue_*), registered in `metrics`.
+  // Work queue metrics (zen_lead_workqueue_*), registered in `metrics`.
   const client::WorkQueueMetricFamilies* queue_metrics = nullptr;
   // A new client with the same config and metrics: one per informer, so
   // stopping it ends a quiet watch at once.

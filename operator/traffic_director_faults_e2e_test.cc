@@ -549,7 +549,11 @@ TEST_F(TrafficDirectorFaultsE2eTest, FailoverAfterEachApiServerRestart) {
   std::cout << "failover after an API server restart (s):";
   for (double s : seconds) std::cout << " " << s;
   std::cout << "\n";
-  EXPECT_GE(Policy("chaos")["status"].value("transitions", 0), token);
+  // The status is written after the Lease, in the same reconcile.
+  EXPECT_TRUE(WaitFor([&] {
+    json p = Policy("chaos");
+    return p.contains("status") && p["status"].value("transitions", 0) >= token;
+  })) << Policy("chaos").dump();
   client::testing::SettleAfterRestarts(api_.get());
 }
 

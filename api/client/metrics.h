@@ -4,10 +4,11 @@
 //
 //   Registry registry;
 //   absl::StatusOr<CounterFamily*> changes = registry.AddCounter(
-//       "zenlead_leader_changes_total", "Leader changes per pool.", {"pool"});
+//       "zen_lead_leader_changes_total", "Leader changes per pool.", {"pool"});
 //   (*changes)->WithLabels({"db"})->Inc();
 //   absl::StatusOr<HistogramFamily*> latency = registry.AddHistogram(
-//       "zenlead_failover_seconds", "Failover latency.", {}, {0.1, 0.5, 1, 5});
+//       "zen_lead_failover_seconds", "Failover latency.", {}, {0.1, 0.5, 1,
+//       5});
 //   (*latency)->WithLabels({})->Observe(0.42);
 //   std::string body = registry.Render();  // serve with kPrometheusContentType
 //

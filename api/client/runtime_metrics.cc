@@ -42,19 +42,19 @@ class QueueMetrics : public WorkQueueMetrics {
 absl::StatusOr<RequestObserver> NewRequestMetrics(Registry* registry) {
   ASSIGN_OR_RETURN(
       CounterFamily * requests,
-      registry->AddCounter("zenlead_api_requests_total",
+      registry->AddCounter("zen_lead_api_requests_total",
                            "Kubernetes API requests (HTTP attempts) by verb, "
                            "resource and HTTP code (\"none\": no response).",
                            {"verb", "resource", "code"}));
   ASSIGN_OR_RETURN(
       CounterFamily * errors,
-      registry->AddCounter("zenlead_api_request_errors_total",
+      registry->AddCounter("zen_lead_api_request_errors_total",
                            "Kubernetes API requests that got no response "
                            "(code \"none\") or a 4xx/5xx answer.",
                            {"verb", "resource", "code"}));
   ASSIGN_OR_RETURN(
       HistogramFamily * latency,
-      registry->AddHistogram("zenlead_api_request_duration_seconds",
+      registry->AddHistogram("zen_lead_api_request_duration_seconds",
                              "Kubernetes API request latency in seconds "
                              "(watches excluded).",
                              {"verb", "resource"}, LatencyBuckets()));
@@ -75,24 +75,24 @@ absl::StatusOr<std::unique_ptr<WorkQueueMetricFamilies>>
 WorkQueueMetricFamilies::Create(Registry* registry) {
   std::unique_ptr<WorkQueueMetricFamilies> f(new WorkQueueMetricFamilies());
   ASSIGN_OR_RETURN(
-      f->depth_, registry->AddGauge("zenlead_workqueue_depth",
+      f->depth_, registry->AddGauge("zen_lead_workqueue_depth",
                                     "Keys waiting in a work queue.", {"name"}));
   ASSIGN_OR_RETURN(
-      f->adds_, registry->AddCounter("zenlead_workqueue_adds_total",
+      f->adds_, registry->AddCounter("zen_lead_workqueue_adds_total",
                                      "Keys added to a work queue.", {"name"}));
   ASSIGN_OR_RETURN(f->retries_,
                    registry->AddCounter(
-                       "zenlead_workqueue_retries_total",
+                       "zen_lead_workqueue_retries_total",
                        "Keys re-added through the rate limiter.", {"name"}));
   ASSIGN_OR_RETURN(
       f->queue_duration_,
-      registry->AddHistogram("zenlead_workqueue_queue_duration_seconds",
+      registry->AddHistogram("zen_lead_workqueue_queue_duration_seconds",
                              "Seconds a key waited in a work queue before a "
                              "worker took it.",
                              {"name"}, LatencyBuckets()));
   ASSIGN_OR_RETURN(
       f->work_duration_,
-      registry->AddHistogram("zenlead_workqueue_work_duration_seconds",
+      registry->AddHistogram("zen_lead_workqueue_work_duration_seconds",
                              "Seconds a worker spent on a key.", {"name"},
                              LatencyBuckets()));
   return f;

@@ -1,15 +1,15 @@
 // The client runtime's Prometheus metrics (metrics.h), registered once per
 // Registry:
 //
-//   zenlead_api_requests_total{verb,resource,code}        every HTTP attempt
-//   zenlead_api_request_errors_total{verb,resource,code}  attempts with no
+//   zen_lead_api_requests_total{verb,resource,code}        every HTTP attempt
+//   zen_lead_api_request_errors_total{verb,resource,code}  attempts with no
 //       response (code "none") or a 4xx/5xx answer
-//   zenlead_api_request_duration_seconds{verb,resource}   latency, watches
+//   zen_lead_api_request_duration_seconds{verb,resource}   latency, watches
 //       excluded (a watch lasts minutes by design)
-//   zenlead_workqueue_depth{name}, zenlead_workqueue_adds_total{name},
-//   zenlead_workqueue_retries_total{name},
-//   zenlead_workqueue_queue_duration_seconds{name} (add to Get),
-//   zenlead_workqueue_work_duration_seconds{name} (Get to Done)
+//   zen_lead_workqueue_depth{name}, zen_lead_workqueue_adds_total{name},
+//   zen_lead_workqueue_retries_total{name},
+//   zen_lead_workqueue_queue_duration_seconds{name} (add to Get),
+//   zen_lead_workqueue_work_duration_seconds{name} (Get to Done)
 //
 //   Registry registry;
 //   ASSIGN_OR_RETURN(RequestObserver observer, NewRequestMetrics(&registry));

@@ -38,23 +38,23 @@ TEST(RuntimeMetricsTest, RequestObserverCountsAndTimesAttempts) {
   (*observer)(watch);
 
   const std::string text = registry.Render();
-  EXPECT_THAT(text, HasSubstr("zenlead_api_requests_total{verb=\"get\","
+  EXPECT_THAT(text, HasSubstr("zen_lead_api_requests_total{verb=\"get\","
                               "resource=\"leases.coordination.k8s.io\","
                               "code=\"200\"} 1\n"));
-  EXPECT_THAT(text, HasSubstr("zenlead_api_request_errors_total{verb=\"get\","
+  EXPECT_THAT(text, HasSubstr("zen_lead_api_request_errors_total{verb=\"get\","
                               "resource=\"leases.coordination.k8s.io\","
                               "code=\"404\"} 1\n"));
-  EXPECT_THAT(text, HasSubstr("zenlead_api_request_errors_total{verb=\"get\","
+  EXPECT_THAT(text, HasSubstr("zen_lead_api_request_errors_total{verb=\"get\","
                               "resource=\"leases.coordination.k8s.io\","
                               "code=\"none\"} 1\n"));
   EXPECT_THAT(text,
-              Not(HasSubstr("zenlead_api_request_errors_total{verb=\"get\","
+              Not(HasSubstr("zen_lead_api_request_errors_total{verb=\"get\","
                             "resource=\"leases.coordination.k8s.io\","
                             "code=\"200\"}")));
-  EXPECT_THAT(text, HasSubstr("zenlead_api_request_duration_seconds_bucket{"
+  EXPECT_THAT(text, HasSubstr("zen_lead_api_request_duration_seconds_bucket{"
                               "verb=\"get\",resource=\"leases.coordination."
                               "k8s.io\",le=\"0.025\"} 3\n"));
-  EXPECT_THAT(text, HasSubstr("zenlead_api_requests_total{verb=\"watch\","
+  EXPECT_THAT(text, HasSubstr("zen_lead_api_requests_total{verb=\"watch\","
                               "resource=\"pods\",code=\"200\"} 1\n"));
   EXPECT_THAT(text, Not(HasSubstr("duration_seconds_count{verb=\"watch\"")));
   // A second registration in the same registry is refused, not duplicated.
@@ -84,15 +84,18 @@ TEST(RuntimeMetricsTest, WorkQueueMetricsFollowTheQueue) {
   queue.AddRateLimited("c");
 
   const std::string text = registry.Render();
-  EXPECT_THAT(text, HasSubstr("zenlead_workqueue_depth{name=\"td\"} 1\n"));
-  EXPECT_THAT(text, HasSubstr("zenlead_workqueue_adds_total{name=\"td\"} 2\n"));
+  EXPECT_THAT(text, HasSubstr("zen_lead_workqueue_depth{name=\"td\"} 1\n"));
   EXPECT_THAT(text,
-              HasSubstr("zenlead_workqueue_retries_total{name=\"td\"} 1\n"));
-  EXPECT_THAT(text, HasSubstr("zenlead_workqueue_queue_duration_seconds_bucket{"
-                              "name=\"td\",le=\"0.05\"} 1\n"));
-  EXPECT_THAT(text, HasSubstr("zenlead_workqueue_queue_duration_seconds_bucket{"
-                              "name=\"td\",le=\"0.025\"} 0\n"));
-  EXPECT_THAT(text, HasSubstr("zenlead_workqueue_work_duration_seconds_sum{"
+              HasSubstr("zen_lead_workqueue_adds_total{name=\"td\"} 2\n"));
+  EXPECT_THAT(text,
+              HasSubstr("zen_lead_workqueue_retries_total{name=\"td\"} 1\n"));
+  EXPECT_THAT(text,
+              HasSubstr("zen_lead_workqueue_queue_duration_seconds_bucket{"
+                        "name=\"td\",le=\"0.05\"} 1\n"));
+  EXPECT_THAT(text,
+              HasSubstr("zen_lead_workqueue_queue_duration_seconds_bucket{"
+                        "name=\"td\",le=\"0.025\"} 0\n"));
+  EXPECT_THAT(text, HasSubstr("zen_lead_workqueue_work_duration_seconds_sum{"
                               "name=\"td\"} 2\n"));
 }
 

@@ -91,17 +91,17 @@ void PrintOperatorDiagnostics() {
   std::printf("operator metrics:\n");
   for (absl::string_view line : absl::StrSplit(res->body, '\n')) {
     if (absl::StartsWith(line, "#")) continue;
-    if (absl::StartsWith(line, "zenlead_workqueue_depth") ||
-        absl::StartsWith(line, "zenlead_workqueue_adds_total") ||
-        absl::StartsWith(line, "zenlead_workqueue_retries_total") ||
+    if (absl::StartsWith(line, "zen_lead_workqueue_depth") ||
+        absl::StartsWith(line, "zen_lead_workqueue_adds_total") ||
+        absl::StartsWith(line, "zen_lead_workqueue_retries_total") ||
         absl::StartsWith(line,
-                         "zenlead_workqueue_queue_duration_seconds_sum") ||
+                         "zen_lead_workqueue_queue_duration_seconds_sum") ||
         absl::StartsWith(line,
-                         "zenlead_workqueue_queue_duration_seconds_count") ||
+                         "zen_lead_workqueue_queue_duration_seconds_count") ||
         absl::StartsWith(line, "zen_lead_reconcile_duration_seconds_count") ||
         absl::StartsWith(line, "zen_lead_reconcile_errors_total") ||
         absl::StartsWith(line, "zen_lead_lease_renewal_lateness_seconds") ||
-        absl::StartsWith(line, "zenlead_api_requests_total")) {
+        absl::StartsWith(line, "zen_lead_api_requests_total")) {
       std::printf("  %s\n", std::string(line).c_str());
     }
   }

@@ -186,8 +186,8 @@ wait "$operator_pid"
 rc=$?
 operator_pid=""
 
-echo "calls the operator made (zenlead_api_requests_total, verb/resource/code):"
-grep '^zenlead_api_requests_total{' "$tmp/metrics.txt" | sed 's/^zenlead_api_requests_total//' | sort
+echo "calls the operator made (zen_lead_api_requests_total, verb/resource/code):"
+grep '^zen_lead_api_requests_total{' "$tmp/metrics.txt" | sed 's/^zen_lead_api_requests_total//' | sort
 echo "what config/rbac grants (ClusterRole, then the Role in the operator's namespace):"
 rules='{{range .rules}}  {{.resources}} {{.verbs}}{{"\n"}}{{end}}'
 k get clusterrole "$role" -o go-template="$rules"
@@ -203,7 +203,7 @@ import json, re, sys
 rules = json.load(open(sys.argv[1]))["rules"]
 called = {}  # "resource.group" -> verbs
 for line in open(sys.argv[2]):
-    m = re.match(r'zenlead_api_requests_total\{verb="(\w+)",resource="([^"]+)"', line)
+    m = re.match(r'zen_lead_api_requests_total\{verb="(\w+)",resource="([^"]+)"', line)
     if m:
         verb = {"apply": "patch"}.get(m.group(1), m.group(1))
         called.setdefault(m.group(2), set()).add(verb)
