@@ -35,6 +35,7 @@
 #include "api/client/meta.h"
 #include "api/client/rest_client.h"
 #include "api/client/testing/e2e_env.h"
+#include "api/client/testing/forwarding_client.h"
 #include "api/client/testing/informer_checks.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -84,49 +85,11 @@ void RestartApiserver(const std::string& dir, bool bump_etcd = true) {
 // Forwards to a RestClient; Pause() holds watches off: the next event is
 // dropped (lost to the caller), the watch ends, and Watch does not return
 // until Resume() — the caller is disconnected meanwhile.
-class PausableClient : public Client {
+class PausableClient : public testing::ForwardingClient {
  public:
-  explicit PausableClient(RestClient* inner) : inner_(inner) {}
+  explicit PausableClient(RestClient* inner)
+      : ForwardingClient(inner), inner_(inner) {}
 
-  absl::StatusOr<nlohmann::json> Get(const Resource& r, absl::string_view ns,
-                                     absl::string_view name) override {
-    return inner_->Get(r, ns, name);
-  }
-  absl::StatusOr<nlohmann::json> List(const Resource& r, absl::string_view ns,
-                                      const ListOptions& options) override {
-    return inner_->List(r, ns, options);
-  }
-  absl::StatusOr<nlohmann::json> Create(const Resource& r, absl::string_view ns,
-                                        const nlohmann::json& obj) override {
-    return inner_->Create(r, ns, obj);
-  }
-  absl::StatusOr<nlohmann::json> Update(const Resource& r, absl::string_view ns,
-                                        const nlohmann::json& obj) override {
-    return inner_->Update(r, ns, obj);
-  }
-  absl::StatusOr<nlohmann::json> UpdateStatus(
-      const Resource& r, absl::string_view ns,
-      const nlohmann::json& obj) override {
-    return inner_->UpdateStatus(r, ns, obj);
-  }
-  absl::Status Delete(const Resource& r, absl::string_view ns,
-                      absl::string_view name,
-                      const DeleteOptions& options) override {
-    return inner_->Delete(r, ns, name, options);
-  }
-  absl::StatusOr<nlohmann::json> Patch(const Resource& r, absl::string_view ns,
-                                       absl::string_view name, PatchType type,
-                                       const nlohmann::json& patch,
-                                       absl::string_view subresource) override {
-    return inner_->Patch(r, ns, name, type, patch, subresource);
-  }
-  absl::StatusOr<nlohmann::json> Apply(const Resource& r, absl::string_view ns,
-                                       absl::string_view name,
-                                       const nlohmann::json& obj,
-                                       const ApplyOptions& options,
-                                       absl::string_view subresource) override {
-    return inner_->Apply(r, ns, name, obj, options, subresource);
-  }
   absl::Status Watch(const Resource& r, absl::string_view ns,
                      const WatchOptions& options,
                      const WatchHandler& handler) override {
