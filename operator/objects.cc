@@ -48,6 +48,18 @@ std::string AnnotationOf(const k8s::ObjectMeta& m, const std::string& key) {
   return it == m.annotations->end() ? "" : it->second;
 }
 
+// The literal value of ZEN_LEAD_IDENTITY in the pod's first container, ""
+// when it is not set or not literal (valueFrom is not resolved: a field
+// reference could be read, but a ConfigMap or Secret would need a lookup).
+std::string IdentityEnvOf(const k8s::PodSpec& spec) {
+  const std::vector<k8s::Container>& containers = Or(spec.containers);
+  if (containers.empty()) return "";
+  for (const k8s::EnvVar& e : Or(containers.front().env)) {
+    if (e.name == kIdentityEnv) return e.value.value_or("");
+  }
+  return "";
+}
+
 std::vector<ContainerPort> ContainerPortsOf(const k8s::PodSpec& spec) {
   std::vector<ContainerPort> out;
   for (const k8s::Container& c : Or(spec.containers)) {
@@ -307,8 +319,11 @@ Candidate CandidateFromPod(const json& pod,
   c.name = meta.name.value_or("");
   c.uid = meta.uid.value_or("");
   c.identity = c.name;
-  if (identity_strategy == "custom") {
+  if (identity_strategy == lp::LeaderPolicySpec::kIdentityStrategyCustom) {
+    // The annotation, else a literal ZEN_LEAD_IDENTITY of the first
+    // container, else the pod name.
     std::string custom = AnnotationOf(meta, kIdentityAnnotation);
+    if (custom.empty()) custom = IdentityEnvOf(Or(parsed->spec));
     if (!custom.empty()) c.identity = custom;
   }
   c.created = ParseRfcTime(meta.creation_timestamp.value_or(""));
@@ -381,6 +396,13 @@ json ProjectPod(const json& pod) {
       kept.name = c.name;
       kept.ports = c.ports;
       spec.containers->push_back(std::move(kept));
+    }
+    // Of the environment, only the one variable the identity reads.
+    if (std::string id = IdentityEnvOf(in_spec); !id.empty()) {
+      k8s::EnvVar e;
+      e.name = kIdentityEnv;
+      e.value = id;
+      spec.containers->front().env = std::vector<k8s::EnvVar>{e};
     }
   }
   out.spec = std::move(spec);

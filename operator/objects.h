@@ -29,6 +29,9 @@ namespace zenlead::op {
 inline constexpr char kPoolLabel[] = "zen-lead/pool";
 inline constexpr char kEnabledAnnotation[] = "zen-lead.io/enabled";
 inline constexpr char kIdentityAnnotation[] = "zen-lead/identity";
+// identityStrategy custom, without the annotation: a literal value of this
+// variable in the pod's first container.
+inline constexpr char kIdentityEnv[] = "ZEN_LEAD_IDENTITY";
 inline constexpr char kSourceLabel[] = "zen-lead.io/source";
 inline constexpr char kHolderUidAnnotation[] = "zen-lead.io/holder-uid";
 inline constexpr char kManagedByLabel[] = "app.kubernetes.io/managed-by";

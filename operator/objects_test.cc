@@ -185,5 +185,46 @@ TEST(EndpointSliceApplyTest, AddressTypeFollowsTheLeaderIp) {
   EXPECT_EQ(slice["endpoints"][0]["addresses"][0], "fd00::1");
 }
 
+json PodWithIdentity(json annotations, json env) {
+  json pod = {
+      {"metadata", {{"name", "db-0"}, {"namespace", "ns"}, {"uid", "u"}}},
+      {"spec",
+       {{"containers",
+         json::array({{{"name", "db"}, {"env", std::move(env)}},
+                      {{"name", "sidecar"},
+                       {"env", json::array({{{"name", "ZEN_LEAD_IDENTITY"},
+                                             {"value", "not-me"}}})}}})}}}};
+  if (!annotations.is_null()) pod["metadata"]["annotations"] = annotations;
+  return pod;
+}
+
+// identityStrategy custom: the annotation, else a literal ZEN_LEAD_IDENTITY
+// of the first container, else the pod name; the projection keeps exactly
+// what that needs.
+TEST(CandidateFromPodTest, CustomIdentityAnnotationThenEnvThenName) {
+  json env = json::array({{{"name", "OTHER"}, {"value", "x"}},
+                          {{"name", "ZEN_LEAD_IDENTITY"}, {"value", "db-a"}}});
+  json both = PodWithIdentity({{"zen-lead/identity", "from-annotation"}}, env);
+  EXPECT_EQ(CandidateFromPod(both, "custom").identity, "from-annotation");
+  json env_only = PodWithIdentity(nullptr, env);
+  EXPECT_EQ(CandidateFromPod(env_only, "custom").identity, "db-a");
+  EXPECT_EQ(CandidateFromPod(env_only, "pod").identity, "db-0");
+  // The projected pod answers the same, and keeps no other variable.
+  json projected = ProjectPod(env_only);
+  EXPECT_EQ(CandidateFromPod(projected, "custom").identity, "db-a");
+  EXPECT_EQ(projected["spec"]["containers"][0]["env"].size(), 1u);
+  EXPECT_FALSE(projected["spec"]["containers"][1].contains("env"));
+  // Not literal (valueFrom), or only in another container: the pod name.
+  json from = PodWithIdentity(
+      nullptr,
+      json::array(
+          {{{"name", "ZEN_LEAD_IDENTITY"},
+            {"valueFrom", {{"fieldRef", {{"fieldPath", "metadata.name"}}}}}}}));
+  EXPECT_EQ(CandidateFromPod(from, "custom").identity, "db-0");
+  EXPECT_EQ(CandidateFromPod(PodWithIdentity(nullptr, json::array()), "custom")
+                .identity,
+            "db-0");
+}
+
 }  // namespace
 }  // namespace zenlead::op

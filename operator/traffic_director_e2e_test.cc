@@ -372,5 +372,23 @@ TEST_F(TrafficDirectorE2eTest, FollowerReadinessFlapCostsNoStatusWrite) {
       WaitFor([&] { return Candidates("flap") == 2; }, absl::Seconds(10)));
 }
 
+// identityStrategy custom: the Lease holder is the pod's zen-lead/identity
+// annotation, else the first container's literal ZEN_LEAD_IDENTITY.
+TEST_F(TrafficDirectorE2eTest, CustomIdentityFromTheEnvironment) {
+  CreatePolicy("ident", {{"identityStrategy", "custom"}});
+  json d = Deployment("ident", "ident", 1, "ident");
+  d["spec"]["template"]["spec"]["containers"][0]["env"] =
+      json::array({{{"name", "ZEN_LEAD_IDENTITY"}, {"value", "db-primary"}}});
+  Create(kDeployments, d);
+  ASSERT_TRUE(WaitFor([&] { return Transitions("ident") == 1; }));
+  absl::StatusOr<json> lease = api_->Get(kLeases, ns_, "ident");
+  ASSERT_TRUE(lease.ok()) << lease.status();
+  EXPECT_EQ((*lease)["spec"]["holderIdentity"], "db-primary");
+  EXPECT_TRUE(WaitFor([&] {
+    std::optional<PoolLeader> l = registry_.Get(ns_, "ident");
+    return l && l->holder_identity == "db-primary";
+  }));
+}
+
 }  // namespace
 }  // namespace zenlead::op
