@@ -7,11 +7,12 @@
 #include "absl/strings/str_cat.h"
 #include "api/client/errors.h"
 #include "api/client/meta.h"
+#include "api/types/lease.h"
 
 namespace zenlead::op {
 namespace {
 
-const client::Resource kLeases{"coordination.k8s.io", "v1", "leases", true};
+const client::Resource& kLeases = k8s::LeaseClient::Resource();
 
 constexpr char kLeaseConflictPrefix[] = "LeaseConflict: ";
 constexpr int kWriteAttempts = 3;

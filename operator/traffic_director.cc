@@ -9,7 +9,14 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "api/client/errors.h"
+#include "api/types/deployment.h"
 #include "api/types/endpointslice.h"
+#include "api/types/leaderpolicy.h"
+#include "api/types/lease.h"
+#include "api/types/pod.h"
+#include "api/types/replicaset.h"
+#include "api/types/service.h"
+#include "api/types/statefulset.h"
 #include "api/validation/names.h"
 #include "operator/election.h"
 #include "operator/pool_lease.h"
@@ -22,15 +29,15 @@ using client::ObjectPtr;
 using client::Resource;
 using nlohmann::json;
 
-const Resource kPolicies{"coordination.kube-zen.io", "v1alpha1",
-                         "leaderpolicies", true};
-const Resource kDeployments{"apps", "v1", "deployments", true};
-const Resource kStatefulSets{"apps", "v1", "statefulsets", true};
-const Resource kReplicaSets{"apps", "v1", "replicasets", true};
-const Resource kServices{"", "v1", "services", true};
-const Resource kPods{"", "v1", "pods", true};
-const Resource kSlices{"discovery.k8s.io", "v1", "endpointslices", true};
-const Resource kLeases{"coordination.k8s.io", "v1", "leases", true};
+// API paths from the generated clients (one source for each).
+const Resource& kPolicies = api::v1alpha1::LeaderPolicyClient::Resource();
+const Resource& kDeployments = k8s::DeploymentClient::Resource();
+const Resource& kStatefulSets = k8s::StatefulSetClient::Resource();
+const Resource& kReplicaSets = k8s::ReplicaSetClient::Resource();
+const Resource& kServices = k8s::ServiceClient::Resource();
+const Resource& kPods = k8s::PodClient::Resource();
+const Resource& kSlices = k8s::EndpointSliceClient::Resource();
+const Resource& kLeases = k8s::LeaseClient::Resource();
 
 // Index names.
 constexpr char kByPool[] = "pool";  // "ns/pool" of a source/object
