@@ -7,8 +7,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
 #include "api/client/errors.h"
+#include "api/pool/work_item.h"
 #include "api/types/deployment.h"
 #include "api/types/endpointslice.h"
 #include "api/types/leaderpolicy.h"
@@ -89,14 +89,11 @@ std::string PoolKey(const std::string& ns, const std::string& pool) {
   return absl::StrCat(ns, "/", pool);
 }
 
-// Work-queue key of a pool's Lease renewal ("renew:ns/pool"; ':' cannot
-// appear in a namespace, so it never collides with a pool key).
-constexpr char kRenewPrefix[] = "renew:";
-
 // How long a change of status.candidates alone waits to be written.
 constexpr absl::Duration kCandidatesDebounce = absl::Seconds(2);
-std::string RenewKey(const std::string& pool_key) {
-  return absl::StrCat(kRenewPrefix, pool_key);
+// The work-queue key of a pool's Lease renewal.
+std::string RenewKey(const pool::PoolKey& key) {
+  return pool::WorkItem{pool::WorkItem::Kind::kRenew, key}.Encode();
 }
 
 std::string Meta(const json& obj, const char* field) {
@@ -744,18 +741,17 @@ void TrafficDirector::MirrorLease(const std::string& pool_key) {
   // mu_) never have their registry entries overwritten with older data.
   absl::MutexLock lock(&mu_);
   if (queue_ != nullptr) return;  // the active replica writes the registry
-  std::vector<std::string> parts =
-      absl::StrSplit(pool_key, absl::MaxSplits('/', 1));
-  if (parts.size() != 2) return;
-  ObjectPtr obj = informers_->leases->store().Get(parts[0], parts[1]);
+  absl::StatusOr<pool::PoolKey> key = pool::PoolKey::Parse(pool_key);
+  if (!key.ok()) return;  // index keys are always "ns/pool"
+  ObjectPtr obj = informers_->leases->store().Get(key->ns, key->name);
   std::optional<LeaseState> lease = obj ? LeaseFromObject(*obj) : std::nullopt;
   if (!lease) {
-    deps_.registry->Remove(parts[0], parts[1]);
+    deps_.registry->Remove(key->ns, key->name);
     return;
   }
   PoolLeader pl;
-  pl.ns = parts[0];
-  pl.pool = parts[1];
+  pl.ns = key->ns;
+  pl.pool = key->name;
   pl.fencing_token = lease->transitions;
   pl.has_leader = !lease->holder_uid.empty();
   if (pl.has_leader) {
@@ -1117,15 +1113,10 @@ void TrafficDirector::Emit(const EventInfo& e) const {
   if (deps_.record_event) deps_.record_event(e);
 }
 
-absl::Status TrafficDirector::Reconcile(const std::string& pool_key) {
-  std::vector<std::string> parts =
-      absl::StrSplit(pool_key, absl::MaxSplits('/', 1));
-  if (parts.size() != 2) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("pool key \"", pool_key, "\" is not namespace/pool"));
-  }
-  const std::string& ns = parts[0];
-  const std::string& pool = parts[1];
+absl::Status TrafficDirector::Reconcile(const pool::PoolKey& key) {
+  const std::string pool_key = key.String();
+  const std::string& ns = key.ns;
+  const std::string& pool = key.name;
   const absl::Time now = clock_->Now();
 
   ObjectPtr policy_obj = informers_->policies->store().Get(ns, pool);
@@ -1666,8 +1657,7 @@ absl::Status TrafficDirector::Reconcile(const std::string& pool_key) {
     if (queue_ != nullptr) {
       // The Lease renewal is upkeep: its own key, in the low lane.
       if (choice.leader && !lease_conflict) {
-        queue_->AddAfter(RenewKey(pool_key), renew_every,
-                         client::Priority::kLow);
+        queue_->AddAfter(RenewKey(key), renew_every, client::Priority::kLow);
       }
       // A minReadySeconds re-check may elect a leader: high lane when the
       // pool has none.
@@ -1707,12 +1697,10 @@ absl::Status TrafficDirector::WriteRenewal(
       .status();
 }
 
-absl::Status TrafficDirector::Renew(const std::string& pool_key) {
-  std::vector<std::string> parts =
-      absl::StrSplit(pool_key, absl::MaxSplits('/', 1));
-  if (parts.size() != 2) return absl::OkStatus();
-  const std::string& ns = parts[0];
-  const std::string& pool = parts[1];
+absl::Status TrafficDirector::Renew(const pool::PoolKey& key) {
+  const std::string pool_key = key.String();
+  const std::string& ns = key.ns;
+  const std::string& pool = key.name;
   ObjectPtr lease_obj = informers_->leases->store().Get(ns, pool);
   std::optional<LeaseState> lease =
       lease_obj ? LeaseFromObject(*lease_obj) : std::nullopt;
@@ -1745,7 +1733,7 @@ absl::Status TrafficDirector::Renew(const std::string& pool_key) {
     // Renewed meanwhile (by a reconcile): come back when due.
     absl::MutexLock lock(&mu_);
     if (queue_ != nullptr) {
-      queue_->AddAfter(RenewKey(pool_key), due - now, client::Priority::kLow);
+      queue_->AddAfter(RenewKey(key), due - now, client::Priority::kLow);
     }
     return absl::OkStatus();
   }
@@ -1759,7 +1747,7 @@ absl::Status TrafficDirector::Renew(const std::string& pool_key) {
   if (!s.ok()) return s;
   absl::MutexLock lock(&mu_);
   if (queue_ != nullptr) {
-    queue_->AddAfter(RenewKey(pool_key), every, client::Priority::kLow);
+    queue_->AddAfter(RenewKey(key), every, client::Priority::kLow);
   }
   return absl::OkStatus();
 }
@@ -1797,11 +1785,20 @@ void TrafficDirector::RunWorker(client::WorkQueue* queue, size_t index) {
       absl::MutexLock lock(&mu_);
       if (index < progress_.size()) progress_[index] = {*key, start};
     }
-    const bool renewal = absl::StartsWith(*key, kRenewPrefix);
+    absl::StatusOr<pool::WorkItem> item = pool::WorkItem::Decode(*key);
+    if (!item.ok()) {
+      // Only this controller queues keys, so this is a bug: said once,
+      // never retried.
+      log_.Error("malformed work-queue key; dropped",
+                 {{"key", *key}, {"error", item.status().ToString()}});
+      queue->Forget(*key);
+      queue->Done(*key);
+      continue;
+    }
+    const bool renewal = item->kind == pool::WorkItem::Kind::kRenew;
     absl::Status s;
     try {
-      s = renewal ? Renew(key->substr(sizeof(kRenewPrefix) - 1))
-                  : Reconcile(*key);
+      s = renewal ? Renew(item->pool) : Reconcile(item->pool);
     } catch (const std::exception& e) {
       // A bug, not bad input (objects are parsed into typed structs); the
       // key is retried with backoff and the operator keeps serving.

@@ -43,6 +43,7 @@
 #include "api/client/rest_client.h"
 #include "api/client/runtime_metrics.h"
 #include "api/client/workqueue.h"
+#include "api/pool/work_item.h"
 #include "operator/controller.h"
 #include "operator/leader_registry.h"
 #include "operator/objects.h"
@@ -119,12 +120,12 @@ class TrafficDirector : public Controller {
   // write that never returns).
   absl::Status Healthy() const override;
 
-  // Converges one pool ("namespace/pool") now; what a worker runs.
-  absl::Status Reconcile(const std::string& pool_key);
+  // Converges one pool now; what a worker runs.
+  absl::Status Reconcile(const pool::PoolKey& key);
   // Renews the pool Lease of a leader that can still lead (a merge patch of
   // renewTime), without a full reconcile: the upkeep that runs for every
   // pool every leaseDuration - renewDeadline seconds.
-  absl::Status Renew(const std::string& pool_key);
+  absl::Status Renew(const pool::PoolKey& key);
   // Patches the pool Lease's renewTime to `now` and records how late that
   // is against `every` after the Lease's last renewal.
   // resource_version: the version `lease` was read at (the patch is
