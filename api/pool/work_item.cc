@@ -1,8 +1,8 @@
 #include "api/pool/work_item.h"
 
 #include "absl/status/status.h"
-#include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 
 namespace zenlead::pool {
 namespace {
