@@ -799,23 +799,30 @@ std::vector<Source> TrafficDirector::SourcesOf(const std::string& ns,
   return out;
 }
 
-std::vector<Source> TrafficDirector::SourcesNamed(
+std::vector<TrafficDirector::Named> TrafficDirector::ObjectsNamed(
     const std::string& ns, const std::string& leader_name) const {
-  std::vector<Source> out;
+  std::vector<Named> out;
   const std::string key = PoolKey(ns, leader_name);
   auto add = [&](const client::Informer& inf, std::optional<Source::Kind> k) {
     absl::StatusOr<std::vector<ObjectPtr>> objs =
         inf.store().ByIndex(kByLeaderName, key);
     if (!objs.ok()) return;
-    for (const ObjectPtr& o : *objs) {
-      std::optional<Source> s =
-          k ? SourceFromWorkload(*k, *o) : SourceFromService(*o);
-      if (s) out.push_back(std::move(*s));
-    }
+    for (ObjectPtr& o : *objs) out.push_back({k, std::move(o)});
   };
   add(*informers_->deployments, Source::Kind::kDeployment);
   add(*informers_->statefulsets, Source::Kind::kStatefulSet);
   add(*informers_->services, std::nullopt);
+  return out;
+}
+
+std::vector<Source> TrafficDirector::SourcesOfNamed(
+    const std::vector<Named>& named) {
+  std::vector<Source> out;
+  for (const Named& n : named) {
+    std::optional<Source> s = n.kind ? SourceFromWorkload(*n.kind, *n.object)
+                                     : SourceFromService(*n.object);
+    if (s) out.push_back(std::move(*s));
+  }
   return out;
 }
 
@@ -827,7 +834,7 @@ std::vector<std::string> TrafficDirector::PoolsSharingLeaderName(
   // The object as a source (its leader Service's name) and as a Service
   // that may be some source's leader Service (its own name).
   for (const std::string& leader : {name + kLeaderSuffix, name}) {
-    for (const Source& s : SourcesNamed(ns, leader)) {
+    for (const Source& s : SourcesOfNamed(ObjectsNamed(ns, leader))) {
       out.push_back(PoolKey(s.ns, s.pool));
     }
   }
@@ -835,7 +842,8 @@ std::vector<std::string> TrafficDirector::PoolsSharingLeaderName(
 }
 
 std::optional<std::pair<std::string, std::string>>
-TrafficDirector::ClaimProblem(const Source& s) const {
+TrafficDirector::ClaimProblem(const Source& s, const ObjectPtr& svc,
+                              const ObjectPtr& slice) const {
   const std::string leader = s.LeaderServiceName();
   if (!s.problem.empty()) return std::make_pair(s.problem_reason, s.problem);
   if (absl::Status v =
@@ -849,17 +857,19 @@ TrafficDirector::ClaimProblem(const Source& s) const {
                                        63 - std::string(kLeaderSuffix).size(),
                                        " characters, starting with a letter)"));
   }
-  ObjectPtr svc = informers_->services->store().Get(s.ns, leader);
-  ObjectPtr slice = informers_->slices->store().Get(s.ns, leader);
   // Two sources that would write one leader Service: the one that already
   // owns it keeps it; otherwise the oldest (then Deployment, StatefulSet,
   // Service; then UID). The rule reads the same from every pool involved.
   // Namesakes that cannot write anything (no selector, a pool name that
   // cannot be used) take no part.
+  // (Parsed only when there is more than the source itself: the usual case
+  // costs this check nothing on the failover path.)
   std::vector<Source> namesakes;
-  for (Source& n : SourcesNamed(s.ns, leader)) {
-    if (n.problem.empty() && ValidatePoolName(n.pool).ok()) {
-      namesakes.push_back(std::move(n));
+  if (std::vector<Named> named = ObjectsNamed(s.ns, leader); named.size() > 1) {
+    for (Source& n : SourcesOfNamed(named)) {
+      if (n.problem.empty() && ValidatePoolName(n.pool).ok()) {
+        namesakes.push_back(std::move(n));
+      }
     }
   }
   if (namesakes.size() > 1) {
@@ -1178,35 +1188,34 @@ absl::Status TrafficDirector::Reconcile(const pool::PoolKey& key) {
     warned.insert(absl::StrCat(e.uid, "/", e.reason));
     WarnOnce(state, e);
   };
-  const EventInfo pool_target_default = PoolEventTarget(
-      policy_obj != nullptr, PolicySettings{}, sources, ns, pool);
-
   // Settings: a stored policy that breaks the CRD's rules (written under an
   // older or relaxed CRD) is not used; the last good settings (or the
   // defaults) apply until it is fixed.
   PolicySettings policy =
       policy_obj ? PolicyFromObject(*policy_obj) : PolicySettings{};
-  if (!policy.invalid.empty()) {
-    const std::string message = absl::StrCat(
-        "LeaderPolicy ", ns, "/", pool, " is invalid: ", policy.invalid,
-        state.last_good_policy ? "; the pool keeps its last valid settings"
-                               : "; the pool uses the default settings");
-    problems.push_back({"InvalidPolicy", message});
+  const std::string invalid_policy = policy.invalid;
+  if (!invalid_policy.empty()) {
     PolicySettings fallback = state.last_good_policy.value_or(PolicySettings{});
     fallback.found = true;
     fallback.uid = policy.uid;
     fallback.generation = policy.generation;
     policy = fallback;
-    EventInfo e = pool_target_default;
-    e.uid = policy.uid;
-    e.reason = "InvalidPolicy";
-    e.note = message;
-    warn(e);
   } else if (policy.found) {
     state.last_good_policy = policy;
   }
   const EventInfo pool_target =
       PoolEventTarget(policy_obj != nullptr, policy, sources, ns, pool);
+  if (!invalid_policy.empty()) {
+    const std::string message = absl::StrCat(
+        "LeaderPolicy ", ns, "/", pool, " is invalid: ", invalid_policy,
+        state.last_good_policy ? "; the pool keeps its last valid settings"
+                               : "; the pool uses the default settings");
+    problems.push_back({"InvalidPolicy", message});
+    EventInfo e = pool_target;
+    e.reason = "InvalidPolicy";
+    e.note = message;
+    warn(e);
+  }
 
   // PolicyNotFound: once per pool until the policy appears.
   bool named = false;
@@ -1225,9 +1234,11 @@ absl::Status TrafficDirector::Reconcile(const pool::PoolKey& key) {
 
   // A pool name that cannot name the pool Lease or label zen-lead's
   // objects: nothing can be written for the pool.
-  if (absl::Status v = ValidatePoolName(pool); !v.ok()) {
+  const absl::Status pool_name = ValidatePoolName(pool);
+  const bool pool_name_ok = pool_name.ok();
+  if (!pool_name_ok) {
     const std::string message =
-        absl::StrCat(v.message(),
+        absl::StrCat(pool_name.message(),
                      "; zen-lead writes nothing for this pool until it is "
                      "renamed");
     for (const Source& s : sources) {
@@ -1236,11 +1247,18 @@ absl::Status TrafficDirector::Reconcile(const pool::PoolKey& key) {
     }
     problems.insert(problems.begin(), {"InvalidPoolName", message});
   }
-  const bool pool_name_ok = ValidatePoolName(pool).ok();
 
   // Sources whose leader Service zen-lead may write (SPEC §3.1: never a
   // Service or EndpointSlice it did not create; one writer per name).
-  std::vector<const Source*> routed;
+  // With the cached leader Service and slice, read once for the claim check
+  // and the writes.
+  struct Routed {
+    const Source* source;
+    ObjectPtr svc;
+    ObjectPtr slice;
+    bool slice_written = false;
+  };
+  std::vector<Routed> routed;
   auto source_problem = [&](const Source& s, const std::string& reason,
                             const std::string& message) {
     problems.push_back({reason, message});
@@ -1248,11 +1266,15 @@ absl::Status TrafficDirector::Reconcile(const pool::PoolKey& key) {
           message});
   };
   for (const Source& s : sources) {
+    ObjectPtr svc =
+        informers_->services->store().Get(ns, s.LeaderServiceName());
+    ObjectPtr slice =
+        informers_->slices->store().Get(ns, s.LeaderServiceName());
     if (std::optional<std::pair<std::string, std::string>> p =
-            ClaimProblem(s)) {
+            ClaimProblem(s, svc, slice)) {
       source_problem(s, p->first, p->second);
     } else if (pool_name_ok) {
-      routed.push_back(&s);
+      routed.push_back({&s, std::move(svc), std::move(slice)});
     }
   }
 
@@ -1289,12 +1311,10 @@ absl::Status TrafficDirector::Reconcile(const pool::PoolKey& key) {
   // 1. EndpointSlices first: this is the failover.
   absl::Status result;
   std::string port_error;
-  std::set<const Source*> written_ok;
-  for (const Source* sp : routed) {
-    const Source& s = *sp;
+  for (Routed& r : routed) {
+    const Source& s = *r.source;
     const std::string leader_name = s.LeaderServiceName();
-    ObjectPtr cached_svc = informers_->services->store().Get(ns, leader_name);
-    if (cached_svc == nullptr) {
+    if (r.svc == nullptr) {
       // First time (or not cached yet): the Service first, so that the
       // slice never serves a Service zen-lead did not create.
       absl::Status created =
@@ -1326,16 +1346,15 @@ absl::Status TrafficDirector::Reconcile(const pool::PoolKey& key) {
                            " has no endpoint: ", port_error)});
       }
     }
-    ObjectPtr cached_slice = informers_->slices->store().Get(ns, leader_name);
-    std::string address_type = endpoint ? AddressTypeOf(endpoint->pod_ip)
-                               : cached_slice
-                                   ? AddressTypeOfSlice(*cached_slice)
-                                   : std::string("IPv4");
+    const ObjectPtr& cached_slice = r.slice;
+    const std::string cached_type =
+        cached_slice ? AddressTypeOfSlice(*cached_slice) : "IPv4";
+    const std::string address_type =
+        endpoint ? AddressTypeOf(endpoint->pod_ip) : cached_type;
     json desired = EndpointSliceApply(s, endpoint, ports, address_type);
     absl::Status written;
     if (cached_slice != nullptr &&
-        (AddressTypeOfSlice(*cached_slice) != address_type ||
-         !OwnedBy(*cached_slice, s.uid))) {
+        (cached_type != address_type || !OwnedBy(*cached_slice, s.uid))) {
       // Replaced: addressType is immutable (the leader moved to a pod of
       // the other IP family, in a dual-stack pool), or the slice was
       // written for a namesake that lost the name to this source
@@ -1358,7 +1377,7 @@ absl::Status TrafficDirector::Reconcile(const pool::PoolKey& key) {
       continue;
     }
     result.Update(written);
-    if (written.ok()) written_ok.insert(sp);
+    r.slice_written = written.ok();
   }
   if (choice.changed && state.loss_observed != absl::InfinitePast() &&
       result.ok()) {
@@ -1371,14 +1390,10 @@ absl::Status TrafficDirector::Reconcile(const pool::PoolKey& key) {
     state.loss_observed = absl::InfinitePast();
 
   // 2. The leader Services (created above when they were missing).
-  for (const Source* sp : routed) {
-    if (!written_ok.count(sp)) continue;
-    const Source& s = *sp;
-    ObjectPtr cached =
-        informers_->services->store().Get(ns, s.LeaderServiceName());
-    if (cached == nullptr) continue;  // just created
-    result.Update(PatchIfChanged(deps_.writer, kServices, LeaderServiceApply(s),
-                                 *cached));
+  for (const Routed& r : routed) {
+    if (!r.slice_written || r.svc == nullptr) continue;
+    result.Update(PatchIfChanged(deps_.writer, kServices,
+                                 LeaderServiceApply(*r.source), *r.svc));
   }
 
   // 3. The pool Lease: holder, fencing token, renewals. Every holder change
@@ -1702,9 +1717,12 @@ absl::Status TrafficDirector::Renew(const pool::PoolKey& key) {
   const std::string& ns = key.ns;
   const std::string& pool = key.name;
   ObjectPtr lease_obj = informers_->leases->store().Get(ns, pool);
-  std::optional<LeaseState> lease =
-      lease_obj ? LeaseFromObject(*lease_obj) : std::nullopt;
-  if (!lease || lease->holder_uid.empty()) return absl::OkStatus();
+  std::optional<LeaseRead> read =
+      lease_obj ? LeaseReadFromObject(*lease_obj) : std::nullopt;
+  if (!read || read->foreign || read->state.holder_uid.empty()) {
+    return absl::OkStatus();
+  }
+  const LeaseState* lease = &read->state;
   absl::Duration every;
   {
     // Only the leader this operator elected, and only while no reconcile
@@ -1737,8 +1755,8 @@ absl::Status TrafficDirector::Renew(const pool::PoolKey& key) {
     }
     return absl::OkStatus();
   }
-  absl::Status s = WriteRenewal(
-      ns, pool, *lease, Meta(*lease_obj, "resourceVersion"), every, now);
+  absl::Status s =
+      WriteRenewal(ns, pool, *lease, read->resource_version, every, now);
   if (client::IsConflict(s)) {
     // Changed since the cache saw it: decide again from the Lease as it is.
     Enqueue(pool_key, client::Priority::kNormal);

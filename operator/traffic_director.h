@@ -183,9 +183,16 @@ class TrafficDirector : public Controller {
                                    const std::string& kind = "Pod") const;
   std::set<std::string> PoolsOfOwnerChain(const nlohmann::json& obj,
                                           const std::string& kind) const;
-  // Every source in `ns` whose leader Service has this name.
-  std::vector<Source> SourcesNamed(const std::string& ns,
-                                   const std::string& leader_name) const;
+  // The sources (as cached objects: Deployment, StatefulSet, or Service
+  // when kind is nullopt) in `ns` whose leader Service has this name, and
+  // them as Sources.
+  struct Named {
+    std::optional<Source::Kind> kind;
+    client::ObjectPtr object;
+  };
+  std::vector<Named> ObjectsNamed(const std::string& ns,
+                                  const std::string& leader_name) const;
+  static std::vector<Source> SourcesOfNamed(const std::vector<Named>& named);
   // The pools of `obj`'s (a workload's or a Service's) namesakes: sources
   // whose leader Service has the name that `obj`'s has, or is.
   std::vector<std::string> PoolsSharingLeaderName(
@@ -194,8 +201,10 @@ class TrafficDirector : public Controller {
   bool LeaderOfSource(const Candidate& leader, const Source& s) const;
   // Why zen-lead may not write `s`'s leader Service and EndpointSlice
   // (reason, message), or nullopt when it may.
+  // svc, slice: the cached objects of its leader Service's name, if any.
   std::optional<std::pair<std::string, std::string>> ClaimProblem(
-      const Source& s) const;
+      const Source& s, const client::ObjectPtr& svc,
+      const client::ObjectPtr& slice) const;
   std::vector<Source> SourcesOf(const std::string& ns,
                                 const std::string& pool) const;
   std::vector<Candidate> CandidatesOf(const std::vector<Source>& sources,
