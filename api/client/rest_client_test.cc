@@ -33,6 +33,7 @@
 #include "api/client/rate_limiter.h"
 #include "api/client/retry.h"
 #include "api/client/testing/fake_client.h"
+#include "api/client/testing/loopback.h"
 #include "api/client/watch_decoder.h"
 #include "gtest/gtest.h"
 
@@ -455,18 +456,7 @@ class ScriptedServer {
   using Handler = std::function<bool(const ReceivedRequest&, int fd)>;
 
   explicit ScriptedServer(Handler handler) : handler_(std::move(handler)) {
-    listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    EXPECT_EQ(
-        ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)),
-        0);
-    EXPECT_EQ(::listen(listen_fd_, 16), 0);
-    socklen_t len = sizeof(addr);
-    ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
+    listen_fd_ = testing::BindLoopback(/*backlog=*/16, &port_);
     acceptor_ = std::thread([this] { AcceptLoop(); });
   }
 
@@ -697,17 +687,12 @@ TEST(RestClientTest, SequentialRequestsReuseOneConnection) {
 }
 
 TEST(RestClientTest, ConnectionRefusedIsUnavailableAndRetried) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  int port = 0;
+  int fd = testing::BindLoopback(/*backlog=*/0, &port);
+  ASSERT_GE(fd, 0);
   ::close(fd);  // Nothing listens on this port now.
   Records records;
-  auto client = NewClient(
-      absl::StrCat("http://127.0.0.1:", ntohs(addr.sin_port)), &records);
+  auto client = NewClient(absl::StrCat("http://127.0.0.1:", port), &records);
   // Even a POST retries: nothing was sent.
   absl::StatusOr<nlohmann::json> created =
       client->Create(kConfigMaps, "ns", {{"metadata", {{"name", "a"}}}});

@@ -31,6 +31,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "api/client/testing/loopback.h"
 #include "gtest/gtest.h"
 
 namespace zenlead::client::testing {
@@ -40,18 +41,7 @@ class FreezableProxy {
   FreezableProxy(std::string upstream_host, int upstream_port)
       : upstream_host_(std::move(upstream_host)),
         upstream_port_(upstream_port) {
-    listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    EXPECT_EQ(
-        ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)),
-        0);
-    EXPECT_EQ(::listen(listen_fd_, 64), 0);
-    socklen_t len = sizeof(addr);
-    ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
+    listen_fd_ = BindLoopback(/*backlog=*/64, &port_);
     acceptor_ = std::thread([this] { AcceptLoop(); });
   }
 
