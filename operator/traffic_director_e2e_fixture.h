@@ -284,6 +284,13 @@ class TrafficDirectorE2eTest : public ::testing::Test {
     return "";
   }
 
+  // The pool Lease's holderIdentity; "" when the Lease is missing or free.
+  std::string LeaseHolder(const std::string& pool) {
+    absl::StatusOr<json> lease = api_->Get(kLeases, ns_, pool);
+    if (!lease.ok()) return "";
+    return (*lease)["spec"].value("holderIdentity", "");
+  }
+
   int64_t Transitions(const std::string& pool) {
     absl::StatusOr<json> lease = api_->Get(kLeases, ns_, pool);
     if (!lease.ok()) return -1;

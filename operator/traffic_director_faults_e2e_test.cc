@@ -371,6 +371,9 @@ TEST_F(TrafficDirectorFaultsE2eTest, SecondWorkloadsPortMustBeServed) {
   ASSERT_TRUE(
       api_->Patch(kDeployments, ns_, "p1", client::PatchType::kMerge, patch, "")
           .ok());
+  // p1-leader already pointed at `leader` in pool p1; wait until pool pp
+  // has it, so that p2's pod cannot win pp before p1's pod joins it.
+  ASSERT_TRUE(WaitFor([&] { return LeaseHolder("pp") == leader; }));
   ASSERT_TRUE(WaitFor([&] { return SliceLeader("p1-leader") == leader; }));
   json p2 = Deployment("p2", "pp", 1, "p2");
   p2["spec"]["template"]["spec"]["containers"][0]["ports"] =
