@@ -483,11 +483,11 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
   server->set_payload_max_length(kMaxBodyBytes);
 
   if (options.metrics != nullptr) {
-    const client::Registry* metrics = options.metrics;
+    const runtime::Registry* metrics = options.metrics;
     server->Get("/metrics",
                 [metrics](const httplib::Request&, httplib::Response& res) {
                   res.set_content(metrics->Render(),
-                                  std::string(client::kPrometheusContentType));
+                                  std::string(runtime::kPrometheusContentType));
                 });
   }
   if (options.probes) {

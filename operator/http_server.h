@@ -4,7 +4,7 @@
 // as --metrics-bind-address="127.0.0.1:8080" and
 // --health-probe-bind-address=":8081".
 //
-//   client::Registry metrics;
+//   runtime::Registry metrics;
 //   HttpServerOptions options;
 //   options.address = ":8081";             // or "127.0.0.1:0" in tests
 //   options.metrics = &metrics;            // serve /metrics
@@ -39,7 +39,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
-#include "api/client/metrics.h"
+#include "api/runtime/metrics.h"
 
 namespace zenlead::op {
 
@@ -71,7 +71,7 @@ struct HttpServerOptions {
   // See ParseBindAddress.
   std::string address;
   // Serves GET /metrics (text format 0.0.4) when set; must outlive the server.
-  const client::Registry* metrics = nullptr;
+  const runtime::Registry* metrics = nullptr;
   // Serves GET /healthz and GET /readyz.
   //  /healthz: 200 "ok" when every health check passes; else 500 listing the
   //    failing checks ("[-]name failed: message") and "healthz check failed".

@@ -15,7 +15,7 @@
 #include "absl/status/status.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "api/client/metrics.h"
+#include "api/runtime/metrics.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "httplib.h"
@@ -75,14 +75,14 @@ class HttpServerTest : public ::testing::Test {
     client_->set_read_timeout(10);
   }
 
-  client::Registry registry_;
+  runtime::Registry registry_;
   std::atomic<bool> ready_{false};
   std::unique_ptr<HttpServer> server_;
   std::unique_ptr<httplib::Client> client_;
 };
 
 TEST_F(HttpServerTest, ServesMetricsInPrometheusTextFormat) {
-  absl::StatusOr<client::GaugeFamily*> gauge =
+  absl::StatusOr<runtime::GaugeFamily*> gauge =
       registry_.AddGauge("zen_lead_test_value", "A test gauge.", {"pool"});
   ASSERT_TRUE(gauge.ok());
   (*gauge)->WithLabels({"db"})->Set(3);
@@ -92,7 +92,7 @@ TEST_F(HttpServerTest, ServesMetricsInPrometheusTextFormat) {
   ASSERT_TRUE(res) << httplib::to_string(res.error());
   EXPECT_EQ(res->status, 200);
   EXPECT_EQ(res->get_header_value("Content-Type"),
-            std::string(client::kPrometheusContentType));
+            std::string(runtime::kPrometheusContentType));
   EXPECT_THAT(res->body, HasSubstr("# TYPE zen_lead_test_value gauge"));
   EXPECT_THAT(res->body, HasSubstr("zen_lead_test_value{pool=\"db\"} 3\n"));
 

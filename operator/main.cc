@@ -33,8 +33,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_replace.h"
 #include "absl/time/time.h"
-#include "api/client/event_recorder.h"
-#include "api/client/logging.h"
+#include "api/runtime/event_recorder.h"
+#include "api/runtime/logging.h"
 #include "operator/manager.h"
 #include "operator/traffic_director.h"
 
@@ -200,15 +200,15 @@ NewControllers(const zenlead::op::ControllerContext& context) {
   deps.new_watch_client = context.new_watch_client;
   deps.registry = context.registry;
   deps.metrics = context.metrics;
-  if (zenlead::client::EventRecorder* events = context.events) {
+  if (zenlead::runtime::EventRecorder* events = context.events) {
     deps.record_event = [events](const EventInfo& e) {
-      zenlead::client::ObjectReference ref{e.api_version, e.kind, e.ns, e.name,
-                                           e.uid};
+      zenlead::runtime::ObjectReference ref{e.api_version, e.kind, e.ns, e.name,
+                                            e.uid};
       // Best effort: a full event queue drops (and counts) the event.
       (void)events->Record(
           ref,
-          e.warning ? zenlead::client::EventType::kWarning
-                    : zenlead::client::EventType::kNormal,
+          e.warning ? zenlead::runtime::EventType::kWarning
+                    : zenlead::runtime::EventType::kNormal,
           e.reason, e.reason == "PortResolutionFailed" ? "Route" : "Elect",
           e.note);
     };
@@ -238,9 +238,9 @@ int main(int argc, char** argv) {
   for (std::string& a : args) argv2.push_back(a.data());
   absl::ParseCommandLine(static_cast<int>(argv2.size()), argv2.data());
 
-  const zenlead::client::Logger& log = zenlead::client::DefaultLogger();
-  absl::StatusOr<zenlead::client::LogLevel> level =
-      zenlead::client::ParseLogLevel(absl::GetFlag(FLAGS_log_level));
+  const zenlead::runtime::Logger& log = zenlead::runtime::DefaultLogger();
+  absl::StatusOr<zenlead::runtime::LogLevel> level =
+      zenlead::runtime::ParseLogLevel(absl::GetFlag(FLAGS_log_level));
   if (!level.ok()) {
     std::cerr << "--log-level: " << level.status().message() << "\n";
     return 2;

@@ -12,9 +12,9 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "api/client/config.h"
-#include "api/client/leader_election.h"
-#include "api/client/runtime_metrics.h"
 #include "api/client/status_macros.h"
+#include "api/runtime/leader_election.h"
+#include "api/runtime/runtime_metrics.h"
 #include "operator/http_server.h"
 #include "operator/leader_service.h"
 
@@ -139,13 +139,13 @@ absl::Status ValidateOptions(const ManagerOptions& o) {
         absl::FormatDuration(o.lease_duration)));
   }
   if (o.renew_deadline <=
-      o.retry_period * client::kLeaderElectionJitterFactor) {
+      o.retry_period * runtime::kLeaderElectionJitterFactor) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "--renew-deadline (%s) must be greater than --retry-period (%s) x "
         "%g, so that a leader can retry a failed renewal",
         absl::FormatDuration(o.renew_deadline),
         absl::FormatDuration(o.retry_period),
-        client::kLeaderElectionJitterFactor));
+        runtime::kLeaderElectionJitterFactor));
   }
   return absl::OkStatus();
 }
@@ -160,7 +160,7 @@ Manager::Manager(ManagerOptions options, ControllerFactory factory)
     : options_(std::move(options)),
       factory_(std::move(factory)),
       log_((options_.logger != nullptr ? *options_.logger
-                                       : client::DefaultLogger())
+                                       : runtime::DefaultLogger())
                .With({{"logger", "manager"}})) {}
 
 Manager::~Manager() = default;
@@ -234,7 +234,7 @@ absl::Status Manager::RunInternal(Servers& servers) {
   log_.Info("api server",
             {{"server", config->server}, {"config", config->source}});
 
-  absl::StatusOr<client::GaugeFamily*> is_leader = metrics_.AddGauge(
+  absl::StatusOr<runtime::GaugeFamily*> is_leader = metrics_.AddGauge(
       "zen_lead_operator_is_leader",
       "1 while this replica is the elected operator leader and runs the "
       "controllers' workers (always 1 without --leader-elect), else 0.",
@@ -245,7 +245,7 @@ absl::Status Manager::RunInternal(Servers& servers) {
 
   client::RestClientOptions client_options;
   ASSIGN_OR_RETURN(client_options.observer,
-                   client::NewRequestMetrics(&metrics_));
+                   runtime::NewRequestMetrics(&metrics_));
   client_options.user_agent = "zen-lead-operator";
   ASSIGN_OR_RETURN(client_,
                    client::RestClient::Create(*config, client_options));
@@ -254,29 +254,29 @@ absl::Status Manager::RunInternal(Servers& servers) {
   // renewal past it.
   client::Config election_config = *config;
   client::RestClientOptions election_options = client_options;
-  client::ConfigureLeaderElectionClient(options_.renew_deadline,
-                                        &election_config, &election_options);
+  runtime::ConfigureLeaderElectionClient(options_.renew_deadline,
+                                         &election_config, &election_options);
   ASSIGN_OR_RETURN(election_client_, client::RestClient::Create(
                                          election_config, election_options));
   ASSIGN_OR_RETURN(failover_client_,
                    client::RestClient::Create(*config, client_options));
   ASSIGN_OR_RETURN(queue_metrics_,
-                   client::WorkQueueMetricFamilies::Create(&metrics_));
+                   runtime::WorkQueueMetricFamilies::Create(&metrics_));
 
   RETURN_IF_ERROR(StartServers(servers));
 
-  client::EventRecorderOptions event_options;
+  runtime::EventRecorderOptions event_options;
   event_options.reporting_instance = options_.identity;
   event_options.logger = options_.logger;
-  events_ = std::make_unique<client::EventRecorder>(client_.get(),
-                                                    std::move(event_options));
+  events_ = std::make_unique<runtime::EventRecorder>(client_.get(),
+                                                     std::move(event_options));
 
   ControllerContext context;
   context.client = client_.get();
   context.failover_client = failover_client_.get();
-  writer_ = std::make_unique<client::LeaderGuardedClient>(
+  writer_ = std::make_unique<runtime::LeaderGuardedClient>(
       client_.get(), [this] { return MayWrite(); });
-  failover_writer_ = std::make_unique<client::LeaderGuardedClient>(
+  failover_writer_ = std::make_unique<runtime::LeaderGuardedClient>(
       failover_client_.get(), [this] { return MayWrite(); });
   context.writer = writer_.get();
   context.failover_writer = failover_writer_.get();
@@ -288,7 +288,7 @@ absl::Status Manager::RunInternal(Servers& servers) {
   context.metrics = &metrics_;
   context.events = events_.get();
   context.logger =
-      options_.logger != nullptr ? *options_.logger : client::DefaultLogger();
+      options_.logger != nullptr ? *options_.logger : runtime::DefaultLogger();
   context.ns = options_.ns;
   context.identity = options_.identity;
   ASSIGN_OR_RETURN(controllers_, factory_(context));
@@ -394,7 +394,7 @@ bool Manager::MayWrite() const {
   if (!options_.leader_elect) return true;
   // Time-bounded: false from the renew deadline on, even while the
   // elector's renewal is still in flight.
-  const client::LeaderElector* elector =
+  const runtime::LeaderElector* elector =
       leader_check_.load(std::memory_order_acquire);
   return elector != nullptr && elector->IsLeader();
 }
@@ -409,7 +409,7 @@ absl::Status Manager::Lead() {
     return absl::OkStatus();
   }
 
-  client::LeaderElectionConfig election;
+  runtime::LeaderElectionConfig election;
   election.lease_namespace = options_.leader_election_namespace;
   election.lease_name = options_.leader_election_id;
   election.identity = options_.identity;
@@ -429,9 +429,9 @@ absl::Status Manager::Lead() {
     if (leading_ && !shutdown_requested_) lost_lease_ = true;
     leading_ = false;
   };
-  ASSIGN_OR_RETURN(elector_, client::LeaderElector::Create(
+  ASSIGN_OR_RETURN(elector_, runtime::LeaderElector::Create(
                                  election_client_.get(), election));
-  client::LeaderElector* elector = elector_.get();
+  runtime::LeaderElector* elector = elector_.get();
   leader_check_.store(elector, std::memory_order_release);
   log_.Info("competing for the operator lease",
             {{"lease", absl::StrCat(options_.leader_election_namespace, "/",

@@ -34,13 +34,13 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "api/client/event_recorder.h"
-#include "api/client/leader_election.h"
-#include "api/client/leader_guarded_client.h"
-#include "api/client/logging.h"
-#include "api/client/metrics.h"
 #include "api/client/rest_client.h"
-#include "api/client/runtime_metrics.h"
+#include "api/runtime/event_recorder.h"
+#include "api/runtime/leader_election.h"
+#include "api/runtime/leader_guarded_client.h"
+#include "api/runtime/logging.h"
+#include "api/runtime/metrics.h"
+#include "api/runtime/runtime_metrics.h"
 #include "operator/controller.h"
 #include "operator/leader_registry.h"
 
@@ -86,8 +86,8 @@ struct ManagerOptions {
   // How long Shutdown waits for in-flight gRPC calls and queued Events.
   absl::Duration shutdown_grace = absl::Seconds(3);
 
-  // nullptr: client::DefaultLogger().
-  const client::Logger* logger = nullptr;
+  // nullptr: runtime::DefaultLogger().
+  const runtime::Logger* logger = nullptr;
 };
 
 // Environment lookups for ResolveDefaults; tests pass their own.
@@ -123,15 +123,15 @@ struct ControllerContext {
   client::Client* writer = nullptr;
   client::Client* failover_writer = nullptr;
   // Work queue metrics (zen_lead_workqueue_*), registered in `metrics`.
-  const client::WorkQueueMetricFamilies* queue_metrics = nullptr;
+  const runtime::WorkQueueMetricFamilies* queue_metrics = nullptr;
   // A new client with the same config and metrics: one per informer, so
   // stopping it ends a quiet watch at once.
   std::function<absl::StatusOr<std::unique_ptr<client::RestClient>>()>
       new_watch_client;
   LeaderRegistry* registry = nullptr;
-  client::Registry* metrics = nullptr;
-  client::EventRecorder* events = nullptr;
-  client::Logger logger;
+  runtime::Registry* metrics = nullptr;
+  runtime::EventRecorder* events = nullptr;
+  runtime::Logger logger;
   // --namespace ("" for all).
   std::string ns;
   // This replica (--identity).
@@ -160,7 +160,7 @@ class Manager {
   void Shutdown() ABSL_LOCKS_EXCLUDED(mu_);
 
   // The registry that /metrics serves and the LeaderService reads.
-  client::Registry& metrics() { return metrics_; }
+  runtime::Registry& metrics() { return metrics_; }
   LeaderRegistry& registry() { return registry_; }
 
  private:
@@ -183,10 +183,10 @@ class Manager {
 
   const ManagerOptions options_;
   const ControllerFactory factory_;
-  const client::Logger log_;
+  const runtime::Logger log_;
 
-  client::Registry metrics_;
-  client::Gauge* is_leader_ = nullptr;
+  runtime::Registry metrics_;
+  runtime::Gauge* is_leader_ = nullptr;
   LeaderRegistry registry_;
   std::unique_ptr<client::RestClient> client_;
   // Clients with their own rate-limit budgets: the operator's own Lease and
@@ -194,12 +194,12 @@ class Manager {
   std::unique_ptr<client::RestClient> election_client_;
   std::unique_ptr<client::RestClient> failover_client_;
   // Set by Lead() (Run's thread); MayWrite reads it from any thread.
-  std::unique_ptr<client::LeaderElector> elector_;
-  std::atomic<const client::LeaderElector*> leader_check_{nullptr};
-  std::unique_ptr<client::LeaderGuardedClient> writer_;
-  std::unique_ptr<client::LeaderGuardedClient> failover_writer_;
-  std::unique_ptr<client::WorkQueueMetricFamilies> queue_metrics_;
-  std::unique_ptr<client::EventRecorder> events_;
+  std::unique_ptr<runtime::LeaderElector> elector_;
+  std::atomic<const runtime::LeaderElector*> leader_check_{nullptr};
+  std::unique_ptr<runtime::LeaderGuardedClient> writer_;
+  std::unique_ptr<runtime::LeaderGuardedClient> failover_writer_;
+  std::unique_ptr<runtime::WorkQueueMetricFamilies> queue_metrics_;
+  std::unique_ptr<runtime::EventRecorder> events_;
   std::vector<std::unique_ptr<Controller>> controllers_;
   bool workers_running_ = false;  // Only touched by Run's thread.
 

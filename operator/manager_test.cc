@@ -11,7 +11,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "api/client/logging.h"
+#include "api/runtime/logging.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "httplib.h"
@@ -178,12 +178,12 @@ contexts:
   context: {cluster: c, user: u}
 current-context: ctx
 )";
-    logger_ = std::make_unique<client::Logger>(
+    logger_ = std::make_unique<runtime::Logger>(
         [this](absl::string_view line) {
           absl::MutexLock lock(&log_mu_);
           lines_.push_back(nlohmann::json::parse(line));
         },
-        client::LogLevel::kDebug, nullptr);
+        runtime::LogLevel::kDebug, nullptr);
   }
 
   ManagerOptions Options() {
@@ -252,7 +252,7 @@ current-context: ctx
   }
 
   std::string kubeconfig_;
-  std::unique_ptr<client::Logger> logger_;
+  std::unique_ptr<runtime::Logger> logger_;
   absl::Mutex log_mu_;
   std::vector<nlohmann::json> lines_ ABSL_GUARDED_BY(log_mu_);
   absl::Mutex calls_mu_;

@@ -6,7 +6,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "api/client/errors.h"
-#include "api/client/meta.h"
+#include "api/runtime/meta.h"
 #include "api/types/lease.h"
 
 namespace zenlead::op {
@@ -22,7 +22,7 @@ constexpr int kWriteAttempts = 3;
 std::optional<LeaseRead> LeaseReadFromObject(const nlohmann::json& lease) {
   if (!lease.is_object()) return std::nullopt;
   LeaseRead read;
-  read.resource_version = client::MetadataString(lease, "resourceVersion");
+  read.resource_version = runtime::MetadataString(lease, "resourceVersion");
   std::optional<LeaseState> state = LeaseFromObject(lease);
   if (state) {
     read.state = std::move(*state);

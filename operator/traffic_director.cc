@@ -25,9 +25,9 @@ namespace zenlead::op {
 namespace {
 
 namespace k8s = zenlead::k8s;
-using client::ObjectPtr;
 using client::Resource;
 using nlohmann::json;
+using runtime::ObjectPtr;
 
 // API paths from the generated clients (one source for each).
 const Resource& kPolicies = api::v1alpha1::LeaderPolicyClient::Resource();
@@ -72,7 +72,7 @@ std::string LabelKey(const std::string& ns, const std::string& k,
 // microseconds and seconds per event).
 std::vector<std::string> PodLabelPairs(const json& pod) {
   std::vector<std::string> out;
-  const std::string ns = client::MetadataString(pod, "namespace");
+  const std::string ns = runtime::MetadataString(pod, "namespace");
   for (const auto& [k, v] : Labels(pod)) out.push_back(LabelKey(ns, k, v));
   return out;
 }
@@ -97,11 +97,11 @@ std::string RenewKey(const pool::PoolKey& key) {
 }
 
 std::string Meta(const json& obj, const char* field) {
-  return client::MetadataString(obj, field);
+  return runtime::MetadataString(obj, field);
 }
 
 // "ns/pool" of a workload carrying the pool label.
-client::IndexFunc IndexWorkloadPool(Source::Kind kind) {
+runtime::IndexFunc IndexWorkloadPool(Source::Kind kind) {
   return [kind](const json& obj) -> std::vector<std::string> {
     std::optional<Source> s = SourceFromWorkload(kind, obj);
     if (!s) return {};
@@ -148,7 +148,7 @@ std::vector<std::string> IndexUid(const json& obj) {
 
 // "ns/<name>-leader" of a workload carrying the pool label or an enabled
 // Service: sources that would write the same leader Service.
-client::IndexFunc IndexLeaderName(std::optional<Source::Kind> kind) {
+runtime::IndexFunc IndexLeaderName(std::optional<Source::Kind> kind) {
   return [kind](const json& obj) -> std::vector<std::string> {
     std::optional<Source> s =
         kind ? SourceFromWorkload(*kind, obj) : SourceFromService(obj);
@@ -292,10 +292,10 @@ std::string AddressTypeOfSlice(const json& slice) {
 
 struct TrafficDirector::Informers {
   std::vector<std::unique_ptr<client::RestClient>> clients;
-  std::unique_ptr<client::Informer> policies, deployments, statefulsets,
+  std::unique_ptr<runtime::Informer> policies, deployments, statefulsets,
       replicasets, services, pods, slices, leases;
 
-  std::vector<client::Informer*> All() const {
+  std::vector<runtime::Informer*> All() const {
     return {policies.get(),    deployments.get(), statefulsets.get(),
             replicasets.get(), services.get(),    pods.get(),
             slices.get(),      leases.get()};
@@ -307,10 +307,10 @@ TrafficDirector::TrafficDirector(TrafficDirectorDeps deps,
     : deps_(std::move(deps)),
       options_(std::move(options)),
       clock_(deps_.clock != nullptr ? deps_.clock : client::RealClock()),
-      log_(client::DefaultLogger().With({{"controller", "trafficdirector"}})) {
+      log_(runtime::DefaultLogger().With({{"controller", "trafficdirector"}})) {
   if (deps_.failover_writer == nullptr) deps_.failover_writer = deps_.writer;
   if (deps_.metrics != nullptr) {
-    client::Registry& m = *deps_.metrics;
+    runtime::Registry& m = *deps_.metrics;
     auto take = [](auto s) { return s.ok() ? *s : nullptr; };
     leader_changes_ =
         take(m.AddCounter("zen_lead_leader_changes_total",
@@ -319,7 +319,7 @@ TrafficDirector::TrafficDirector(TrafficDirectorDeps deps,
         "zen_lead_failover_latency_seconds",
         "From the leader's loss observed (pod event) to the EndpointSlice "
         "written with the new leader.",
-        {}, client::LatencyBuckets()));
+        {}, runtime::LatencyBuckets()));
     pools_gauge_ =
         take(m.AddGauge("zen_lead_pools", "Pools the operator manages.", {}));
     candidates_gauge_ =
@@ -327,7 +327,7 @@ TrafficDirector::TrafficDirector(TrafficDirectorDeps deps,
                         {"namespace", "pool"}));
     reconcile_duration_ = take(m.AddHistogram(
         "zen_lead_reconcile_duration_seconds", "Duration of one reconcile.",
-        {"result"}, client::LatencyBuckets()));
+        {"result"}, runtime::LatencyBuckets()));
     reconcile_errors_ = take(m.AddCounter("zen_lead_reconcile_errors_total",
                                           "Reconciles that failed.", {}));
     renewal_lateness_ = take(m.AddHistogram(
@@ -353,14 +353,14 @@ absl::Status TrafficDirector::Start() {
   }
   auto informers = std::make_unique<Informers>();
   auto make = [&](const Resource& r, std::string label_selector,
-                  client::Projection projection)
-      -> absl::StatusOr<std::unique_ptr<client::Informer>> {
+                  runtime::Projection projection)
+      -> absl::StatusOr<std::unique_ptr<runtime::Informer>> {
     absl::StatusOr<std::unique_ptr<client::RestClient>> c =
         deps_.new_watch_client();
     if (!c.ok()) return c.status();
     client::RestClient* raw = c->get();
     informers->clients.push_back(std::move(*c));
-    client::InformerOptions o;
+    runtime::InformerOptions o;
     o.resource = r;
     o.ns = options_.ns;
     o.label_selector = std::move(label_selector);
@@ -375,7 +375,7 @@ absl::Status TrafficDirector::Start() {
     // decode of a few microseconds per read (docs/operator.md, At scale).
     o.compact_cache = true;
     o.clock = deps_.clock;
-    return std::make_unique<client::Informer>(raw, std::move(o));
+    return std::make_unique<runtime::Informer>(raw, std::move(o));
   };
 #define ZL_ASSIGN_INFORMER(field, ...)    \
   do {                                    \
@@ -432,7 +432,7 @@ absl::Status TrafficDirector::Start() {
   // Sources and Services also wake the pools of their namesakes (sources
   // whose leader Service has the same name): a name collision, or a user's
   // Service in the way, resolves when one of them goes.
-  auto pool_of_object = [this](client::IndexFunc pools,
+  auto pool_of_object = [this](runtime::IndexFunc pools,
                                bool namesakes = false) {
     auto keys = [this, pools, namesakes](const json& o) {
       std::vector<std::string> out = pools(o);
@@ -443,7 +443,7 @@ absl::Status TrafficDirector::Start() {
       }
       return out;
     };
-    client::EventHandler h;
+    runtime::EventHandler h;
     h.on_add = [this, keys](const ObjectPtr& o) {
       for (const std::string& k : keys(*o)) Enqueue(k);
     };
@@ -469,7 +469,7 @@ absl::Status TrafficDirector::Start() {
   s.Update(
       informers->services->AddEventHandler(pool_of_object(ServicePools, true)));
   s.Update(informers->slices->AddEventHandler(pool_of_object(ManagedPool)));
-  client::EventHandler leases;
+  runtime::EventHandler leases;
   leases.on_add = [this](const ObjectPtr& o) {
     for (const std::string& k : ManagedPool(*o)) {
       Enqueue(k);
@@ -497,7 +497,7 @@ absl::Status TrafficDirector::Start() {
   };
   s.Update(informers->leases->AddEventHandler(leases));
   // A new ReplicaSet of a pool's Deployment brings its pods.
-  client::EventHandler rs;
+  runtime::EventHandler rs;
   auto rs_pools = [this](const ObjectPtr& o) {
     for (const std::string& k : PoolsOfPod(*o, "ReplicaSet")) Enqueue(k);
   };
@@ -517,7 +517,7 @@ absl::Status TrafficDirector::Start() {
   };
   rs.on_delete = [rs_pools](const ObjectPtr& o, bool) { rs_pools(o); };
   s.Update(informers->replicasets->AddEventHandler(rs));
-  client::EventHandler pods;
+  runtime::EventHandler pods;
   pods.on_add = [this](const ObjectPtr& o) { OnPodEvent(nullptr, o); };
   pods.on_update = [this](const ObjectPtr& a, const ObjectPtr& b) {
     if (!PodIdentical(a, b)) OnPodEvent(a, b);
@@ -528,7 +528,7 @@ absl::Status TrafficDirector::Start() {
 
   // Event handlers read informers_: set it before the first event.
   informers_ = std::move(informers);
-  for (client::Informer* i : informers_->All()) {
+  for (runtime::Informer* i : informers_->All()) {
     absl::Status started = i->Start();
     if (!started.ok()) return started;
   }
@@ -537,15 +537,15 @@ absl::Status TrafficDirector::Start() {
 
 bool TrafficDirector::HasSynced() const {
   if (informers_ == nullptr) return false;
-  for (client::Informer* i : informers_->All()) {
+  for (runtime::Informer* i : informers_->All()) {
     if (!i->HasSynced()) return false;
   }
   return true;
 }
 
 void TrafficDirector::Enqueue(const std::string& pool_key,
-                              client::Priority priority) {
-  std::shared_ptr<client::WorkQueue> q;
+                              runtime::Priority priority) {
+  std::shared_ptr<runtime::WorkQueue> q;
   {
     absl::MutexLock lock(&mu_);
     q = queue_;
@@ -593,7 +593,7 @@ std::set<std::string> TrafficDirector::PoolsOfOwnerChain(
   std::string current_kind = kind;
   // Owners live in the object's namespace.
   const std::string ns = Meta(obj, "namespace");
-  auto by_uid = [&ns](const client::Informer& inf, const std::string& uid) {
+  auto by_uid = [&ns](const runtime::Informer& inf, const std::string& uid) {
     absl::StatusOr<std::vector<ObjectPtr>> found =
         inf.store().ByIndex(kByUid, UidKey(ns, uid));
     return found.ok() && !found->empty() ? found->front() : nullptr;
@@ -731,8 +731,8 @@ void TrafficDirector::OnPodEvent(const ObjectPtr& old_pod,
     }
   }
   for (const std::string& k : keys) {
-    Enqueue(k, urgent.count(k) ? client::Priority::kHigh
-                               : client::Priority::kNormal);
+    Enqueue(k, urgent.count(k) ? runtime::Priority::kHigh
+                               : runtime::Priority::kNormal);
   }
 }
 
@@ -775,7 +775,7 @@ std::vector<Source> TrafficDirector::SourcesOf(const std::string& ns,
                                                const std::string& pool) const {
   std::vector<Source> out;
   const std::string key = PoolKey(ns, pool);
-  auto add = [&](const client::Informer& inf, auto to_source) {
+  auto add = [&](const runtime::Informer& inf, auto to_source) {
     absl::StatusOr<std::vector<ObjectPtr>> objs =
         inf.store().ByIndex(kByPool, key);
     if (!objs.ok()) return;
@@ -803,7 +803,7 @@ std::vector<TrafficDirector::Named> TrafficDirector::ObjectsNamed(
     const std::string& ns, const std::string& leader_name) const {
   std::vector<Named> out;
   const std::string key = PoolKey(ns, leader_name);
-  auto add = [&](const client::Informer& inf, std::optional<Source::Kind> k) {
+  auto add = [&](const runtime::Informer& inf, std::optional<Source::Kind> k) {
     absl::StatusOr<std::vector<ObjectPtr>> objs =
         inf.store().ByIndex(kByLeaderName, key);
     if (!objs.ok()) return;
@@ -1097,7 +1097,7 @@ absl::Status TrafficDirector::Cleanup(const std::string& ns,
   // Leader Services and slices of sources that left the pool (opt-out).
   const std::string key = PoolKey(ns, pool);
   absl::Status result;
-  auto sweep = [&](const client::Informer& inf, const Resource& r) {
+  auto sweep = [&](const runtime::Informer& inf, const Resource& r) {
     absl::StatusOr<std::vector<ObjectPtr>> objs =
         inf.store().ByIndex(kByPool, key);
     if (!objs.ok()) return;
@@ -1163,7 +1163,7 @@ absl::Status TrafficDirector::Reconcile(const pool::PoolKey& key) {
           queue_->AddAfter(
               pool_key,
               last + options_.orphan_lease_grace - now + absl::Milliseconds(10),
-              client::Priority::kLow);
+              runtime::Priority::kLow);
         }
         return absl::OkStatus();
       }
@@ -1637,7 +1637,7 @@ absl::Status TrafficDirector::Reconcile(const pool::PoolKey& key) {
       absl::MutexLock lock(&mu_);
       if (queue_ != nullptr) {
         queue_->AddAfter(pool_key, state.candidates_due - now,
-                         client::Priority::kLow);
+                         runtime::Priority::kLow);
       }
     } else {
       state.candidates_due = absl::InfinitePast();
@@ -1672,21 +1672,21 @@ absl::Status TrafficDirector::Reconcile(const pool::PoolKey& key) {
     if (queue_ != nullptr) {
       // The Lease renewal is upkeep: its own key, in the low lane.
       if (choice.leader && !lease_conflict) {
-        queue_->AddAfter(RenewKey(key), renew_every, client::Priority::kLow);
+        queue_->AddAfter(RenewKey(key), renew_every, runtime::Priority::kLow);
       }
       // A minReadySeconds re-check may elect a leader: high lane when the
       // pool has none.
       if (choice.recheck_after) {
         queue_->AddAfter(pool_key,
                          *choice.recheck_after + absl::Milliseconds(10),
-                         choice.leader ? client::Priority::kNormal
-                                       : client::Priority::kHigh);
+                         choice.leader ? runtime::Priority::kNormal
+                                       : runtime::Priority::kHigh);
       }
       if (recheck_no_candidates) {
         queue_->AddAfter(pool_key,
                          state.first_seen + options_.no_candidates_grace - now +
                              absl::Milliseconds(10),
-                         client::Priority::kLow);
+                         runtime::Priority::kLow);
       }
     }
   }
@@ -1751,7 +1751,7 @@ absl::Status TrafficDirector::Renew(const pool::PoolKey& key) {
     // Renewed meanwhile (by a reconcile): come back when due.
     absl::MutexLock lock(&mu_);
     if (queue_ != nullptr) {
-      queue_->AddAfter(RenewKey(key), due - now, client::Priority::kLow);
+      queue_->AddAfter(RenewKey(key), due - now, runtime::Priority::kLow);
     }
     return absl::OkStatus();
   }
@@ -1759,20 +1759,20 @@ absl::Status TrafficDirector::Renew(const pool::PoolKey& key) {
       WriteRenewal(ns, pool, *lease, read->resource_version, every, now);
   if (client::IsConflict(s)) {
     // Changed since the cache saw it: decide again from the Lease as it is.
-    Enqueue(pool_key, client::Priority::kNormal);
+    Enqueue(pool_key, runtime::Priority::kNormal);
     return absl::OkStatus();
   }
   if (!s.ok()) return s;
   absl::MutexLock lock(&mu_);
   if (queue_ != nullptr) {
-    queue_->AddAfter(RenewKey(key), every, client::Priority::kLow);
+    queue_->AddAfter(RenewKey(key), every, runtime::Priority::kLow);
   }
   return absl::OkStatus();
 }
 
 absl::Status TrafficDirector::Healthy() const {
   if (informers_ != nullptr) {
-    for (client::Informer* i : informers_->All()) {
+    for (runtime::Informer* i : informers_->All()) {
       if (absl::Status s = i->Healthy(options_.wedged_after); !s.ok()) return s;
     }
   }
@@ -1791,7 +1791,7 @@ absl::Status TrafficDirector::Healthy() const {
   return absl::OkStatus();
 }
 
-void TrafficDirector::RunWorker(client::WorkQueue* queue, size_t index) {
+void TrafficDirector::RunWorker(runtime::WorkQueue* queue, size_t index) {
   while (std::optional<std::string> key = queue->Get()) {
     if (queue->ShuttingDown()) {
       // Lost leadership or stopping: no more writes.
@@ -1844,7 +1844,7 @@ void TrafficDirector::RunWorker(client::WorkQueue* queue, size_t index) {
       // retries over minutes).
       log_.Warning("lease renewal failed",
                    {{"pool", *key}, {"error", s.ToString()}});
-      queue->AddAfter(*key, renew_backoff_.When(*key), client::Priority::kLow);
+      queue->AddAfter(*key, renew_backoff_.When(*key), runtime::Priority::kLow);
     } else {
       if (reconcile_errors_) reconcile_errors_->WithLabels({})->Inc();
       log_.Warning("reconcile failed", {{"pool", *key},
@@ -1860,20 +1860,20 @@ void TrafficDirector::StartWorkers() {
   {
     absl::MutexLock lock(&mu_);
     if (queue_ != nullptr) return;
-    client::WorkQueueOptions o;
+    runtime::WorkQueueOptions o;
     o.name = "trafficdirector";
     o.clock = deps_.clock;
     // Per-pool backoff, 5 ms doubling up to 30 s (client-go's default caps
     // at 1000 s and adds a shared 10 qps bucket whose reservations pile up:
     // after an outage, 1,000 failing pools would wait minutes). At most
     // 1,000 / 30 s retries per second while every write fails.
-    o.rate_limiter = std::make_unique<client::ExponentialFailureRateLimiter>(
+    o.rate_limiter = std::make_unique<runtime::ExponentialFailureRateLimiter>(
         absl::Milliseconds(5), absl::Seconds(30));
     if (deps_.queue_metrics != nullptr && queue_metrics_ == nullptr) {
       queue_metrics_ = deps_.queue_metrics->ForQueue("trafficdirector");
     }
     o.metrics = queue_metrics_.get();
-    queue_ = std::make_shared<client::WorkQueue>(std::move(o));
+    queue_ = std::make_shared<runtime::WorkQueue>(std::move(o));
     progress_.assign(std::max(1, options_.workers), WorkerProgress{});
     for (int i = 0; i < std::max(1, options_.workers); ++i) {
       workers_.emplace_back([this, q = queue_.get(), i] {
@@ -1886,7 +1886,7 @@ void TrafficDirector::StartWorkers() {
 }
 
 void TrafficDirector::StopWorkers() {
-  std::shared_ptr<client::WorkQueue> q;
+  std::shared_ptr<runtime::WorkQueue> q;
   std::vector<std::thread> workers;
   {
     absl::MutexLock lock(&mu_);
@@ -1910,7 +1910,7 @@ void TrafficDirector::StopWorkers() {
 void TrafficDirector::Stop() {
   StopWorkers();
   if (informers_ != nullptr) {
-    for (client::Informer* i : informers_->All()) i->Stop();
+    for (runtime::Informer* i : informers_->All()) i->Stop();
   }
 }
 

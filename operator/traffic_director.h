@@ -37,13 +37,13 @@
 #include "absl/time/time.h"
 #include "api/client/client.h"
 #include "api/client/clock.h"
-#include "api/client/informer.h"
-#include "api/client/logging.h"
-#include "api/client/metrics.h"
 #include "api/client/rest_client.h"
-#include "api/client/runtime_metrics.h"
-#include "api/client/workqueue.h"
 #include "api/pool/work_item.h"
+#include "api/runtime/informer.h"
+#include "api/runtime/logging.h"
+#include "api/runtime/metrics.h"
+#include "api/runtime/runtime_metrics.h"
+#include "api/runtime/workqueue.h"
 #include "operator/controller.h"
 #include "operator/leader_registry.h"
 #include "operator/objects.h"
@@ -74,13 +74,13 @@ struct TrafficDirectorDeps {
       new_watch_client;
   LeaderRegistry* registry = nullptr;
   // Optional.
-  client::Registry* metrics = nullptr;
+  runtime::Registry* metrics = nullptr;
   // Optional: where Events go (the event recorder).
   std::function<void(const EventInfo&)> record_event;
   // nullptr: RealClock().
   client::Clock* clock = nullptr;
   // Optional: exports the work queue's depth and latencies.
-  const client::WorkQueueMetricFamilies* queue_metrics = nullptr;
+  const runtime::WorkQueueMetricFamilies* queue_metrics = nullptr;
 };
 
 struct TrafficDirectorOptions {
@@ -168,10 +168,10 @@ class TrafficDirector : public Controller {
   struct Informers;
 
   void Enqueue(const std::string& pool_key,
-               client::Priority priority = client::Priority::kNormal);
+               runtime::Priority priority = runtime::Priority::kNormal);
   void EnqueueAll();
-  void OnPodEvent(const client::ObjectPtr& old_pod,
-                  const client::ObjectPtr& new_pod);
+  void OnPodEvent(const runtime::ObjectPtr& old_pod,
+                  const runtime::ObjectPtr& new_pod);
   // On a standby (no workers), copies the pool Lease's holder into the
   // leader registry, so every replica answers the LeaderService.
   void MirrorLease(const std::string& pool_key);
@@ -188,7 +188,7 @@ class TrafficDirector : public Controller {
   // them as Sources.
   struct Named {
     std::optional<Source::Kind> kind;
-    client::ObjectPtr object;
+    runtime::ObjectPtr object;
   };
   std::vector<Named> ObjectsNamed(const std::string& ns,
                                   const std::string& leader_name) const;
@@ -203,8 +203,8 @@ class TrafficDirector : public Controller {
   // (reason, message), or nullopt when it may.
   // svc, slice: the cached objects of its leader Service's name, if any.
   std::optional<std::pair<std::string, std::string>> ClaimProblem(
-      const Source& s, const client::ObjectPtr& svc,
-      const client::ObjectPtr& slice) const;
+      const Source& s, const runtime::ObjectPtr& svc,
+      const runtime::ObjectPtr& slice) const;
   std::vector<Source> SourcesOf(const std::string& ns,
                                 const std::string& pool) const;
   std::vector<Candidate> CandidatesOf(const std::vector<Source>& sources,
@@ -227,17 +227,17 @@ class TrafficDirector : public Controller {
   // Records a Warning once per (object, reason) while it lasts.
   void WarnOnce(PoolState& state, const EventInfo& e);
   void Emit(const EventInfo& e) const;
-  void RunWorker(client::WorkQueue* queue, size_t index);
+  void RunWorker(runtime::WorkQueue* queue, size_t index);
 
   TrafficDirectorDeps deps_;
   const TrafficDirectorOptions options_;
   client::Clock* const clock_;
-  const client::Logger log_;
+  const runtime::Logger log_;
   std::unique_ptr<Informers> informers_;
 
   mutable absl::Mutex mu_;
   std::map<std::string, PoolState> pools_ ABSL_GUARDED_BY(mu_);
-  std::shared_ptr<client::WorkQueue> queue_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<runtime::WorkQueue> queue_ ABSL_GUARDED_BY(mu_);
   std::vector<std::thread> workers_ ABSL_GUARDED_BY(mu_);
   // Per worker: the key it is on and since when (InfinitePast: idle).
   struct WorkerProgress {
@@ -247,20 +247,20 @@ class TrafficDirector : public Controller {
   std::vector<WorkerProgress> progress_ ABSL_GUARDED_BY(mu_);
   // Objects whose ownerReference cycle was reported (by UID).
   mutable std::set<std::string> cycles_reported_ ABSL_GUARDED_BY(mu_);
-  std::unique_ptr<client::WorkQueueMetrics> queue_metrics_;
+  std::unique_ptr<runtime::WorkQueueMetrics> queue_metrics_;
   // Retry delays of failed Lease renewals: 200 ms doubling up to the
   // default renewal interval.
-  client::ExponentialFailureRateLimiter renew_backoff_{absl::Milliseconds(200),
-                                                       absl::Seconds(5)};
+  runtime::ExponentialFailureRateLimiter renew_backoff_{absl::Milliseconds(200),
+                                                        absl::Seconds(5)};
 
   // Metrics (null when deps_.metrics is null).
-  client::CounterFamily* leader_changes_ = nullptr;
-  client::HistogramFamily* failover_latency_ = nullptr;
-  client::GaugeFamily* pools_gauge_ = nullptr;
-  client::GaugeFamily* candidates_gauge_ = nullptr;
-  client::HistogramFamily* reconcile_duration_ = nullptr;
-  client::CounterFamily* reconcile_errors_ = nullptr;
-  client::HistogramFamily* renewal_lateness_ = nullptr;
+  runtime::CounterFamily* leader_changes_ = nullptr;
+  runtime::HistogramFamily* failover_latency_ = nullptr;
+  runtime::GaugeFamily* pools_gauge_ = nullptr;
+  runtime::GaugeFamily* candidates_gauge_ = nullptr;
+  runtime::HistogramFamily* reconcile_duration_ = nullptr;
+  runtime::CounterFamily* reconcile_errors_ = nullptr;
+  runtime::HistogramFamily* renewal_lateness_ = nullptr;
 };
 
 }  // namespace zenlead::op

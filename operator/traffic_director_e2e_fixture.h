@@ -146,7 +146,7 @@ class TrafficDirectorE2eTest : public ::testing::Test {
     deps.registry = &registry_;
     // A registry per controller: a restarted one registers its families
     // again.
-    metrics_ = std::make_unique<client::Registry>();
+    metrics_ = std::make_unique<runtime::Registry>();
     deps.metrics = metrics_.get();
     deps.record_event = [this](const EventInfo& e) {
       absl::MutexLock lock(&events_mu_);
@@ -309,7 +309,7 @@ class TrafficDirectorE2eTest : public ::testing::Test {
   std::unique_ptr<client::RestClient> writer_;
   std::string ns_;
   LeaderRegistry registry_;
-  std::unique_ptr<client::Registry> metrics_;
+  std::unique_ptr<runtime::Registry> metrics_;
   std::unique_ptr<TrafficDirector> td_;
   // Applied by StartOperator before the controller is made: a test's own
   // writer, options, ...

@@ -34,9 +34,9 @@
 #include "absl/time/time.h"
 #include "api/client/config.h"
 #include "api/client/errors.h"
-#include "api/client/informer.h"
-#include "api/client/logging.h"
 #include "api/client/rest_client.h"
+#include "api/runtime/informer.h"
+#include "api/runtime/logging.h"
 
 ABSL_FLAG(int, pods, 10000, "Pods to create.");
 ABSL_FLAG(int, threads, 8, "Threads creating pods.");
@@ -54,6 +54,7 @@ namespace {
 
 using nlohmann::json;
 namespace client = zenlead::client;
+namespace runtime = zenlead::runtime;
 
 const client::Resource kNamespaces{"", "v1", "namespaces", false};
 const client::Resource kPods{"", "v1", "pods", true};
@@ -159,7 +160,7 @@ struct Result {
 
 Result RunInformer(const std::string& ns, bool projected) {
   std::unique_ptr<client::RestClient> rest = NewClient();
-  client::InformerOptions options;
+  runtime::InformerOptions options;
   options.resource = kPods;
   options.ns = ns;
   options.page_size = absl::GetFlag(FLAGS_page_size);
@@ -168,7 +169,7 @@ Result RunInformer(const std::string& ns, bool projected) {
   options.interrupt = [raw] { raw->Stop(); };
   const Memory before = MeasureMemory();
   auto informer =
-      std::make_unique<client::Informer>(rest.get(), std::move(options));
+      std::make_unique<runtime::Informer>(rest.get(), std::move(options));
   const absl::Time start = absl::Now();
   if (absl::Status s = informer->Start(); !s.ok()) Die("start", s);
   if (!informer->WaitForSync(absl::Now() + absl::Minutes(5))) {
@@ -270,7 +271,7 @@ void MeasureInChild(const char* mode, const std::string& ns, int pods) {
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   // The informers' own logs are not part of the figures.
-  client::DefaultLogger().SetLevel(client::LogLevel::kError);
+  runtime::DefaultLogger().SetLevel(runtime::LogLevel::kError);
   const int pods = absl::GetFlag(FLAGS_pods);
   const std::string measure = absl::GetFlag(FLAGS_measure);
   if (!measure.empty()) {
