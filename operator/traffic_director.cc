@@ -8,6 +8,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "api/client/errors.h"
+#include "api/pool/election.h"
+#include "api/pool/pool_lease.h"
 #include "api/pool/work_item.h"
 #include "api/types/deployment.h"
 #include "api/types/endpointslice.h"
@@ -18,8 +20,6 @@
 #include "api/types/service.h"
 #include "api/types/statefulset.h"
 #include "api/validation/names.h"
-#include "operator/election.h"
-#include "operator/pool_lease.h"
 
 namespace zenlead::op {
 namespace {
@@ -73,13 +73,14 @@ std::string LabelKey(const std::string& ns, const std::string& k,
 std::vector<std::string> PodLabelPairs(const json& pod) {
   std::vector<std::string> out;
   const std::string ns = runtime::MetadataString(pod, "namespace");
-  for (const auto& [k, v] : Labels(pod)) out.push_back(LabelKey(ns, k, v));
+  for (const auto& [k, v] : pool::Labels(pod))
+    out.push_back(LabelKey(ns, k, v));
   return out;
 }
 
 std::vector<std::string> ServiceSelectorPairs(const json& svc) {
   std::vector<std::string> out;
-  std::optional<Source> s = SourceFromService(svc);
+  std::optional<pool::Source> s = pool::SourceFromService(svc);
   if (!s) return out;
   for (const auto& [k, v] : s->selector) out.push_back(LabelKey(s->ns, k, v));
   return out;
@@ -101,9 +102,9 @@ std::string Meta(const json& obj, const char* field) {
 }
 
 // "ns/pool" of a workload carrying the pool label.
-runtime::IndexFunc IndexWorkloadPool(Source::Kind kind) {
+runtime::IndexFunc IndexWorkloadPool(pool::Source::Kind kind) {
   return [kind](const json& obj) -> std::vector<std::string> {
-    std::optional<Source> s = SourceFromWorkload(kind, obj);
+    std::optional<pool::Source> s = pool::SourceFromWorkload(kind, obj);
     if (!s) return {};
     return {PoolKey(s->ns, s->pool)};
   };
@@ -112,20 +113,21 @@ runtime::IndexFunc IndexWorkloadPool(Source::Kind kind) {
 // "ns/pool" of an enabled Service, and of a leader Service zen-lead manages.
 std::vector<std::string> ServicePools(const json& svc) {
   std::vector<std::string> out;
-  if (std::optional<Source> s = SourceFromService(svc)) {
+  if (std::optional<pool::Source> s = pool::SourceFromService(svc)) {
     out.push_back(PoolKey(s->ns, s->pool));
   }
-  std::map<std::string, std::string> labels = Labels(svc);
-  if (labels[kManagedByLabel] == kManagedBy && !labels[kPoolLabel].empty()) {
-    out.push_back(PoolKey(Meta(svc, "namespace"), labels[kPoolLabel]));
+  std::map<std::string, std::string> labels = pool::Labels(svc);
+  if (labels[pool::kManagedByLabel] == pool::kManagedBy &&
+      !labels[pool::kPoolLabel].empty()) {
+    out.push_back(PoolKey(Meta(svc, "namespace"), labels[pool::kPoolLabel]));
   }
   return out;
 }
 
 // "ns/pool" of an object labelled by zen-lead (slices, leases).
 std::vector<std::string> ManagedPool(const json& obj) {
-  std::map<std::string, std::string> labels = Labels(obj);
-  auto it = labels.find(kPoolLabel);
+  std::map<std::string, std::string> labels = pool::Labels(obj);
+  auto it = labels.find(pool::kPoolLabel);
   if (it == labels.end()) return {};
   return {PoolKey(Meta(obj, "namespace"), it->second)};
 }
@@ -135,7 +137,7 @@ std::string UidKey(const std::string& ns, const std::string& uid) {
 }
 
 std::vector<std::string> IndexControllerOwner(const json& obj) {
-  std::string uid = ControllerOwnerUid(obj);
+  std::string uid = pool::ControllerOwnerUid(obj);
   if (uid.empty()) return {};
   return {UidKey(Meta(obj, "namespace"), uid)};
 }
@@ -148,10 +150,10 @@ std::vector<std::string> IndexUid(const json& obj) {
 
 // "ns/<name>-leader" of a workload carrying the pool label or an enabled
 // Service: sources that would write the same leader Service.
-runtime::IndexFunc IndexLeaderName(std::optional<Source::Kind> kind) {
+runtime::IndexFunc IndexLeaderName(std::optional<pool::Source::Kind> kind) {
   return [kind](const json& obj) -> std::vector<std::string> {
-    std::optional<Source> s =
-        kind ? SourceFromWorkload(*kind, obj) : SourceFromService(obj);
+    std::optional<pool::Source> s = kind ? pool::SourceFromWorkload(*kind, obj)
+                                         : pool::SourceFromService(obj);
     if (!s) return {};
     return {PoolKey(s->ns, s->LeaderServiceName())};
   };
@@ -159,20 +161,20 @@ runtime::IndexFunc IndexLeaderName(std::optional<Source::Kind> kind) {
 
 // Whether zen-lead wrote this object for the source with this UID.
 bool OwnedBy(const json& obj, const std::string& owner_uid) {
-  std::map<std::string, std::string> labels = Labels(obj);
-  return labels[kManagedByLabel] == kManagedBy &&
-         ControllerOwnerUid(obj) == owner_uid;
+  std::map<std::string, std::string> labels = pool::Labels(obj);
+  return labels[pool::kManagedByLabel] == pool::kManagedBy &&
+         pool::ControllerOwnerUid(obj) == owner_uid;
 }
 
 std::string OwnerText(const json& obj) {
-  std::optional<OwnerRef> owner = ControllerOwner(obj);
+  std::optional<pool::OwnerRef> owner = pool::ControllerOwner(obj);
   if (!owner) return "no owner";
   return absl::StrCat(owner->kind, "/", owner->name, " (uid ", owner->uid, ")");
 }
 
 // How often a pool Lease is renewed: leaseDuration - renewDeadline (5 s with
 // the defaults), at least one second.
-absl::Duration RenewInterval(const PolicySettings& policy) {
+absl::Duration RenewInterval(const pool::PolicySettings& policy) {
   int32_t seconds =
       policy.lease_duration_seconds - policy.renew_deadline_seconds;
   return absl::Seconds(std::max<int32_t>(1, seconds));
@@ -218,7 +220,7 @@ json ProjectService(const json& svc) {
   if (m.is_object() && m.contains("annotations") &&
       m["annotations"].is_object()) {
     json annotations = json::object();
-    for (const char* k : {kEnabledAnnotation, kPoolLabel}) {
+    for (const char* k : {pool::kEnabledAnnotation, pool::kPoolLabel}) {
       if (m["annotations"].contains(k)) annotations[k] = m["annotations"][k];
     }
     if (!annotations.empty()) out["metadata"]["annotations"] = annotations;
@@ -252,8 +254,8 @@ bool ServiceUpToDate(const json& desired, const json& cached) {
 }
 
 // Pool events go to the LeaderPolicy, or to the first source without one.
-EventInfo PoolEventTarget(bool has_policy, const PolicySettings& policy,
-                          const std::vector<Source>& sources,
+EventInfo PoolEventTarget(bool has_policy, const pool::PolicySettings& policy,
+                          const std::vector<pool::Source>& sources,
                           const std::string& ns, const std::string& pool) {
   EventInfo e;
   e.ns = ns;
@@ -383,32 +385,34 @@ absl::Status TrafficDirector::Start() {
     if (!made.ok()) return made.status(); \
     informers->field = std::move(*made);  \
   } while (false)
-  ZL_ASSIGN_INFORMER(policies, kPolicies, "", WithoutBookkeeping);
-  ZL_ASSIGN_INFORMER(deployments, kDeployments, kPoolLabel, WithoutBookkeeping);
-  ZL_ASSIGN_INFORMER(statefulsets, kStatefulSets, kPoolLabel,
-                     WithoutBookkeeping);
+  ZL_ASSIGN_INFORMER(policies, kPolicies, "", pool::WithoutBookkeeping);
+  ZL_ASSIGN_INFORMER(deployments, kDeployments, pool::kPoolLabel,
+                     pool::WithoutBookkeeping);
+  ZL_ASSIGN_INFORMER(statefulsets, kStatefulSets, pool::kPoolLabel,
+                     pool::WithoutBookkeeping);
   ZL_ASSIGN_INFORMER(replicasets, kReplicaSets, "", ProjectMetaOnly);
   ZL_ASSIGN_INFORMER(services, kServices, "", ProjectService);
-  ZL_ASSIGN_INFORMER(pods, kPods, "", ProjectPod);
-  ZL_ASSIGN_INFORMER(slices, kSlices,
-                     absl::StrCat(kSliceManagedByLabel, "=", kSliceManagedBy),
-                     ProjectOwnSlice);
+  ZL_ASSIGN_INFORMER(pods, kPods, "", pool::ProjectPod);
+  ZL_ASSIGN_INFORMER(
+      slices, kSlices,
+      absl::StrCat(pool::kSliceManagedByLabel, "=", pool::kSliceManagedBy),
+      ProjectOwnSlice);
   ZL_ASSIGN_INFORMER(leases, kLeases,
-                     absl::StrCat(kManagedByLabel, "=", kManagedBy),
+                     absl::StrCat(pool::kManagedByLabel, "=", pool::kManagedBy),
                      ProjectOwnLease);
 #undef ZL_ASSIGN_INFORMER
 
   absl::Status s;
   s.Update(informers->deployments->AddIndexer(
-      kByPool, IndexWorkloadPool(Source::Kind::kDeployment)));
+      kByPool, IndexWorkloadPool(pool::Source::Kind::kDeployment)));
   s.Update(informers->statefulsets->AddIndexer(
-      kByPool, IndexWorkloadPool(Source::Kind::kStatefulSet)));
+      kByPool, IndexWorkloadPool(pool::Source::Kind::kStatefulSet)));
   s.Update(informers->services->AddIndexer(kByPool, ServicePools));
   s.Update(informers->services->AddIndexer(kBySelector, ServiceSelectorPairs));
   s.Update(informers->deployments->AddIndexer(
-      kByLeaderName, IndexLeaderName(Source::Kind::kDeployment)));
+      kByLeaderName, IndexLeaderName(pool::Source::Kind::kDeployment)));
   s.Update(informers->statefulsets->AddIndexer(
-      kByLeaderName, IndexLeaderName(Source::Kind::kStatefulSet)));
+      kByLeaderName, IndexLeaderName(pool::Source::Kind::kStatefulSet)));
   s.Update(informers->services->AddIndexer(kByLeaderName,
                                            IndexLeaderName(std::nullopt)));
   // Owners are followed by UID: a name may belong to another object by now.
@@ -422,7 +426,7 @@ absl::Status TrafficDirector::Start() {
   s.Update(informers->slices->AddIndexer(kByPool, ManagedPool));
   s.Update(informers->leases->AddIndexer(
       kByHolder, [](const json& o) -> std::vector<std::string> {
-        std::optional<LeaseState> lease = LeaseFromObject(o);
+        std::optional<pool::LeaseState> lease = pool::LeaseFromObject(o);
         if (!lease || lease->holder_uid.empty()) return {};
         return {UidKey(Meta(o, "namespace"), lease->holder_uid)};
       }));
@@ -462,10 +466,10 @@ absl::Status TrafficDirector::Start() {
     return {PoolKey(Meta(o, "namespace"), Meta(o, "name"))};
   };
   s.Update(informers->policies->AddEventHandler(pool_of_object(policy_pool)));
-  s.Update(informers->deployments->AddEventHandler(
-      pool_of_object(IndexWorkloadPool(Source::Kind::kDeployment), true)));
-  s.Update(informers->statefulsets->AddEventHandler(
-      pool_of_object(IndexWorkloadPool(Source::Kind::kStatefulSet), true)));
+  s.Update(informers->deployments->AddEventHandler(pool_of_object(
+      IndexWorkloadPool(pool::Source::Kind::kDeployment), true)));
+  s.Update(informers->statefulsets->AddEventHandler(pool_of_object(
+      IndexWorkloadPool(pool::Source::Kind::kStatefulSet), true)));
   s.Update(
       informers->services->AddEventHandler(pool_of_object(ServicePools, true)));
   s.Update(informers->slices->AddEventHandler(pool_of_object(ManagedPool)));
@@ -480,7 +484,7 @@ absl::Status TrafficDirector::Start() {
     // A renewal this operator wrote says nothing new about the pool; at
     // 1,000 pools renewing every few seconds, reconciling on each one would
     // double the routine work.
-    if (LeaseOnlyRenewed(*a, *b)) return;
+    if (pool::LeaseOnlyRenewed(*a, *b)) return;
     std::set<std::string> keys;
     for (const std::string& k : ManagedPool(*a)) keys.insert(k);
     for (const std::string& k : ManagedPool(*b)) keys.insert(k);
@@ -559,12 +563,12 @@ void TrafficDirector::EnqueueAll() {
     keys.insert(PoolKey(Meta(*p, "namespace"), Meta(*p, "name")));
   }
   for (const ObjectPtr& d : informers_->deployments->store().List()) {
-    for (auto& k : IndexWorkloadPool(Source::Kind::kDeployment)(*d)) {
+    for (auto& k : IndexWorkloadPool(pool::Source::Kind::kDeployment)(*d)) {
       keys.insert(k);
     }
   }
   for (const ObjectPtr& d : informers_->statefulsets->store().List()) {
-    for (auto& k : IndexWorkloadPool(Source::Kind::kStatefulSet)(*d)) {
+    for (auto& k : IndexWorkloadPool(pool::Source::Kind::kStatefulSet)(*d)) {
       keys.insert(k);
     }
   }
@@ -599,7 +603,7 @@ std::set<std::string> TrafficDirector::PoolsOfOwnerChain(
     return found.ok() && !found->empty() ? found->front() : nullptr;
   };
   for (int depth = 0; depth < kMaxOwnerDepth; ++depth) {
-    std::optional<OwnerRef> ref = ControllerOwner(*current);
+    std::optional<pool::OwnerRef> ref = pool::ControllerOwner(*current);
     if (!ref || ref->uid.empty()) break;
     if (!seen.insert(ref->uid).second) {
       // Reported by the active replica (standbys' Events would repeat it),
@@ -650,10 +654,10 @@ std::set<std::string> TrafficDirector::PoolsOfOwnerChain(
           deployment ? *informers_->deployments : *informers_->statefulsets,
           ref->uid);
       if (w == nullptr) break;
-      if (std::optional<Source> s =
-              SourceFromWorkload(deployment ? Source::Kind::kDeployment
-                                            : Source::Kind::kStatefulSet,
-                                 *w)) {
+      if (std::optional<pool::Source> s = pool::SourceFromWorkload(
+              deployment ? pool::Source::Kind::kDeployment
+                         : pool::Source::Kind::kStatefulSet,
+              *w)) {
         out.insert(PoolKey(s->ns, s->pool));
       }
     }
@@ -669,7 +673,7 @@ std::set<std::string> TrafficDirector::PoolsOfPod(
   // Services select pods by label (only pods carry the labels): only the
   // Services whose selector shares a pair with the pod's labels can match.
   if (obj.contains("status") || obj.contains("spec")) {
-    std::map<std::string, std::string> labels = Labels(obj);
+    std::map<std::string, std::string> labels = pool::Labels(obj);
     std::set<std::string> checked;
     for (const auto& [k, v] : labels) {
       absl::StatusOr<std::vector<ObjectPtr>> services =
@@ -678,8 +682,8 @@ std::set<std::string> TrafficDirector::PoolsOfPod(
       if (!services.ok()) continue;
       for (const ObjectPtr& svc : *services) {
         if (!checked.insert(Meta(*svc, "uid")).second) continue;
-        std::optional<Source> s = SourceFromService(*svc);
-        if (s && SelectorMatches(s->selector, labels)) {
+        std::optional<pool::Source> s = pool::SourceFromService(*svc);
+        if (s && pool::SelectorMatches(s->selector, labels)) {
           out.insert(PoolKey(s->ns, s->pool));
         }
       }
@@ -709,7 +713,8 @@ void TrafficDirector::OnPodEvent(const ObjectPtr& old_pod,
   }
   if (keys.empty()) return;
   // The leader losing its ability to lead starts the failover clock.
-  bool can_lead = new_pod != nullptr && CanLead(CandidateFromPod(*new_pod, ""));
+  bool can_lead =
+      new_pod != nullptr && pool::CanLead(pool::CandidateFromPod(*new_pod, ""));
   absl::Time now = clock_->Now();
   // Urgent: the leader lost the ability to lead (failover), or a pod became
   // able to lead a pool that has no leader (recovery). Both jump ahead of
@@ -744,7 +749,8 @@ void TrafficDirector::MirrorLease(const std::string& pool_key) {
   absl::StatusOr<pool::PoolKey> key = pool::PoolKey::Parse(pool_key);
   if (!key.ok()) return;  // index keys are always "ns/pool"
   ObjectPtr obj = informers_->leases->store().Get(key->ns, key->name);
-  std::optional<LeaseState> lease = obj ? LeaseFromObject(*obj) : std::nullopt;
+  std::optional<pool::LeaseState> lease =
+      obj ? pool::LeaseFromObject(*obj) : std::nullopt;
   if (!lease) {
     deps_.registry->Remove(key->ns, key->name);
     return;
@@ -762,7 +768,7 @@ void TrafficDirector::MirrorLease(const std::string& pool_key) {
         informers_->pods->store().ByIndex(kByUid,
                                           UidKey(pl.ns, lease->holder_uid));
     if (pods.ok() && !pods->empty()) {
-      Candidate c = CandidateFromPod(*pods->front(), "");
+      pool::Candidate c = pool::CandidateFromPod(*pods->front(), "");
       pl.pod_name = c.name;
       pl.pod_ip = c.pod_ip;
     }
@@ -771,31 +777,32 @@ void TrafficDirector::MirrorLease(const std::string& pool_key) {
   if (!have || !(*have == pl)) deps_.registry->Set(pl);
 }
 
-std::vector<Source> TrafficDirector::SourcesOf(const std::string& ns,
-                                               const std::string& pool) const {
-  std::vector<Source> out;
+std::vector<pool::Source> TrafficDirector::SourcesOf(
+    const std::string& ns, const std::string& pool) const {
+  std::vector<pool::Source> out;
   const std::string key = PoolKey(ns, pool);
   auto add = [&](const runtime::Informer& inf, auto to_source) {
     absl::StatusOr<std::vector<ObjectPtr>> objs =
         inf.store().ByIndex(kByPool, key);
     if (!objs.ok()) return;
     for (const ObjectPtr& o : *objs) {
-      if (std::optional<Source> s = to_source(*o); s && s->pool == pool) {
+      if (std::optional<pool::Source> s = to_source(*o); s && s->pool == pool) {
         out.push_back(std::move(*s));
       }
     }
   };
   add(*informers_->deployments, [](const json& o) {
-    return SourceFromWorkload(Source::Kind::kDeployment, o);
+    return pool::SourceFromWorkload(pool::Source::Kind::kDeployment, o);
   });
   add(*informers_->statefulsets, [](const json& o) {
-    return SourceFromWorkload(Source::Kind::kStatefulSet, o);
+    return pool::SourceFromWorkload(pool::Source::Kind::kStatefulSet, o);
   });
   add(*informers_->services,
-      [](const json& o) { return SourceFromService(o); });
-  std::sort(out.begin(), out.end(), [](const Source& a, const Source& b) {
-    return std::tie(a.name, a.uid) < std::tie(b.name, b.uid);
-  });
+      [](const json& o) { return pool::SourceFromService(o); });
+  std::sort(out.begin(), out.end(),
+            [](const pool::Source& a, const pool::Source& b) {
+              return std::tie(a.name, a.uid) < std::tie(b.name, b.uid);
+            });
   return out;
 }
 
@@ -803,24 +810,26 @@ std::vector<TrafficDirector::Named> TrafficDirector::ObjectsNamed(
     const std::string& ns, const std::string& leader_name) const {
   std::vector<Named> out;
   const std::string key = PoolKey(ns, leader_name);
-  auto add = [&](const runtime::Informer& inf, std::optional<Source::Kind> k) {
+  auto add = [&](const runtime::Informer& inf,
+                 std::optional<pool::Source::Kind> k) {
     absl::StatusOr<std::vector<ObjectPtr>> objs =
         inf.store().ByIndex(kByLeaderName, key);
     if (!objs.ok()) return;
     for (ObjectPtr& o : *objs) out.push_back({k, std::move(o)});
   };
-  add(*informers_->deployments, Source::Kind::kDeployment);
-  add(*informers_->statefulsets, Source::Kind::kStatefulSet);
+  add(*informers_->deployments, pool::Source::Kind::kDeployment);
+  add(*informers_->statefulsets, pool::Source::Kind::kStatefulSet);
   add(*informers_->services, std::nullopt);
   return out;
 }
 
-std::vector<Source> TrafficDirector::SourcesOfNamed(
+std::vector<pool::Source> TrafficDirector::SourcesOfNamed(
     const std::vector<Named>& named) {
-  std::vector<Source> out;
+  std::vector<pool::Source> out;
   for (const Named& n : named) {
-    std::optional<Source> s = n.kind ? SourceFromWorkload(*n.kind, *n.object)
-                                     : SourceFromService(*n.object);
+    std::optional<pool::Source> s =
+        n.kind ? pool::SourceFromWorkload(*n.kind, *n.object)
+               : pool::SourceFromService(*n.object);
     if (s) out.push_back(std::move(*s));
   }
   return out;
@@ -833,8 +842,8 @@ std::vector<std::string> TrafficDirector::PoolsSharingLeaderName(
   const std::string name = Meta(obj, "name");
   // The object as a source (its leader Service's name) and as a Service
   // that may be some source's leader Service (its own name).
-  for (const std::string& leader : {name + kLeaderSuffix, name}) {
-    for (const Source& s : SourcesOfNamed(ObjectsNamed(ns, leader))) {
+  for (const std::string& leader : {name + pool::kLeaderSuffix, name}) {
+    for (const pool::Source& s : SourcesOfNamed(ObjectsNamed(ns, leader))) {
       out.push_back(PoolKey(s.ns, s.pool));
     }
   }
@@ -842,20 +851,21 @@ std::vector<std::string> TrafficDirector::PoolsSharingLeaderName(
 }
 
 std::optional<std::pair<std::string, std::string>>
-TrafficDirector::ClaimProblem(const Source& s, const ObjectPtr& svc,
+TrafficDirector::ClaimProblem(const pool::Source& s, const ObjectPtr& svc,
                               const ObjectPtr& slice) const {
   const std::string leader = s.LeaderServiceName();
   if (!s.problem.empty()) return std::make_pair(s.problem_reason, s.problem);
   if (absl::Status v =
           validation::ValidateDns1035Label("leader Service name", leader);
       !v.ok()) {
-    return std::make_pair(std::string("InvalidLeaderServiceName"),
-                          absl::StrCat(s.KindName(), " ", s.name,
-                                       " cannot have a leader "
-                                       "Service: ",
-                                       v.message(), "; rename it (at most ",
-                                       63 - std::string(kLeaderSuffix).size(),
-                                       " characters, starting with a letter)"));
+    return std::make_pair(
+        std::string("InvalidLeaderServiceName"),
+        absl::StrCat(s.KindName(), " ", s.name,
+                     " cannot have a leader "
+                     "Service: ",
+                     v.message(), "; rename it (at most ",
+                     63 - std::string(pool::kLeaderSuffix).size(),
+                     " characters, starting with a letter)"));
   }
   // Two sources that would write one leader Service: the one that already
   // owns it keeps it; otherwise the oldest (then Deployment, StatefulSet,
@@ -864,24 +874,25 @@ TrafficDirector::ClaimProblem(const Source& s, const ObjectPtr& svc,
   // cannot be used) take no part.
   // (Parsed only when there is more than the source itself: the usual case
   // costs this check nothing on the failover path.)
-  std::vector<Source> namesakes;
+  std::vector<pool::Source> namesakes;
   if (std::vector<Named> named = ObjectsNamed(s.ns, leader); named.size() > 1) {
-    for (Source& n : SourcesOfNamed(named)) {
-      if (n.problem.empty() && ValidatePoolName(n.pool).ok()) {
+    for (pool::Source& n : SourcesOfNamed(named)) {
+      if (n.problem.empty() && pool::ValidatePoolName(n.pool).ok()) {
         namesakes.push_back(std::move(n));
       }
     }
   }
   if (namesakes.size() > 1) {
-    const std::string owner = svc && Labels(*svc)[kManagedByLabel] == kManagedBy
-                                  ? ControllerOwnerUid(*svc)
-                                  : "";
-    const Source* winner = nullptr;
-    for (const Source& n : namesakes) {
+    const std::string owner =
+        svc && pool::Labels(*svc)[pool::kManagedByLabel] == pool::kManagedBy
+            ? pool::ControllerOwnerUid(*svc)
+            : "";
+    const pool::Source* winner = nullptr;
+    for (const pool::Source& n : namesakes) {
       if (!owner.empty() && n.uid == owner) winner = &n;
     }
     if (winner == nullptr) {
-      for (const Source& n : namesakes) {
+      for (const pool::Source& n : namesakes) {
         if (winner == nullptr ||
             std::make_tuple(n.created, static_cast<int>(n.kind), n.uid) <
                 std::make_tuple(winner->created, static_cast<int>(winner->kind),
@@ -906,7 +917,8 @@ TrafficDirector::ClaimProblem(const Source& s, const ObjectPtr& svc,
   }
   // Objects zen-lead did not write for this source are never adopted.
   if (svc && !OwnedBy(*svc, s.uid)) {
-    const bool ours = Labels(*svc)[kManagedByLabel] == kManagedBy;
+    const bool ours =
+        pool::Labels(*svc)[pool::kManagedByLabel] == pool::kManagedBy;
     return std::make_pair(
         std::string("LeaderServiceConflict"),
         ours ? absl::StrCat("Service ", leader, " belongs to ", OwnerText(*svc),
@@ -923,8 +935,8 @@ TrafficDirector::ClaimProblem(const Source& s, const ObjectPtr& svc,
   // replaced by the winner; any other is left to garbage collection.
   bool namesakes_slice = false;
   if (slice) {
-    const std::string owner = ControllerOwnerUid(*slice);
-    for (const Source& n : namesakes) namesakes_slice |= n.uid == owner;
+    const std::string owner = pool::ControllerOwnerUid(*slice);
+    for (const pool::Source& n : namesakes) namesakes_slice |= n.uid == owner;
   }
   if (slice && !OwnedBy(*slice, s.uid) && !namesakes_slice) {
     return std::make_pair(
@@ -936,20 +948,20 @@ TrafficDirector::ClaimProblem(const Source& s, const ObjectPtr& svc,
   return std::nullopt;
 }
 
-bool TrafficDirector::LeaderOfSource(const Candidate& leader,
-                                     const Source& s) const {
-  if (s.kind == Source::Kind::kService) return true;  // its own selector
+bool TrafficDirector::LeaderOfSource(const pool::Candidate& leader,
+                                     const pool::Source& s) const {
+  if (s.kind == pool::Source::Kind::kService) return true;  // its own selector
   absl::StatusOr<std::vector<ObjectPtr>> pods =
       informers_->pods->store().ByIndex(kByUid, UidKey(s.ns, leader.uid));
   if (!pods.ok() || pods->empty()) return false;
-  std::optional<OwnerRef> owner = ControllerOwner(*pods->front());
+  std::optional<pool::OwnerRef> owner = pool::ControllerOwner(*pods->front());
   if (!owner) return false;
-  if (s.kind == Source::Kind::kStatefulSet) return owner->uid == s.uid;
+  if (s.kind == pool::Source::Kind::kStatefulSet) return owner->uid == s.uid;
   absl::StatusOr<std::vector<ObjectPtr>> sets =
       informers_->replicasets->store().ByIndex(kByUid,
                                                UidKey(s.ns, owner->uid));
   return sets.ok() && !sets->empty() &&
-         ControllerOwnerUid(*sets->front()) == s.uid;
+         pool::ControllerOwnerUid(*sets->front()) == s.uid;
 }
 
 absl::Status TrafficDirector::CreateOwned(client::Client* writer,
@@ -979,22 +991,23 @@ void TrafficDirector::WarnOnce(PoolState& state, const EventInfo& e) {
   Emit(e);
 }
 
-std::vector<Candidate> TrafficDirector::CandidatesOf(
-    const std::vector<Source>& sources, const PolicySettings& policy) const {
-  std::map<std::string, Candidate> by_uid;
+std::vector<pool::Candidate> TrafficDirector::CandidatesOf(
+    const std::vector<pool::Source>& sources,
+    const pool::PolicySettings& policy) const {
+  std::map<std::string, pool::Candidate> by_uid;
   auto add_pods_owned_by = [&](const std::string& ns,
                                const std::string& owner_uid) {
     absl::StatusOr<std::vector<ObjectPtr>> pods =
         informers_->pods->store().ByIndex(kByOwner, UidKey(ns, owner_uid));
     if (!pods.ok()) return;
     for (const ObjectPtr& p : *pods) {
-      Candidate c = CandidateFromPod(*p, policy.identity_strategy);
+      pool::Candidate c = pool::CandidateFromPod(*p, policy.identity_strategy);
       by_uid.emplace(c.uid, std::move(c));
     }
   };
-  for (const Source& s : sources) {
+  for (const pool::Source& s : sources) {
     switch (s.kind) {
-      case Source::Kind::kDeployment: {
+      case pool::Source::Kind::kDeployment: {
         absl::StatusOr<std::vector<ObjectPtr>> sets =
             informers_->replicasets->store().ByIndex(kByOwner,
                                                      UidKey(s.ns, s.uid));
@@ -1004,10 +1017,10 @@ std::vector<Candidate> TrafficDirector::CandidatesOf(
         }
         break;
       }
-      case Source::Kind::kStatefulSet:
+      case pool::Source::Kind::kStatefulSet:
         add_pods_owned_by(s.ns, s.uid);
         break;
-      case Source::Kind::kService: {
+      case pool::Source::Kind::kService: {
         if (s.selector.empty()) break;  // selects nothing
         // Every match carries the selector's first pair.
         const auto& [k, v] = *s.selector.begin();
@@ -1015,25 +1028,26 @@ std::vector<Candidate> TrafficDirector::CandidatesOf(
             informers_->pods->store().ByIndex(kByLabel, LabelKey(s.ns, k, v));
         if (!pods.ok()) break;
         for (const ObjectPtr& p : *pods) {
-          if (!SelectorMatches(s.selector, Labels(*p))) continue;
-          Candidate c = CandidateFromPod(*p, policy.identity_strategy);
+          if (!pool::SelectorMatches(s.selector, pool::Labels(*p))) continue;
+          pool::Candidate c =
+              pool::CandidateFromPod(*p, policy.identity_strategy);
           by_uid.emplace(c.uid, std::move(c));
         }
         break;
       }
     }
   }
-  std::vector<Candidate> out;
+  std::vector<pool::Candidate> out;
   out.reserve(by_uid.size());
   for (auto& [uid, c] : by_uid) out.push_back(std::move(c));
   return out;
 }
 
-std::vector<ContainerPort> TrafficDirector::ContainerPortsOf(
+std::vector<pool::ContainerPort> TrafficDirector::ContainerPortsOf(
     const std::string& ns, const std::string& pod) const {
   ObjectPtr p = informers_->pods->store().Get(ns, pod);
   if (p == nullptr) return {};
-  return PodContainerPorts(*p);
+  return pool::PodContainerPorts(*p);
 }
 
 absl::Status TrafficDirector::PatchIfChanged(client::Client* writer,
@@ -1048,7 +1062,7 @@ absl::Status TrafficDirector::PatchIfChanged(client::Client* writer,
   // (every millisecond of the slice write is failover latency). Our labels
   // are set, never others removed.
   json patch = json::object();
-  std::map<std::string, std::string> labels = Labels(have);
+  std::map<std::string, std::string> labels = pool::Labels(have);
   for (auto it = desired["metadata"]["labels"].begin();
        it != desired["metadata"]["labels"].end(); ++it) {
     if (labels[it.key()] != it->get<std::string>()) {
@@ -1102,9 +1116,9 @@ absl::Status TrafficDirector::Cleanup(const std::string& ns,
         inf.store().ByIndex(kByPool, key);
     if (!objs.ok()) return;
     for (const ObjectPtr& o : *objs) {
-      std::map<std::string, std::string> labels = Labels(*o);
-      if (labels[kManagedByLabel] != kManagedBy) continue;
-      if (keep.count(labels[kSourceLabel])) continue;
+      std::map<std::string, std::string> labels = pool::Labels(*o);
+      if (labels[pool::kManagedByLabel] != pool::kManagedBy) continue;
+      if (keep.count(labels[pool::kSourceLabel])) continue;
       client::DeleteOptions del;
       del.uid = Meta(*o, "uid");
       absl::Status s = deps_.writer->Delete(r, ns, Meta(*o, "name"), del);
@@ -1130,9 +1144,9 @@ absl::Status TrafficDirector::Reconcile(const pool::PoolKey& key) {
   const absl::Time now = clock_->Now();
 
   ObjectPtr policy_obj = informers_->policies->store().Get(ns, pool);
-  std::vector<Source> sources = SourcesOf(ns, pool);
+  std::vector<pool::Source> sources = SourcesOf(ns, pool);
   std::set<std::string> source_names;
-  for (const Source& s : sources) source_names.insert(s.name);
+  for (const pool::Source& s : sources) source_names.insert(s.name);
 
   PoolState state;
   {
@@ -1152,7 +1166,7 @@ absl::Status TrafficDirector::Reconcile(const pool::PoolKey& key) {
     // (garbage collection removes the others). It goes after a grace
     // period, so that a pool whose workload is replaced keeps its count.
     if (ObjectPtr lease = informers_->leases->store().Get(ns, pool)) {
-      std::optional<LeaseRead> read = LeaseReadFromObject(*lease);
+      std::optional<pool::LeaseRead> read = pool::LeaseReadFromObject(*lease);
       const absl::Time last =
           read ? std::max(read->state.renew_time, read->state.acquire_time)
                : absl::InfinitePast();
@@ -1191,11 +1205,12 @@ absl::Status TrafficDirector::Reconcile(const pool::PoolKey& key) {
   // Settings: a stored policy that breaks the CRD's rules (written under an
   // older or relaxed CRD) is not used; the last good settings (or the
   // defaults) apply until it is fixed.
-  PolicySettings policy =
-      policy_obj ? PolicyFromObject(*policy_obj) : PolicySettings{};
+  pool::PolicySettings policy =
+      policy_obj ? pool::PolicyFromObject(*policy_obj) : pool::PolicySettings{};
   const std::string invalid_policy = policy.invalid;
   if (!invalid_policy.empty()) {
-    PolicySettings fallback = state.last_good_policy.value_or(PolicySettings{});
+    pool::PolicySettings fallback =
+        state.last_good_policy.value_or(pool::PolicySettings{});
     fallback.found = true;
     fallback.uid = policy.uid;
     fallback.generation = policy.generation;
@@ -1219,9 +1234,9 @@ absl::Status TrafficDirector::Reconcile(const pool::PoolKey& key) {
 
   // PolicyNotFound: once per pool until the policy appears.
   bool named = false;
-  for (const Source& s : sources) named |= s.pool_named;
+  for (const pool::Source& s : sources) named |= s.pool_named;
   if (!policy.found && named && !state.policy_missing_reported) {
-    for (const Source& s : sources) {
+    for (const pool::Source& s : sources) {
       if (!s.pool_named) continue;
       Emit({s.ApiVersion(), s.KindName(), s.ns, s.name, s.uid, true,
             "PolicyNotFound",
@@ -1234,14 +1249,14 @@ absl::Status TrafficDirector::Reconcile(const pool::PoolKey& key) {
 
   // A pool name that cannot name the pool Lease or label zen-lead's
   // objects: nothing can be written for the pool.
-  const absl::Status pool_name = ValidatePoolName(pool);
+  const absl::Status pool_name = pool::ValidatePoolName(pool);
   const bool pool_name_ok = pool_name.ok();
   if (!pool_name_ok) {
     const std::string message =
         absl::StrCat(pool_name.message(),
                      "; zen-lead writes nothing for this pool until it is "
                      "renamed");
-    for (const Source& s : sources) {
+    for (const pool::Source& s : sources) {
       warn({s.ApiVersion(), s.KindName(), s.ns, s.name, s.uid, true,
             "InvalidPoolName", message});
     }
@@ -1253,19 +1268,19 @@ absl::Status TrafficDirector::Reconcile(const pool::PoolKey& key) {
   // With the cached leader Service and slice, read once for the claim check
   // and the writes.
   struct Routed {
-    const Source* source;
+    const pool::Source* source;
     ObjectPtr svc;
     ObjectPtr slice;
     bool slice_written = false;
   };
   std::vector<Routed> routed;
-  auto source_problem = [&](const Source& s, const std::string& reason,
+  auto source_problem = [&](const pool::Source& s, const std::string& reason,
                             const std::string& message) {
     problems.push_back({reason, message});
     warn({s.ApiVersion(), s.KindName(), s.ns, s.name, s.uid, true, reason,
           message});
   };
-  for (const Source& s : sources) {
+  for (const pool::Source& s : sources) {
     ObjectPtr svc =
         informers_->services->store().Get(ns, s.LeaderServiceName());
     ObjectPtr slice =
@@ -1280,14 +1295,14 @@ absl::Status TrafficDirector::Reconcile(const pool::PoolKey& key) {
 
   // Recover the current leader: memory, then the Lease, then the slices.
   ObjectPtr lease_obj = informers_->leases->store().Get(ns, pool);
-  std::optional<LeaseRead> lease_read =
-      lease_obj ? LeaseReadFromObject(*lease_obj) : std::nullopt;
+  std::optional<pool::LeaseRead> lease_read =
+      lease_obj ? pool::LeaseReadFromObject(*lease_obj) : std::nullopt;
   std::string current_uid = state.leader_uid;
   if (current_uid.empty() && lease_read) {
     current_uid = lease_read->state.holder_uid;
   }
   if (current_uid.empty()) {
-    for (const Source& s : sources) {
+    for (const pool::Source& s : sources) {
       ObjectPtr slice =
           informers_->slices->store().Get(ns, s.LeaderServiceName());
       if (!slice) continue;
@@ -1304,21 +1319,21 @@ absl::Status TrafficDirector::Reconcile(const pool::PoolKey& key) {
     state.ever_led = true;  // a Lease holder or token: it has led before
   }
 
-  std::vector<Candidate> candidates = CandidatesOf(sources, policy);
-  Choice choice = ChooseLeader(candidates, current_uid,
-                               absl::Seconds(policy.min_ready_seconds), now);
+  std::vector<pool::Candidate> candidates = CandidatesOf(sources, policy);
+  pool::Choice choice = pool::ChooseLeader(
+      candidates, current_uid, absl::Seconds(policy.min_ready_seconds), now);
 
   // 1. EndpointSlices first: this is the failover.
   absl::Status result;
   std::string port_error;
   for (Routed& r : routed) {
-    const Source& s = *r.source;
+    const pool::Source& s = *r.source;
     const std::string leader_name = s.LeaderServiceName();
     if (r.svc == nullptr) {
       // First time (or not cached yet): the Service first, so that the
       // slice never serves a Service zen-lead did not create.
-      absl::Status created =
-          CreateOwned(deps_.writer, kServices, LeaderServiceApply(s), s.uid);
+      absl::Status created = CreateOwned(deps_.writer, kServices,
+                                         pool::LeaderServiceApply(s), s.uid);
       if (absl::IsFailedPrecondition(created)) {
         source_problem(s, "LeaderServiceConflict",
                        std::string(created.message()));
@@ -1329,12 +1344,13 @@ absl::Status TrafficDirector::Reconcile(const pool::PoolKey& key) {
         continue;
       }
     }
-    std::vector<SlicePort> ports;
-    std::optional<Candidate> endpoint = choice.leader;
+    std::vector<pool::SlicePort> ports;
+    std::optional<pool::Candidate> endpoint = choice.leader;
     if (choice.leader) {
-      absl::StatusOr<std::vector<SlicePort>> resolved =
-          ResolveSlicePorts(s.ports, ContainerPortsOf(ns, choice.leader->name),
-                            LeaderOfSource(*choice.leader, s));
+      absl::StatusOr<std::vector<pool::SlicePort>> resolved =
+          pool::ResolveSlicePorts(s.ports,
+                                  ContainerPortsOf(ns, choice.leader->name),
+                                  LeaderOfSource(*choice.leader, s));
       if (resolved.ok()) {
         ports = std::move(*resolved);
       } else {
@@ -1350,8 +1366,8 @@ absl::Status TrafficDirector::Reconcile(const pool::PoolKey& key) {
     const std::string cached_type =
         cached_slice ? AddressTypeOfSlice(*cached_slice) : "IPv4";
     const std::string address_type =
-        endpoint ? AddressTypeOf(endpoint->pod_ip) : cached_type;
-    json desired = EndpointSliceApply(s, endpoint, ports, address_type);
+        endpoint ? pool::AddressTypeOf(endpoint->pod_ip) : cached_type;
+    json desired = pool::EndpointSliceApply(s, endpoint, ports, address_type);
     absl::Status written;
     if (cached_slice != nullptr &&
         (cached_type != address_type || !OwnedBy(*cached_slice, s.uid))) {
@@ -1393,7 +1409,7 @@ absl::Status TrafficDirector::Reconcile(const pool::PoolKey& key) {
   for (const Routed& r : routed) {
     if (!r.slice_written || r.svc == nullptr) continue;
     result.Update(PatchIfChanged(deps_.writer, kServices,
-                                 LeaderServiceApply(*r.source), *r.svc));
+                                 pool::LeaderServiceApply(*r.source), *r.svc));
   }
 
   // 3. The pool Lease: holder, fencing token, renewals. Every holder change
@@ -1402,16 +1418,16 @@ absl::Status TrafficDirector::Reconcile(const pool::PoolKey& key) {
   state.renew_every = renew_every;
   const int64_t high_water =
       std::max(state.token_high_water,
-               policy_obj ? PolicyStatusTransitions(*policy_obj) : 0);
+               policy_obj ? pool::PolicyStatusTransitions(*policy_obj) : 0);
   bool lease_conflict = false;
   bool lease_unknown = !pool_name_ok;
-  std::optional<LeaseState> lease_now;
+  std::optional<pool::LeaseState> lease_now;
   if (pool_name_ok && !lease_read) {
     // Not in our cache (which holds only zen-lead's Leases): just created
     // by us and not seen yet, a foreign Lease, or none. Ask the API server,
     // so the fencing token always counts from the Lease as it is.
-    absl::StatusOr<std::optional<LeaseRead>> fresh =
-        ReadLease(*deps_.writer, ns, pool);
+    absl::StatusOr<std::optional<pool::LeaseRead>> fresh =
+        pool::ReadLease(*deps_.writer, ns, pool);
     if (fresh.ok()) {
       lease_read = std::move(*fresh);
     } else {
@@ -1422,29 +1438,29 @@ absl::Status TrafficDirector::Reconcile(const pool::PoolKey& key) {
   if (!lease_unknown && lease_read && lease_read->foreign) {
     lease_conflict = true;
   } else if (!lease_unknown) {
-    auto decide = [&](const std::optional<LeaseState>& current) {
-      return NextLease(current, choice.leader, policy, high_water, renew_every,
-                       now);
+    auto decide = [&](const std::optional<pool::LeaseState>& current) {
+      return pool::NextLease(current, choice.leader, policy, high_water,
+                             renew_every, now);
     };
-    std::optional<LeaseState> current =
-        lease_read ? std::optional<LeaseState>(lease_read->state)
+    std::optional<pool::LeaseState> current =
+        lease_read ? std::optional<pool::LeaseState>(lease_read->state)
                    : std::nullopt;
-    std::optional<LeaseState> want = decide(current);
+    std::optional<pool::LeaseState> want = decide(current);
     if (!want || (!current && !choice.leader)) {
       // Nothing to change, or nothing to record: no Lease is created for a
       // pool that has never had a leader.
       lease_now = current;
-    } else if (current && OnlyRenewal(*current, *want)) {
+    } else if (current && pool::OnlyRenewal(*current, *want)) {
       absl::Status renewed = WriteRenewal(
           ns, pool, *current, lease_read->resource_version, renew_every, now);
       result.Update(renewed);
       lease_now = renewed.ok() ? want : current;
     } else {
-      absl::StatusOr<LeaseState> written =
-          WriteLeaseChange(*deps_.writer, ns, pool, policy, lease_read, decide);
+      absl::StatusOr<pool::LeaseState> written = pool::WriteLeaseChange(
+          *deps_.writer, ns, pool, policy, lease_read, decide);
       if (written.ok()) {
         lease_now = *written;
-      } else if (IsLeaseConflict(written.status())) {
+      } else if (pool::IsLeaseConflict(written.status())) {
         lease_conflict = true;
       } else {
         result.Update(written.status());
@@ -1492,8 +1508,8 @@ absl::Status TrafficDirector::Reconcile(const pool::PoolKey& key) {
   if (choice.leader) state.ever_led = true;
   // Scaled to zero on purpose: no leader is expected, and no alarm.
   bool scaled_to_zero = !sources.empty();
-  for (const Source& s : sources) {
-    scaled_to_zero &= s.kind != Source::Kind::kService && s.replicas == 0;
+  for (const pool::Source& s : sources) {
+    scaled_to_zero &= s.kind != pool::Source::Kind::kService && s.replicas == 0;
   }
   // No Ready pod: a Warning once readiness was lost, or never came within
   // options_.no_candidates_grace of the pool's start (its first pods may be
@@ -1563,13 +1579,13 @@ absl::Status TrafficDirector::Reconcile(const pool::PoolKey& key) {
   // 5. LeaderPolicy status.
   if (policy_obj) {
     bool single = !sources.empty();
-    for (const Source& s : sources) {
+    for (const pool::Source& s : sources) {
       if (s.replicas > 1 ||
           (s.replicas < 0 && static_cast<int>(candidates.size()) > 1)) {
         single = false;
       }
     }
-    PoolStatus st;
+    pool::PoolStatus st;
     st.observed_generation = policy.generation;
     st.candidates = choice.ready_candidates;
     // Never below a token already issued, also while the Lease is unknown.
@@ -1579,7 +1595,7 @@ absl::Status TrafficDirector::Reconcile(const pool::PoolKey& key) {
     if (st.last_transition == absl::InfinitePast() && policy_obj &&
         (*policy_obj).contains("status") &&
         (*policy_obj)["status"].is_object()) {
-      st.last_transition = ParseRfcTime(
+      st.last_transition = pool::ParseRfcTime(
           (*policy_obj)["status"].value("lastTransitionTime", std::string()));
     }
     st.holder = choice.leader;
@@ -1609,21 +1625,21 @@ absl::Status TrafficDirector::Reconcile(const pool::PoolKey& key) {
       st.holder_since = absl::InfinitePast();
       st.leader_elected =
           sources.empty()
-              ? PoolStatus::Cond{"False", "NoMembers",
-                                 "no workload or Service names this pool"}
+              ? pool::PoolStatus::Cond{"False", "NoMembers",
+                                       "no workload or Service names this pool"}
           : scaled_to_zero
-              ? PoolStatus::Cond{"False", "ScaledToZero",
-                                 "the pool's workloads are scaled to 0 "
-                                 "replicas"}
-              : PoolStatus::Cond{"False", "NoReadyCandidates",
-                                 "no pod of the pool is Ready"};
+              ? pool::PoolStatus::Cond{"False", "ScaledToZero",
+                                       "the pool's workloads are scaled to 0 "
+                                       "replicas"}
+              : pool::PoolStatus::Cond{"False", "NoReadyCandidates",
+                                       "no pod of the pool is Ready"};
     }
-    json desired = PolicyStatusApply(ns, pool, st, *policy_obj, now);
+    json desired = pool::PolicyStatusApply(ns, pool, st, *policy_obj, now);
     json have = policy_obj->contains("status") ? (*policy_obj)["status"]
                                                : json::object();
     // zen-lead is the status' only writer: a merge patch of the fields that
     // changed (candidates, mostly, under churn) is the cheapest write.
-    json patch = MergePatchFor(have, desired["status"]);
+    json patch = pool::MergePatchFor(have, desired["status"]);
     const bool only_candidates =
         patch.size() == 1 && patch.contains("candidates");
     if (only_candidates && state.candidates_due == absl::InfinitePast()) {
@@ -1693,9 +1709,12 @@ absl::Status TrafficDirector::Reconcile(const pool::PoolKey& key) {
   return result;
 }
 
-absl::Status TrafficDirector::WriteRenewal(
-    const std::string& ns, const std::string& pool, const LeaseState& lease,
-    const std::string& resource_version, absl::Duration every, absl::Time now) {
+absl::Status TrafficDirector::WriteRenewal(const std::string& ns,
+                                           const std::string& pool,
+                                           const pool::LeaseState& lease,
+                                           const std::string& resource_version,
+                                           absl::Duration every,
+                                           absl::Time now) {
   if (renewal_lateness_ && lease.renew_time != absl::InfinitePast()) {
     renewal_lateness_->WithLabels({})->ObserveDuration(
         std::max(now - (lease.renew_time + every), absl::ZeroDuration()));
@@ -1706,7 +1725,7 @@ absl::Status TrafficDirector::WriteRenewal(
   // meanwhile (another holder) is never extended; the 409 sends the pool
   // to a full reconcile.
   json patch = {{"metadata", {{"resourceVersion", resource_version}}},
-                {"spec", {{"renewTime", RfcMicroTime(now)}}}};
+                {"spec", {{"renewTime", pool::RfcMicroTime(now)}}}};
   return deps_.writer
       ->Patch(kLeases, ns, pool, client::PatchType::kMerge, patch, "")
       .status();
@@ -1717,12 +1736,12 @@ absl::Status TrafficDirector::Renew(const pool::PoolKey& key) {
   const std::string& ns = key.ns;
   const std::string& pool = key.name;
   ObjectPtr lease_obj = informers_->leases->store().Get(ns, pool);
-  std::optional<LeaseRead> read =
-      lease_obj ? LeaseReadFromObject(*lease_obj) : std::nullopt;
+  std::optional<pool::LeaseRead> read =
+      lease_obj ? pool::LeaseReadFromObject(*lease_obj) : std::nullopt;
   if (!read || read->foreign || read->state.holder_uid.empty()) {
     return absl::OkStatus();
   }
-  const LeaseState* lease = &read->state;
+  const pool::LeaseState* lease = &read->state;
   absl::Duration every;
   {
     // Only the leader this operator elected, and only while no reconcile
@@ -1742,7 +1761,7 @@ absl::Status TrafficDirector::Renew(const pool::PoolKey& key) {
   absl::StatusOr<std::vector<ObjectPtr>> pods =
       informers_->pods->store().ByIndex(kByUid, UidKey(ns, lease->holder_uid));
   if (!pods.ok() || pods->empty() ||
-      !CanLead(CandidateFromPod(*pods->front(), ""))) {
+      !pool::CanLead(pool::CandidateFromPod(*pods->front(), ""))) {
     return absl::OkStatus();
   }
   const absl::Time now = clock_->Now();

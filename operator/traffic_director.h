@@ -38,6 +38,7 @@
 #include "api/client/client.h"
 #include "api/client/clock.h"
 #include "api/client/rest_client.h"
+#include "api/pool/objects.h"
 #include "api/pool/work_item.h"
 #include "api/runtime/informer.h"
 #include "api/runtime/logging.h"
@@ -46,7 +47,6 @@
 #include "api/runtime/workqueue.h"
 #include "operator/controller.h"
 #include "operator/leader_registry.h"
-#include "operator/objects.h"
 
 namespace zenlead::op {
 
@@ -131,7 +131,7 @@ class TrafficDirector : public Controller {
   // resource_version: the version `lease` was read at (the patch is
   // conditioned on it: a Lease someone else changed is not renewed).
   absl::Status WriteRenewal(const std::string& ns, const std::string& pool,
-                            const LeaseState& lease,
+                            const pool::LeaseState& lease,
                             const std::string& resource_version,
                             absl::Duration every, absl::Time now);
 
@@ -147,7 +147,7 @@ class TrafficDirector : public Controller {
     int64_t token_high_water = 0;
     // The last valid settings of the pool's LeaderPolicy: used while the
     // stored policy is invalid.
-    std::optional<PolicySettings> last_good_policy;
+    std::optional<pool::PolicySettings> last_good_policy;
     // How often the pool Lease is renewed, as the last reconcile decided
     // (from the last valid settings): what the renewal work item uses.
     absl::Duration renew_every = absl::ZeroDuration();
@@ -187,30 +187,33 @@ class TrafficDirector : public Controller {
   // when kind is nullopt) in `ns` whose leader Service has this name, and
   // them as Sources.
   struct Named {
-    std::optional<Source::Kind> kind;
+    std::optional<pool::Source::Kind> kind;
     runtime::ObjectPtr object;
   };
   std::vector<Named> ObjectsNamed(const std::string& ns,
                                   const std::string& leader_name) const;
-  static std::vector<Source> SourcesOfNamed(const std::vector<Named>& named);
+  static std::vector<pool::Source> SourcesOfNamed(
+      const std::vector<Named>& named);
   // The pools of `obj`'s (a workload's or a Service's) namesakes: sources
   // whose leader Service has the name that `obj`'s has, or is.
   std::vector<std::string> PoolsSharingLeaderName(
       const nlohmann::json& obj) const;
   // Whether `leader` is a pod of `s` (its own workload's pod).
-  bool LeaderOfSource(const Candidate& leader, const Source& s) const;
+  bool LeaderOfSource(const pool::Candidate& leader,
+                      const pool::Source& s) const;
   // Why zen-lead may not write `s`'s leader Service and EndpointSlice
   // (reason, message), or nullopt when it may.
   // svc, slice: the cached objects of its leader Service's name, if any.
   std::optional<std::pair<std::string, std::string>> ClaimProblem(
-      const Source& s, const runtime::ObjectPtr& svc,
+      const pool::Source& s, const runtime::ObjectPtr& svc,
       const runtime::ObjectPtr& slice) const;
-  std::vector<Source> SourcesOf(const std::string& ns,
-                                const std::string& pool) const;
-  std::vector<Candidate> CandidatesOf(const std::vector<Source>& sources,
-                                      const PolicySettings& policy) const;
-  std::vector<ContainerPort> ContainerPortsOf(const std::string& ns,
-                                              const std::string& pod) const;
+  std::vector<pool::Source> SourcesOf(const std::string& ns,
+                                      const std::string& pool) const;
+  std::vector<pool::Candidate> CandidatesOf(
+      const std::vector<pool::Source>& sources,
+      const pool::PolicySettings& policy) const;
+  std::vector<pool::ContainerPort> ContainerPortsOf(
+      const std::string& ns, const std::string& pod) const;
   absl::Status Cleanup(const std::string& ns, const std::string& pool,
                        const std::set<std::string>& keep_sources);
   // Merge-patches an object zen-lead owns (as read: `have`) to say what

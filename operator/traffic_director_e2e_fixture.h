@@ -222,8 +222,8 @@ class TrafficDirectorE2eTest : public ::testing::Test {
     if (!list.ok()) return {};
     for (const json& p : (*list)["items"]) {
       if (p["metadata"].contains("deletionTimestamp")) continue;
-      Candidate c = CandidateFromPod(p, "pod");
-      if (CanLead(c)) {
+      pool::Candidate c = pool::CandidateFromPod(p, "pod");
+      if (pool::CanLead(c)) {
         pods.push_back({p["metadata"]["creationTimestamp"], c.name});
       }
     }

@@ -1,8 +1,8 @@
-#include "operator/objects.h"
+#include "api/pool/objects.h"
 
 #include "gtest/gtest.h"
 
-namespace zenlead::op {
+namespace zenlead::pool {
 namespace {
 
 using nlohmann::json;
@@ -227,4 +227,4 @@ TEST(CandidateFromPodTest, CustomIdentityAnnotationThenEnvThenName) {
 }
 
 }  // namespace
-}  // namespace zenlead::op
+}  // namespace zenlead::pool

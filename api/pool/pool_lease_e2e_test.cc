@@ -10,10 +10,10 @@
 #include "absl/synchronization/mutex.h"
 #include "api/client/errors.h"
 #include "api/client/testing/e2e_env.h"
+#include "api/pool/pool_lease.h"
 #include "gtest/gtest.h"
-#include "operator/pool_lease.h"
 
-namespace zenlead::op {
+namespace zenlead::pool {
 namespace {
 
 using client::testing::NewE2eClient;
@@ -138,4 +138,4 @@ TEST(WriteLeaseChangeE2eTest, ForeignLeaseIsNeverWritten) {
 }
 
 }  // namespace
-}  // namespace zenlead::op
+}  // namespace zenlead::pool

@@ -1,4 +1,4 @@
-#include "operator/objects.h"
+#include "api/pool/objects.h"
 
 #include <utility>
 
@@ -16,7 +16,7 @@
 #include "api/types/statefulset.h"
 #include "api/validation/names.h"
 
-namespace zenlead::op {
+namespace zenlead::pool {
 namespace {
 
 using nlohmann::json;
@@ -645,4 +645,4 @@ json PolicyStatusApply(const std::string& ns, const std::string& name,
   return obj.ToJson();
 }
 
-}  // namespace zenlead::op
+}  // namespace zenlead::pool

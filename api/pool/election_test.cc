@@ -1,8 +1,8 @@
-#include "operator/election.h"
+#include "api/pool/election.h"
 
 #include "gtest/gtest.h"
 
-namespace zenlead::op {
+namespace zenlead::pool {
 namespace {
 
 const absl::Time kNow = absl::FromUnixSeconds(1'000'000);
@@ -120,4 +120,4 @@ TEST(ChooseLeaderTest, MinReadySecondsDoesNotDemoteCurrentLeader) {
 }
 
 }  // namespace
-}  // namespace zenlead::op
+}  // namespace zenlead::pool

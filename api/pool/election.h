@@ -10,8 +10,8 @@
 // an IP (sticky). Otherwise pick, among pods that are Ready, not terminating,
 // have an IP and have been Ready for at least minReadySeconds, the oldest by
 // creation time, ties by name.
-#ifndef ZEN_LEAD_OPERATOR_ELECTION_H_
-#define ZEN_LEAD_OPERATOR_ELECTION_H_
+#ifndef ZEN_LEAD_API_POOL_ELECTION_H_
+#define ZEN_LEAD_API_POOL_ELECTION_H_
 
 #include <optional>
 #include <string>
@@ -19,7 +19,7 @@
 
 #include "absl/time/time.h"
 
-namespace zenlead::op {
+namespace zenlead::pool {
 
 // What the election needs to know about one pod of the pool.
 struct Candidate {
@@ -60,6 +60,6 @@ Choice ChooseLeader(const std::vector<Candidate>& candidates,
                     const std::string& current_uid, absl::Duration min_ready,
                     absl::Time now);
 
-}  // namespace zenlead::op
+}  // namespace zenlead::pool
 
-#endif  // ZEN_LEAD_OPERATOR_ELECTION_H_
+#endif  // ZEN_LEAD_API_POOL_ELECTION_H_

@@ -1,4 +1,4 @@
-#include "operator/pool_lease.h"
+#include "api/pool/pool_lease.h"
 
 #include <algorithm>
 #include <utility>
@@ -9,7 +9,7 @@
 #include "api/runtime/meta.h"
 #include "api/types/lease.h"
 
-namespace zenlead::op {
+namespace zenlead::pool {
 namespace {
 
 const client::Resource& kLeases = k8s::LeaseClient::Resource();
@@ -160,4 +160,4 @@ absl::StatusOr<LeaseState> WriteLeaseChange(client::Client& client,
                    kWriteAttempts, " writes; retrying later"));
 }
 
-}  // namespace zenlead::op
+}  // namespace zenlead::pool

@@ -1,9 +1,9 @@
 // NextLease: the fencing-token rules of the pool Lease, on a fixed clock.
-#include "operator/pool_lease.h"
+#include "api/pool/pool_lease.h"
 
 #include "gtest/gtest.h"
 
-namespace zenlead::op {
+namespace zenlead::pool {
 namespace {
 
 const absl::Time kNow = absl::FromUnixSeconds(1'800'000'000);
@@ -125,4 +125,4 @@ TEST(LeasePatchTest, ClearsWhatTheLeaseNoLongerHas) {
 }
 
 }  // namespace
-}  // namespace zenlead::op
+}  // namespace zenlead::pool

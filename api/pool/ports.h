@@ -9,8 +9,8 @@
 //   absl::StatusOr<std::vector<SlicePort>> slice =
 //       ResolveSlicePorts(ports, leader_container_ports);
 //   if (!slice.ok()) { /* fail closed: no endpoint, Warning event */ }
-#ifndef ZEN_LEAD_OPERATOR_PORTS_H_
-#define ZEN_LEAD_OPERATOR_PORTS_H_
+#ifndef ZEN_LEAD_API_POOL_PORTS_H_
+#define ZEN_LEAD_API_POOL_PORTS_H_
 
 #include <cstdint>
 #include <string>
@@ -18,7 +18,7 @@
 
 #include "absl/status/statusor.h"
 
-namespace zenlead::op {
+namespace zenlead::pool {
 
 struct ContainerPort {
   std::string name;
@@ -69,6 +69,6 @@ absl::StatusOr<std::vector<SlicePort>> ResolveSlicePorts(
     const std::vector<ContainerPort>& leader_ports,
     bool leader_of_this_source = false);
 
-}  // namespace zenlead::op
+}  // namespace zenlead::pool
 
-#endif  // ZEN_LEAD_OPERATOR_PORTS_H_
+#endif  // ZEN_LEAD_API_POOL_PORTS_H_

@@ -15,8 +15,8 @@
 //         return NextLease(current, leader, policy, high_water, every, now);
 //       });
 //   if (IsLeaseConflict(written.status())) { /* a foreign Lease: untouched */ }
-#ifndef ZEN_LEAD_OPERATOR_POOL_LEASE_H_
-#define ZEN_LEAD_OPERATOR_POOL_LEASE_H_
+#ifndef ZEN_LEAD_API_POOL_POOL_LEASE_H_
+#define ZEN_LEAD_API_POOL_POOL_LEASE_H_
 
 #include <cstdint>
 #include <functional>
@@ -27,11 +27,11 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "api/client/client.h"
+#include "api/pool/election.h"
+#include "api/pool/objects.h"
 #include "nlohmann/json.hpp"
-#include "operator/election.h"
-#include "operator/objects.h"
 
-namespace zenlead::op {
+namespace zenlead::pool {
 
 // A pool Lease as read: zen-lead's state of it and the version it was read
 // at. `foreign`: a Lease of that name that zen-lead does not manage (the
@@ -99,6 +99,6 @@ nlohmann::json LeasePatch(const std::string& ns, const std::string& pool,
                           const PolicySettings& policy,
                           const LeaseState& state);
 
-}  // namespace zenlead::op
+}  // namespace zenlead::pool
 
-#endif  // ZEN_LEAD_OPERATOR_POOL_LEASE_H_
+#endif  // ZEN_LEAD_API_POOL_POOL_LEASE_H_

@@ -1,8 +1,8 @@
-#include "operator/ports.h"
+#include "api/pool/ports.h"
 
 #include "gtest/gtest.h"
 
-namespace zenlead::op {
+namespace zenlead::pool {
 namespace {
 
 TEST(PortsFromContainersTest, NamesAndDeduplicates) {
@@ -77,4 +77,4 @@ TEST(ResolveSlicePortsTest, WorkloadPortMustBeDeclaredByTheLeaderPod) {
 }
 
 }  // namespace
-}  // namespace zenlead::op
+}  // namespace zenlead::pool

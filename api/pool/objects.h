@@ -8,8 +8,8 @@
 //   Candidate c = CandidateFromPod(pod, "pod");
 //   nlohmann::json svc = LeaderServiceApply(*s, ports);
 //   client->Apply(kServices, s->ns, svc["metadata"]["name"], svc, force);
-#ifndef ZEN_LEAD_OPERATOR_OBJECTS_H_
-#define ZEN_LEAD_OPERATOR_OBJECTS_H_
+#ifndef ZEN_LEAD_API_POOL_OBJECTS_H_
+#define ZEN_LEAD_API_POOL_OBJECTS_H_
 
 #include <cstdint>
 #include <map>
@@ -19,11 +19,11 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "api/pool/election.h"
+#include "api/pool/ports.h"
 #include "nlohmann/json.hpp"
-#include "operator/election.h"
-#include "operator/ports.h"
 
-namespace zenlead::op {
+namespace zenlead::pool {
 
 // Labels and annotations zen-lead reads or writes.
 inline constexpr char kPoolLabel[] = "zen-lead/pool";
@@ -200,6 +200,6 @@ std::string RfcMicroTime(absl::Time t);
 std::string RfcTime(absl::Time t);
 absl::Time ParseRfcTime(const std::string& s);
 
-}  // namespace zenlead::op
+}  // namespace zenlead::pool
 
-#endif  // ZEN_LEAD_OPERATOR_OBJECTS_H_
+#endif  // ZEN_LEAD_API_POOL_OBJECTS_H_

@@ -1,4 +1,4 @@
-#include "operator/ports.h"
+#include "api/pool/ports.h"
 
 #include <set>
 #include <utility>
@@ -7,7 +7,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 
-namespace zenlead::op {
+namespace zenlead::pool {
 
 std::vector<ServicePort> PortsFromContainers(
     const std::vector<ContainerPort>& container_ports) {
@@ -73,4 +73,4 @@ absl::StatusOr<std::vector<SlicePort>> ResolveSlicePorts(
   return out;
 }
 
-}  // namespace zenlead::op
+}  // namespace zenlead::pool

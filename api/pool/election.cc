@@ -1,8 +1,8 @@
-#include "operator/election.h"
+#include "api/pool/election.h"
 
 #include <tuple>
 
-namespace zenlead::op {
+namespace zenlead::pool {
 
 bool CanLead(const Candidate& c) {
   return c.ready && !c.terminating && !c.pod_ip.empty();
@@ -39,4 +39,4 @@ Choice ChooseLeader(const std::vector<Candidate>& candidates,
   return choice;
 }
 
-}  // namespace zenlead::op
+}  // namespace zenlead::pool
