@@ -6,8 +6,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
+#include "api/types/cronjob.h"
 #include "api/types/deployment.h"
 #include "api/types/endpointslice.h"
+#include "api/types/job.h"
 #include "api/types/leaderpolicy.h"
 #include "api/types/lease.h"
 #include "api/types/meta.h"
@@ -97,24 +99,57 @@ k8s::ObjectMeta ManagedMeta(const std::string& name, const std::string& ns,
   return m;
 }
 
+// The pod-template form: `zen-lead/pool` with `zen-lead/join: "true"`.
+std::string JoinedPool(const k8s::ObjectMeta& meta) {
+  if (AnnotationOf(meta, kJoinAnnotation) != "true") return "";
+  return AnnotationOf(meta, kPoolLabel);
+}
+
+const k8s::PodTemplateSpec& TemplateOf(const k8s::Deployment& w) {
+  return Or(Or(w.spec).template_field);
+}
+const k8s::PodTemplateSpec& TemplateOf(const k8s::StatefulSet& w) {
+  return Or(Or(w.spec).template_field);
+}
+const k8s::PodTemplateSpec& TemplateOf(const k8s::Job& w) {
+  return Or(Or(w.spec).template_field);
+}
+const k8s::PodTemplateSpec& TemplateOf(const k8s::CronJob& w) {
+  return Or(Or(Or(Or(w.spec).job_template).spec).template_field);
+}
+int32_t ReplicasOf(const k8s::Deployment& w) {
+  return Or(w.spec).replicas.value_or(1);
+}
+int32_t ReplicasOf(const k8s::StatefulSet& w) {
+  return Or(w.spec).replicas.value_or(1);
+}
+// Jobs run their pods one at a time under StateGuard: no replica count.
+int32_t ReplicasOf(const k8s::Job&) { return 1; }
+int32_t ReplicasOf(const k8s::CronJob&) { return 1; }
+
 template <typename Workload>
 std::optional<Source> SourceOf(Source::Kind kind, const Workload& w) {
   const k8s::ObjectMeta& meta = Or(w.metadata);
-  std::map<std::string, std::string> labels = LabelsOf(meta);
-  auto pool = labels.find(kPoolLabel);
-  if (pool == labels.end() || pool->second.empty()) return std::nullopt;
+  const k8s::PodTemplateSpec& tmpl = TemplateOf(w);
+  std::string pool = LabelsOf(meta)[kPoolLabel];
+  if (pool.empty()) pool = JoinedPool(Or(tmpl.metadata));
+  if (pool.empty()) return std::nullopt;
   Source s;
   s.kind = kind;
   s.ns = meta.namespace_field.value_or("");
   s.name = meta.name.value_or("");
   s.uid = meta.uid.value_or("");
-  s.pool = pool->second;
+  s.pool = std::move(pool);
   s.created = ParseRfcTime(meta.creation_timestamp.value_or(""));
-  const auto& spec = Or(w.spec);
-  s.replicas = spec.replicas.value_or(1);
-  s.ports =
-      PortsFromContainers(ContainerPortsOf(Or(Or(spec.template_field).spec)));
+  s.replicas = ReplicasOf(w);
+  s.ports = PortsFromContainers(ContainerPortsOf(Or(tmpl.spec)));
   return s;
+}
+
+template <typename Workload>
+std::optional<Source> ParsedSourceOf(Source::Kind kind, const json& obj) {
+  std::optional<Workload> w = Parse<Workload>(obj);
+  return w ? SourceOf(kind, *w) : std::nullopt;
 }
 
 }  // namespace
@@ -127,12 +162,26 @@ std::string Source::KindName() const {
       return "StatefulSet";
     case Kind::kService:
       return "Service";
+    case Kind::kJob:
+      return "Job";
+    case Kind::kCronJob:
+      return "CronJob";
   }
   return "";
 }
 
 std::string Source::ApiVersion() const {
-  return kind == Kind::kService ? "v1" : "apps/v1";
+  switch (kind) {
+    case Kind::kService:
+      return "v1";
+    case Kind::kJob:
+    case Kind::kCronJob:
+      return "batch/v1";
+    case Kind::kDeployment:
+    case Kind::kStatefulSet:
+      break;
+  }
+  return "apps/v1";
 }
 
 std::map<std::string, std::string> Labels(const json& obj) {
@@ -155,12 +204,25 @@ bool SelectorMatches(const std::map<std::string, std::string>& selector,
 
 std::optional<Source> SourceFromWorkload(Source::Kind kind,
                                          const json& workload) {
-  if (kind == Source::Kind::kStatefulSet) {
-    std::optional<k8s::StatefulSet> sts = Parse<k8s::StatefulSet>(workload);
-    return sts ? SourceOf(kind, *sts) : std::nullopt;
+  switch (kind) {
+    case Source::Kind::kDeployment:
+      return ParsedSourceOf<k8s::Deployment>(kind, workload);
+    case Source::Kind::kStatefulSet:
+      return ParsedSourceOf<k8s::StatefulSet>(kind, workload);
+    case Source::Kind::kJob:
+      return ParsedSourceOf<k8s::Job>(kind, workload);
+    case Source::Kind::kCronJob:
+      return ParsedSourceOf<k8s::CronJob>(kind, workload);
+    case Source::Kind::kService:
+      break;
   }
-  std::optional<k8s::Deployment> d = Parse<k8s::Deployment>(workload);
-  return d ? SourceOf(kind, *d) : std::nullopt;
+  return std::nullopt;
+}
+
+std::string PodAnnotationPool(const json& pod) {
+  if (!pod.is_object() || !pod.contains("metadata")) return "";
+  std::optional<k8s::ObjectMeta> meta = Parse<k8s::ObjectMeta>(pod["metadata"]);
+  return meta ? JoinedPool(*meta) : "";
 }
 
 std::optional<Source> SourceFromService(const json& service) {
@@ -381,10 +443,12 @@ json ProjectPod(const json& pod) {
   m.deletion_timestamp = meta.deletion_timestamp;
   m.labels = meta.labels;
   m.owner_references = meta.owner_references;
-  if (std::string id = AnnotationOf(meta, kIdentityAnnotation); !id.empty()) {
-    m.annotations =
-        std::map<std::string, std::string>{{kIdentityAnnotation, id}};
+  // Of the annotations, only the identity and the pod-template membership.
+  std::map<std::string, std::string> kept;
+  for (const char* k : {kIdentityAnnotation, kPoolLabel, kJoinAnnotation}) {
+    if (std::string v = AnnotationOf(meta, k); !v.empty()) kept[k] = v;
   }
+  if (!kept.empty()) m.annotations = std::move(kept);
   out.metadata = std::move(m);
   k8s::PodSpec spec;
   const k8s::PodSpec& in_spec = Or(parsed->spec);

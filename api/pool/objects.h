@@ -27,6 +27,11 @@ namespace zenlead::pool {
 
 // Labels and annotations zen-lead reads or writes.
 inline constexpr char kPoolLabel[] = "zen-lead/pool";
+// The pod-template form of membership (SPEC §2): annotations
+// `zen-lead/pool: <name>` and `zen-lead/join: "true"` on a workload's pod
+// template; the pods carry them, so the webhook sees a pod's pool without
+// any owner lookup.
+inline constexpr char kJoinAnnotation[] = "zen-lead/join";
 inline constexpr char kEnabledAnnotation[] = "zen-lead.io/enabled";
 inline constexpr char kIdentityAnnotation[] = "zen-lead/identity";
 // identityStrategy custom, without the annotation: a literal value of this
@@ -59,9 +64,10 @@ struct PolicySettings {
   int32_t min_ready_seconds = 0;
 };
 
-// A workload or Service that joins a pool.
+// A workload or Service that joins a pool. Deployments, StatefulSets and
+// Services are the TrafficDirector's; Jobs and CronJobs are StateGuard's.
 struct Source {
-  enum class Kind { kDeployment, kStatefulSet, kService };
+  enum class Kind { kDeployment, kStatefulSet, kService, kJob, kCronJob };
   Kind kind = Kind::kDeployment;
   std::string ns;
   std::string name;
@@ -83,13 +89,20 @@ struct Source {
   std::string problem_reason;
   std::string problem;
 
-  std::string KindName() const;    // "Deployment", "StatefulSet", "Service"
-  std::string ApiVersion() const;  // "apps/v1" or "v1"
+  std::string KindName() const;    // "Deployment", "StatefulSet", ...
+  std::string ApiVersion() const;  // "apps/v1", "batch/v1" or "v1"
+  // Deployment, StatefulSet or Service: a leader Service is routed for it.
+  bool Routed() const {
+    return kind == Kind::kDeployment || kind == Kind::kStatefulSet ||
+           kind == Kind::kService;
+  }
   std::string LeaderServiceName() const { return name + kLeaderSuffix; }
 };
 
-// The source a Deployment or StatefulSet forms, or nullopt when it does not
-// carry the pool label.
+// The source a Deployment, StatefulSet, Job or CronJob forms, or nullopt
+// when it joins no pool: the pool is the workload's `zen-lead/pool` label,
+// else its pod template's `zen-lead/pool` annotation with
+// `zen-lead/join: "true"` (a CronJob's: its jobTemplate's pod template).
 std::optional<Source> SourceFromWorkload(Source::Kind kind,
                                          const nlohmann::json& workload);
 // The source an annotated Service forms, or nullopt when it is not enabled
@@ -111,6 +124,9 @@ absl::Status ValidatePoolName(const std::string& pool);
 Candidate CandidateFromPod(const nlohmann::json& pod,
                            const std::string& identity_strategy);
 std::vector<ContainerPort> PodContainerPorts(const nlohmann::json& pod);
+// The pool a pod joins directly through its own annotations (the pod-template
+// form), or "" when it carries none (or not `zen-lead/join: "true"`).
+std::string PodAnnotationPool(const nlohmann::json& pod);
 // ownerReferences[].uid of the controller owner, or "" when none.
 std::string ControllerOwnerUid(const nlohmann::json& obj);
 // The controller ownerReference (controller: true), or nullopt when none or
