@@ -1035,6 +1035,9 @@ std::vector<pool::Candidate> TrafficDirector::CandidatesOf(
         }
         break;
       }
+      case pool::Source::Kind::kJob:
+      case pool::Source::Kind::kCronJob:
+        break;  // StateGuard's pools: never routed
     }
   }
   std::vector<pool::Candidate> out;
