@@ -1,5 +1,6 @@
 #include "api/client/client.h"
 
+#include <algorithm>
 #include <string>
 #include <utility>
 
@@ -8,11 +9,45 @@
 
 namespace zenlead::client {
 
+void Cancellation::Cancel() {
+  absl::MutexLock lock(&mu_);
+  if (cancelled_.exchange(true, std::memory_order_acq_rel)) return;
+  // Under the lock: RemoveCallback waits for this, so a transport never
+  // frees what a callback is still waking.
+  for (auto& [id, callback] : callbacks_) callback();
+  callbacks_.clear();
+}
+
+Cancellation::CallbackId Cancellation::AddCallback(
+    std::function<void()> callback) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!cancelled()) {
+      const CallbackId id = next_id_++;
+      callbacks_.emplace_back(id, std::move(callback));
+      return id;
+    }
+  }
+  callback();
+  return 0;
+}
+
+void Cancellation::RemoveCallback(CallbackId id) {
+  absl::MutexLock lock(&mu_);
+  auto it = std::find_if(callbacks_.begin(), callbacks_.end(),
+                         [id](const auto& entry) { return entry.first == id; });
+  if (it != callbacks_.end()) callbacks_.erase(it);
+}
+
 absl::StatusOr<nlohmann::json> ListPages(
     Client& client, const Resource& r, absl::string_view ns,
     ListOptions options,
     const std::function<absl::Status(nlohmann::json& page)>& on_page) {
   for (;;) {
+    if (CancelRequested(options.cancel.get())) {
+      return absl::CancelledError(
+          absl::StrCat("list ", r.resource, ": cancelled"));
+    }
     ASSIGN_OR_RETURN(nlohmann::json page, client.List(r, ns, options));
     if (!page.is_object()) {
       return absl::InternalError(

@@ -23,8 +23,9 @@ namespace {
 
 // How much of a failed watch response body is kept for the error message.
 constexpr size_t kMaxErrorBody = 1 << 20;
-// The longest a curl_multi_poll sleeps before re-checking for Stop(); Stop()
-// also wakes it up at once, this only bounds a missed wakeup.
+// The longest a curl_multi_poll sleeps before re-checking for Stop() or the
+// call's cancellation; both also wake it up at once, this only bounds a
+// missed wakeup.
 constexpr int kPollMillis = 1000;
 
 void GlobalInit() {
@@ -149,7 +150,7 @@ absl::Status CurlError(CURLcode code, const char* detail, bool* sent) {
 
 // A curl multi handle with one easy handle: the multi owns the connection
 // cache (so connections survive between requests) and can be woken up from
-// another thread by Stop().
+// another thread (Stop(), a call's cancellation).
 struct RestClient::Connection {
   CURLM* multi = nullptr;
   CURL* easy = nullptr;
@@ -175,6 +176,9 @@ struct RestClient::Request {
   absl::Duration timeout;
   // Watch only: where events go.
   const WatchHandler* handler = nullptr;
+  // The caller's token (ListOptions/WatchOptions::cancel), kept alive for
+  // the call; nullptr: only Stop() cancels.
+  std::shared_ptr<Cancellation> cancel;
 };
 
 // The state of one attempt, shared with curl's callbacks.
@@ -182,6 +186,7 @@ struct RestClient::Transfer {
   RestClient* client = nullptr;
   CURL* easy = nullptr;
   const WatchHandler* handler = nullptr;
+  const Cancellation* cancel = nullptr;
   std::string body;
   std::string retry_after;
   int http_code = 0;
@@ -237,7 +242,7 @@ struct RestClient::Transfer {
   }
 
   size_t Write(const char* data, size_t len) {
-    if (client->stopped()) {
+    if (client->Cancelled(cancel)) {
       cancelled = true;
       return 0;  // Aborts the transfer.
     }
@@ -264,7 +269,7 @@ struct RestClient::Transfer {
         handler_stopped = true;
         return 0;
       }
-      if (client->stopped()) {
+      if (client->Cancelled(cancel)) {
         cancelled = true;
         return 0;
       }
@@ -310,20 +315,31 @@ RestClient::RestClient(const Config& config, RestClientOptions options)
 
 RestClient::~RestClient() { Stop(); }
 
-void RestClient::Stop() {
-  if (stopped_.exchange(true)) return;
-  stop_notification_.Notify();
-  absl::MutexLock lock(&pool_mu_);
-  // curl_multi_wakeup is the one multi call that is safe from another thread:
-  // it makes a blocked curl_multi_poll return so the loop sees stopped_.
-  for (const std::unique_ptr<Connection>& conn : connections_) {
-    curl_multi_wakeup(conn->multi);
-  }
+// Wakes the poll of every call in flight (each registered with stop_).
+void RestClient::Stop() { stop_.Cancel(); }
+
+absl::Status RestClient::CancelledStatus() const {
+  // Which one matters: after Stop() the client is of no more use, whereas a
+  // cancelled call says nothing about the client.
+  return absl::CancelledError(stopped() ? "the client was stopped"
+                                        : "the call was cancelled");
 }
 
-bool RestClient::SleepUnlessStopped(absl::Duration d) {
-  if (d <= absl::ZeroDuration()) return !stopped();
-  return !stop_notification_.WaitForNotificationWithTimeout(d);
+bool RestClient::SleepUnlessCancelled(absl::Duration d, Cancellation* cancel) {
+  if (d <= absl::ZeroDuration()) return !Cancelled(cancel);
+  absl::Mutex mu;
+  bool woken = false;
+  auto wake = [&mu, &woken] {
+    absl::MutexLock lock(&mu);
+    woken = true;
+  };
+  ScopedCancelCallback on_stop(&stop_, wake);
+  ScopedCancelCallback on_cancel(cancel, wake);
+  // Released before the callbacks are removed: Cancel() may be running one,
+  // which takes mu.
+  absl::MutexLock lock(&mu);
+  mu.AwaitWithTimeout(absl::Condition(&woken), d);
+  return !woken;
 }
 
 RestClient::Connection* RestClient::AcquireConnection() {
@@ -367,6 +383,7 @@ void RestClient::Perform(Request& req, const std::string& token,
   transfer.client = this;
   transfer.easy = easy;
   transfer.handler = req.handler;
+  transfer.cancel = req.cancel.get();
 
   const std::string url = absl::StrCat(config_.server, req.path, req.query);
   char error_buffer[CURL_ERROR_SIZE] = {0};
@@ -442,30 +459,40 @@ void RestClient::Perform(Request& req, const std::string& token,
   curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &Transfer::OnWrite);
   curl_easy_setopt(easy, CURLOPT_WRITEDATA, &transfer);
 
-  // Drive the transfer through the multi handle so that Stop() can wake the
-  // poll; a watch on a quiet resource would otherwise sit in recv().
+  // Drive the transfer through the multi handle so that Stop() and the
+  // call's cancellation can wake the poll; a watch on a quiet resource would
+  // otherwise sit in recv(). curl_multi_wakeup is the one multi call that is
+  // safe from another thread; the callbacks are removed (and so never run
+  // again) before the connection is released.
   CURLcode result = CURLE_OK;
   bool finished = false;
-  CURLMcode mc = curl_multi_add_handle(conn->multi, easy);
-  while (mc == CURLM_OK) {
-    int running = 0;
-    mc = curl_multi_perform(conn->multi, &running);
-    if (mc != CURLM_OK) break;
-    int queued = 0;
-    while (CURLMsg* msg = curl_multi_info_read(conn->multi, &queued)) {
-      if (msg->msg == CURLMSG_DONE) {
-        result = msg->data.result;
-        finished = true;
+  CURLMcode mc = CURLM_OK;
+  {
+    CURLM* const multi = conn->multi;
+    auto wake = [multi] { curl_multi_wakeup(multi); };
+    ScopedCancelCallback on_stop(&stop_, wake);
+    ScopedCancelCallback on_cancel(req.cancel.get(), wake);
+    mc = curl_multi_add_handle(multi, easy);
+    while (mc == CURLM_OK) {
+      int running = 0;
+      mc = curl_multi_perform(multi, &running);
+      if (mc != CURLM_OK) break;
+      int queued = 0;
+      while (CURLMsg* msg = curl_multi_info_read(multi, &queued)) {
+        if (msg->msg == CURLMSG_DONE) {
+          result = msg->data.result;
+          finished = true;
+        }
       }
+      if (finished || running == 0) break;
+      if (Cancelled(req.cancel.get())) {
+        transfer.cancelled = true;
+        break;
+      }
+      mc = curl_multi_poll(multi, nullptr, 0, kPollMillis, nullptr);
     }
-    if (finished || running == 0) break;
-    if (stopped()) {
-      transfer.cancelled = true;
-      break;
-    }
-    mc = curl_multi_poll(conn->multi, nullptr, 0, kPollMillis, nullptr);
-  }
-  curl_multi_remove_handle(conn->multi, easy);
+    curl_multi_remove_handle(multi, easy);
+  }  // No wake-up reaches the connection from here on.
 
   long code = 0;  // NOLINT(google-runtime-int): curl's type.
   curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
@@ -484,9 +511,10 @@ void RestClient::Perform(Request& req, const std::string& token,
   curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, nullptr);
   curl_slist_free_all(headers);
 
-  if (transfer.cancelled || (stopped() && result != CURLE_OK)) {
+  if (transfer.cancelled ||
+      (Cancelled(req.cancel.get()) && result != CURLE_OK)) {
     transfer.cancelled = true;
-    transfer.status = absl::CancelledError("the client was stopped");
+    transfer.status = CancelledStatus();
   } else if (!transfer.callback_error.ok()) {
     transfer.status = transfer.callback_error;
   } else if (mc != CURLM_OK) {
@@ -508,12 +536,12 @@ void RestClient::Perform(Request& req, const std::string& token,
 absl::StatusOr<RestClient::Response> RestClient::Execute(Request& req) {
   const std::string context = absl::StrCat(req.method, " ", req.path);
   bool reauthenticated = false;
+  Cancellation* const cancel = req.cancel.get();
   for (int attempt = 1;; ++attempt) {
-    if (stopped()) {
-      return WithContext(absl::CancelledError("the client was stopped"),
-                         context);
+    if (Cancelled(cancel)) {
+      return WithContext(CancelledStatus(), context);
     }
-    if (!SleepUnlessStopped(rate_limiter_.Reserve())) continue;
+    if (!SleepUnlessCancelled(rate_limiter_.Reserve(), cancel)) continue;
     absl::StatusOr<std::string> token = tokens_.Token();
     if (!token.ok()) return WithContext(token.status(), context);
 
@@ -571,9 +599,8 @@ absl::StatusOr<RestClient::Response> RestClient::Execute(Request& req) {
     std::optional<absl::Duration> wait =
         RetryDelay(options_.retry, attempt, outcome, req.idempotent, jitter);
     if (!wait.has_value()) return WithContext(status, context);
-    if (!SleepUnlessStopped(*wait)) {
-      return WithContext(absl::CancelledError("the client was stopped"),
-                         context);
+    if (!SleepUnlessCancelled(*wait, cancel)) {
+      return WithContext(CancelledStatus(), context);
     }
   }
 }
@@ -634,6 +661,7 @@ absl::StatusOr<nlohmann::json> RestClient::List(const Resource& r,
       {"resourceVersion", options.resource_version},
   });
   req.timeout = config_.request_timeout;
+  req.cancel = options.cancel;
   return ExecuteJson(req);
 }
 
@@ -790,6 +818,7 @@ absl::Status RestClient::Watch(const Resource& r, absl::string_view ns,
   // only catches a server that went silent.
   req.timeout = absl::Seconds(timeout_seconds) + config_.request_timeout;
   req.handler = &handler;
+  req.cancel = options.cancel;
   return Execute(req).status();
 }
 

@@ -7,15 +7,19 @@
 //                    RestClient::Create(config, options));
 //   absl::StatusOr<nlohmann::json> cm = client->Get(kConfigMaps, "ns", "a");
 //
-//   // A watch blocks its calling thread; give it its own thread.
+//   // A watch blocks its calling thread; give it its own thread. Its
+//   // Cancellation (client.h) ends it alone; the client serves on.
+//   WatchOptions watch;
+//   watch.cancel = std::make_shared<Cancellation>();
 //   std::thread watcher([&] {
-//     absl::Status s = client->Watch(kLeases, "ns", {}, [](const WatchEvent& e)
-//     {
-//       return Handle(e);  // false stops the watch
-//     });
+//     absl::Status s = client->Watch(kLeases, "ns", watch,
+//                                    [](const WatchEvent& e) {
+//                                      return Handle(e);  // false stops it
+//                                    });
 //   });
-//   client->Stop();   // shutdown: ends the watch (Cancelled) within ms
+//   watch.cancel->Cancel();  // this watch ends (Cancelled) within ms
 //   watcher.join();
+//   client->Stop();  // shutdown: ends every call in flight and later ones
 //
 // Transport: a pool of connections (a curl multi + easy handle each, kept
 // alive and reused; HTTP/2 over TLS when the server offers it, else HTTP/1.1
@@ -24,8 +28,10 @@
 // per-attempt connect/request timeouts; a QPS/burst token bucket; retries with
 // backoff for 429, 5xx and connection errors as decided by RetryDelay
 // (retry.h). Thread-safe: any number of threads may call one RestClient, each
-// request or watch uses its own connection. Every HTTP attempt is reported to
-// RestClientOptions::observer.
+// request or watch uses its own connection, so one client serves every
+// informer of a process. A call's Cancellation (WatchOptions::cancel,
+// ListOptions::cancel) wakes only that call's connection. Every HTTP attempt
+// is reported to RestClientOptions::observer.
 #ifndef ZEN_LEAD_API_CLIENT_REST_CLIENT_H_
 #define ZEN_LEAD_API_CLIENT_REST_CLIENT_H_
 
@@ -43,7 +49,6 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "api/client/client.h"
 #include "api/client/clock.h"
@@ -125,7 +130,8 @@ class RestClient : public Client {
       absl::string_view subresource = "") override;
   // ERROR events end the watch with their Status as the result (IsGone for
   // 410) and are not passed to the handler. The handler runs on the calling
-  // thread. After Stop(): CancelledError.
+  // thread. After options.cancel->Cancel() or Stop(): CancelledError, within
+  // milliseconds even on a quiet stream or during a retry wait.
   absl::Status Watch(const Resource& r, absl::string_view ns,
                      const WatchOptions& options,
                      const WatchHandler& handler) override;
@@ -135,10 +141,11 @@ class RestClient : public Client {
 
   // Cancels everything: requests and watches in flight end promptly with
   // CancelledError (watches within milliseconds: their poll is woken up),
-  // and every later call returns CancelledError at once. Idempotent;
-  // callable from any thread.
+  // and every later call returns CancelledError at once. For shutdown; to
+  // end one watch, cancel its WatchOptions::cancel. Idempotent; callable
+  // from any thread.
   void Stop();
-  bool stopped() const { return stopped_.load(); }
+  bool stopped() const { return stop_.cancelled(); }
 
   // TCP connections opened so far (CURLINFO_NUM_CONNECTS, summed): shows
   // that connections are reused.
@@ -161,14 +168,21 @@ class RestClient : public Client {
   // is returned as an error status (errors.h), with method and path in the
   // message.
   absl::StatusOr<Response> Execute(Request& req);
-  // One HTTP attempt on a pooled connection.
+  // One HTTP attempt on a pooled connection; Stop() or req's cancellation
+  // wakes its poll.
   void Perform(Request& req, const std::string& token, Transfer& transfer);
   absl::StatusOr<nlohmann::json> ExecuteJson(Request& req);
 
   Connection* AcquireConnection();
   void ReleaseConnection(Connection* conn);
-  // Waits d unless Stop() comes first; false when stopped.
-  bool SleepUnlessStopped(absl::Duration d);
+  // Stop() or cancel (may be nullptr) happened.
+  bool Cancelled(const Cancellation* cancel) const {
+    return stopped() || CancelRequested(cancel);
+  }
+  // The error of a call that Stop() or its cancellation ended.
+  absl::Status CancelledStatus() const;
+  // Waits d unless Stop() or cancel comes first; false when cancelled.
+  bool SleepUnlessCancelled(absl::Duration d, Cancellation* cancel);
 
   const Config config_;
   const RestClientOptions options_;
@@ -178,8 +192,8 @@ class RestClient : public Client {
   TokenBucket rate_limiter_;
   TokenSource tokens_;
 
-  std::atomic<bool> stopped_{false};
-  absl::Notification stop_notification_;
+  // Stop(): every call in flight registers its wake-up here too.
+  Cancellation stop_;
   std::atomic<int64_t> connections_opened_{0};
   std::atomic<uint64_t> jitter_seed_{0x9e3779b97f4a7c15ULL};
 

@@ -1,8 +1,9 @@
 // RestClient against a real API server (the local control plane of
 // e2e/cluster, via $KUBECONFIG): every verb on ConfigMaps and Leases,
 // pagination, server-side apply conflicts, optimistic concurrency,
-// preconditions, watch ordering, bookmarks, 410 Gone, Stop() and connection
-// reuse. Each test works in its own namespace and deletes it afterwards.
+// preconditions, watch ordering, bookmarks, 410 Gone, Stop(), cancelling one
+// watch of a shared client, and connection reuse. Each test works in its own
+// namespace and deletes it afterwards.
 //
 //   e2e/cluster/up /tmp/c && source /tmp/c/env
 //   bazel test --test_env=KUBECONFIG=$KUBECONFIG
@@ -480,6 +481,74 @@ TEST_F(RestClientE2eTest, StopEndsAQuietWatchWithinASecond) {
   // The brief's bound for shutdown; Stop() wakes the poll, so it is ~ms.
   EXPECT_LT(took, absl::Seconds(1));
   std::cout << "Stop() ended the watch in " << took << "\n";
+}
+
+// Many informers share one client: cancelling one watch ends it within the
+// same bound as Stop(), and the watch next to it stays open and still gets
+// events.
+TEST_F(RestClientE2eTest, CancelEndsOneOfTwoQuietWatchesOnOneClient) {
+  std::unique_ptr<RestClient> client = NewClient();
+  auto is_added = [](const std::string& name) {
+    return [name](const WatchEvent& e) {
+      return e.type == WatchEvent::Type::kAdded &&
+             e.object["metadata"]["name"] == name;
+    };
+  };
+  // From "": each starts with a synthetic ADDED for kube-root-ca.crt, which
+  // the namespace controller publishes into every new namespace; once it
+  // arrived the watch is live, and then quiet.
+  WatchOptions cancelled_options;
+  cancelled_options.cancel = std::make_shared<Cancellation>();
+  WatchOptions open_options;
+  open_options.cancel = std::make_shared<Cancellation>();
+  WatchCollector cancelled(client.get(), kConfigMaps, ns_, cancelled_options);
+  WatchCollector open(client.get(), kConfigMaps, ns_, open_options,
+                      is_added("after-cancel"));
+  ASSERT_TRUE(WaitFor([&] {
+    return !cancelled.events().empty() && !open.events().empty();
+  })) << "no kube-root-ca.crt ADDED";
+
+  const absl::Time start = absl::Now();
+  cancelled_options.cancel->Cancel();
+  cancelled.Join();
+  const absl::Duration took = absl::Now() - start;
+  EXPECT_EQ(cancelled.status().code(), absl::StatusCode::kCancelled)
+      << cancelled.status();
+  EXPECT_LT(took, absl::Seconds(1));
+  std::cout << "Cancel() ended one watch in " << took << "\n";
+
+  EXPECT_FALSE(open.done()) << open.status();
+  EXPECT_FALSE(client->stopped());
+  ASSERT_TRUE(client->Create(kConfigMaps, ns_, ConfigMap("after-cancel")).ok());
+  ASSERT_TRUE(WaitFor([&] { return open.done(); }))
+      << "the other watch saw no event after the cancel";
+  open.Join();
+  EXPECT_TRUE(open.status().ok()) << open.status();  // Its handler ended it.
+  EXPECT_TRUE(is_added("after-cancel")(open.events().back()));
+}
+
+TEST_F(RestClientE2eTest, AWatchCancelledBeforeItStartsReturnsAtOnce) {
+  std::atomic<int> attempts{0};
+  RestClientOptions client_options;
+  client_options.observer = [&](const RequestRecord&) { ++attempts; };
+  std::unique_ptr<RestClient> client = NewClient(client_options);
+  WatchOptions options;
+  options.cancel = std::make_shared<Cancellation>();
+  options.cancel->Cancel();
+  int events = 0;
+  const absl::Time start = absl::Now();
+  absl::Status status =
+      client->Watch(kConfigMaps, ns_, options, [&](const WatchEvent&) {
+        ++events;
+        return true;
+      });
+  const absl::Duration took = absl::Now() - start;
+  EXPECT_EQ(status.code(), absl::StatusCode::kCancelled) << status;
+  EXPECT_EQ(events, 0);
+  EXPECT_EQ(attempts.load(), 0);  // No request was sent.
+  EXPECT_LT(took, absl::Seconds(1));
+  std::cout << "a cancelled watch returned in " << took << "\n";
+  EXPECT_TRUE(client->Get(kNamespaces, "", ns_).ok());
 }
 
 TEST_F(RestClientE2eTest, SequentialRequestsReuseTheConnection) {

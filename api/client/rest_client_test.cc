@@ -403,6 +403,67 @@ TEST(ListAllTest, ErrorsAndLoops) {
             absl::StatusCode::kInternal);
 }
 
+TEST(ListAllTest, StopsBeforeTheNextPageOnceCancelled) {
+  testing::FakeClient fake;
+  auto cancel = std::make_shared<Cancellation>();
+  int calls = 0;
+  fake.list = [&](const Resource&, absl::string_view,
+                  const ListOptions&) -> absl::StatusOr<nlohmann::json> {
+    ++calls;
+    cancel->Cancel();  // while the first page is being read
+    return Page({"a"}, "t1", "1");
+  };
+  ListOptions options;
+  options.limit = 1;
+  options.cancel = cancel;
+  absl::StatusOr<nlohmann::json> all =
+      ListAll(fake, Resource{"", "v1", "configmaps", true}, "ns", options);
+  EXPECT_EQ(all.status().code(), absl::StatusCode::kCancelled) << all.status();
+  EXPECT_EQ(calls, 1);
+}
+
+// ------------------------------------------------------------ Cancellation
+
+TEST(CancellationTest, CancelRunsEachCallbackOnceAndNotRemovedOnes) {
+  Cancellation cancel;
+  int a = 0;
+  int b = 0;
+  auto removed = std::make_unique<ScopedCancelCallback>(&cancel, [&] { ++b; });
+  {
+    ScopedCancelCallback kept(&cancel, [&] { ++a; });
+    removed.reset();
+    EXPECT_FALSE(cancel.cancelled());
+    cancel.Cancel();
+    cancel.Cancel();  // Idempotent: callbacks are not run again.
+  }
+  EXPECT_TRUE(cancel.cancelled());
+  EXPECT_EQ(a, 1);
+  EXPECT_EQ(b, 0);
+}
+
+TEST(CancellationTest, RegisteringAfterCancelRunsTheCallbackAtOnce) {
+  Cancellation cancel;
+  cancel.Cancel();
+  int runs = 0;
+  {
+    ScopedCancelCallback late(&cancel, [&] { ++runs; });
+  }
+  EXPECT_EQ(runs, 1);
+  EXPECT_TRUE(CancelRequested(&cancel));
+  EXPECT_FALSE(CancelRequested(nullptr));
+  ScopedCancelCallback none(nullptr, [&] { ++runs; });  // Does nothing.
+  EXPECT_EQ(runs, 1);
+}
+
+TEST(CancellationTest, CancelFromAnotherThreadWakesAWaiter) {
+  Cancellation cancel;
+  absl::Notification woken;
+  ScopedCancelCallback wake(&cancel, [&] { woken.Notify(); });
+  std::thread canceller([&] { cancel.Cancel(); });
+  EXPECT_TRUE(woken.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  canceller.join();
+}
+
 // ------------------------------------------------------- scripted HTTP peer
 
 struct ReceivedRequest {
@@ -933,6 +994,153 @@ TEST(RestClientTest, StopEndsABlockedWatchAndLaterCalls) {
   EXPECT_EQ(client->Get(kConfigMaps, "ns", "a").status().code(),
             absl::StatusCode::kCancelled);
   client->Stop();  // Idempotent.
+}
+
+// The usage example of client.h: one watch of a shared client is cancelled,
+// another watch on the same client keeps streaming, other requests go on.
+TEST(RestClientTest, CancelEndsOneWatchAndNotTheOthers) {
+  absl::Mutex mu;
+  int streaming = 0;
+  absl::Notification send_to_b;
+  ScriptedServer server([&](const ReceivedRequest& req, int fd) {
+    if (req.target.find("watch=true") == std::string::npos) {
+      return SendAll(fd, Reply(200, kConfigMapJson));
+    }
+    SendAll(fd, kStreamHeaders);  // Then silence.
+    {
+      absl::MutexLock lock(&mu);
+      ++streaming;
+    }
+    if (req.target.find("labelSelector=b") != std::string::npos) {
+      send_to_b.WaitForNotification();
+      SendAll(fd, Chunk(EventLine("ADDED", "after-cancel", "5")));
+    }
+    server.release().WaitForNotification();
+    return false;
+  });
+  auto client = NewClient(server.url());
+  WatchOptions a;
+  a.label_selector = "a";
+  a.cancel = std::make_shared<Cancellation>();
+  WatchOptions b;
+  b.label_selector = "b";
+  b.cancel = std::make_shared<Cancellation>();
+  absl::Status a_status;
+  absl::Status b_status;
+  std::vector<std::string> b_seen;
+  absl::Notification a_done;
+  std::thread a_watcher([&] {
+    a_status = client->Watch(kConfigMaps, "ns", a,
+                             [](const WatchEvent&) { return true; });
+    a_done.Notify();
+  });
+  std::thread b_watcher([&] {
+    b_status = client->Watch(kConfigMaps, "ns", b, [&](const WatchEvent& e) {
+      b_seen.push_back(Name(e));
+      return false;
+    });
+  });
+  {
+    absl::MutexLock lock(&mu);
+    auto both = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+      return streaming == 2;
+    };
+    ASSERT_TRUE(mu.AwaitWithTimeout(absl::Condition(&both), absl::Seconds(30)));
+  }
+  a.cancel->Cancel();
+  // Would hang (until the watch timeout) without the cancellation.
+  ASSERT_TRUE(a_done.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  a_watcher.join();
+  EXPECT_EQ(a_status.code(), absl::StatusCode::kCancelled) << a_status;
+  EXPECT_NE(a_status.message().find("the call was cancelled"),
+            absl::string_view::npos)
+      << a_status;
+  EXPECT_FALSE(client->stopped());
+  EXPECT_TRUE(client->Get(kConfigMaps, "ns", "a").ok());
+  // b is still open and still receives events.
+  send_to_b.Notify();
+  b_watcher.join();
+  EXPECT_TRUE(b_status.ok()) << b_status;
+  EXPECT_EQ(b_seen, std::vector<std::string>{"after-cancel"});
+}
+
+TEST(RestClientTest, CallsCancelledBeforeTheyStartSendNothing) {
+  ScriptedServer server([&](const ReceivedRequest&, int fd) {
+    return SendAll(fd, Reply(200, kConfigMapJson));
+  });
+  auto client = NewClient(server.url());
+  auto cancel = std::make_shared<Cancellation>();
+  cancel->Cancel();
+  WatchOptions watch;
+  watch.cancel = cancel;
+  int events = 0;
+  EXPECT_EQ(client
+                ->Watch(kConfigMaps, "ns", watch,
+                        [&](const WatchEvent&) { return ++events > 0; })
+                .code(),
+            absl::StatusCode::kCancelled);
+  ListOptions list;
+  list.cancel = cancel;
+  EXPECT_EQ(client->List(kConfigMaps, "ns", list).status().code(),
+            absl::StatusCode::kCancelled);
+  EXPECT_EQ(events, 0);
+  EXPECT_TRUE(server.requests().empty());
+  EXPECT_TRUE(client->Get(kConfigMaps, "ns", "a").ok());
+}
+
+TEST(RestClientTest, CancelEndsAListInFlight) {
+  absl::Notification listing;
+  ScriptedServer server([&](const ReceivedRequest& req, int fd) {
+    if (req.target.find("labelSelector=slow") != std::string::npos) {
+      listing.Notify();
+      server.release().WaitForNotification();  // Never answers.
+      return false;
+    }
+    return SendAll(fd, Reply(200, kConfigMapJson));
+  });
+  auto client = NewClient(server.url());
+  ListOptions list;
+  list.label_selector = "slow";
+  list.cancel = std::make_shared<Cancellation>();
+  absl::Status status;
+  std::thread lister(
+      [&] { status = client->List(kConfigMaps, "ns", list).status(); });
+  ASSERT_TRUE(listing.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  list.cancel->Cancel();
+  lister.join();  // Would wait for the request timeout without the cancel.
+  EXPECT_EQ(status.code(), absl::StatusCode::kCancelled) << status;
+  EXPECT_TRUE(client->Get(kConfigMaps, "ns", "a").ok());
+}
+
+TEST(RestClientTest, CancelEndsARetryWait) {
+  ScriptedServer server([&](const ReceivedRequest&, int fd) {
+    // The longest wait a server can ask for (RetryDelay caps it at 30 s).
+    return SendAll(fd, Reply(503, KubeStatus(503, "ServiceUnavailable"),
+                             "Retry-After: 30\r\n"));
+  });
+  absl::Notification attempted;
+  Config config;
+  config.server = server.url();
+  config.qps = 0;
+  RestClientOptions options;
+  options.observer = [&](const RequestRecord&) {
+    if (!attempted.HasBeenNotified()) attempted.Notify();
+  };
+  absl::StatusOr<std::unique_ptr<RestClient>> client =
+      RestClient::Create(config, options);
+  ASSERT_TRUE(client.ok()) << client.status();
+  WatchOptions watch;
+  watch.cancel = std::make_shared<Cancellation>();
+  absl::Status status;
+  std::thread watcher([&] {
+    status = (*client)->Watch(kConfigMaps, "ns", watch,
+                              [](const WatchEvent&) { return true; });
+  });
+  ASSERT_TRUE(attempted.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  watch.cancel->Cancel();
+  watcher.join();
+  EXPECT_EQ(status.code(), absl::StatusCode::kCancelled) << status;
+  EXPECT_EQ(server.requests().size(), 1u);  // The retry never happened.
 }
 
 TEST(RestClientTest, WatchDoesNotBlockOtherRequests) {

@@ -82,6 +82,8 @@ void Informer::Stop() {
     if (stopping_ && !reflector_.joinable() && !dispatcher_.joinable()) return;
     stopping_ = true;
   }
+  // Outside mu_: the client's wake-up may take its own locks.
+  cancel_->Cancel();
   if (options_.interrupt) options_.interrupt();
   if (reflector_.joinable()) reflector_.join();
   if (dispatcher_.joinable()) dispatcher_.join();
@@ -178,6 +180,7 @@ absl::Status Informer::ListAndReplace() {
   list_options.label_selector = options_.label_selector;
   list_options.field_selector = options_.field_selector;
   list_options.limit = options_.page_size;
+  list_options.cancel = cancel_;
   // Page by page: each page is projected and freed before the next one
   // arrives, so the full objects of a large list are never all in memory.
   std::vector<std::pair<std::string, ObjectPtr>> listed;
@@ -310,6 +313,7 @@ void Informer::ReflectLoop() {
         listed = thrown;
       }
       if (!listed.ok()) {
+        if (Stopping()) break;  // Cancelled by Stop(): not a failure.
         {
           absl::MutexLock lock(&mu_);
           ++stats_.errors;
@@ -330,6 +334,7 @@ void Informer::ReflectLoop() {
     watch_options.resource_version = LastResourceVersion();
     watch_options.allow_bookmarks = true;
     watch_options.timeout = options_.watch_timeout;
+    watch_options.cancel = cancel_;
     {
       absl::MutexLock lock(&mu_);
       ++stats_.watches;

@@ -14,6 +14,11 @@
 // wait is capped at disconnected_backoff_max, so the informer is back within
 // seconds of the API server, however often it restarted.
 //
+// Informers may share one client (one cache per process): each passes its
+// own Cancellation (client.h) to its lists and watches, and Stop() cancels
+// only those, so it returns within milliseconds even while the watch is
+// quiet, and the client serves on.
+//
 // Handlers run in order on one dispatch thread, after the store has the
 // change. HasSynced() turns true once the initial list was delivered. An
 // exception thrown by a handler, an index function or a projection is
@@ -25,8 +30,7 @@
 //   options.resource = {"", "v1", "pods", true};
 //   options.label_selector = "zen-lead/pool";
 //   options.projection = PodProjection;  // keep only what we read
-//   options.interrupt = [&] { pod_client->Stop(); };  // a dedicated client
-//   Informer pods(pod_client.get(), std::move(options));
+//   Informer pods(client.get(), std::move(options));  // a shared client
 //   pods.AddIndexer("pool", IndexByLabel("zen-lead/pool"));
 //   EventHandler handler;
 //   handler.on_add = [&](const ObjectPtr& pod) { queue.Add(ObjectKey(*pod)); };
@@ -43,6 +47,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -99,10 +104,10 @@ struct InformerOptions {
   // retries cost the server nothing, and an informer that waits 30 s after
   // an API server restart leaves its controller blind that long.
   absl::Duration disconnected_backoff_max = absl::Seconds(2);
-  // Called by Stop() to end a watch that is waiting for events. A watch that
-  // receives an event stops on its own (the handler returns false), but a
-  // quiet one only ends at watch_timeout. Typically the Stop() of a
-  // RestClient dedicated to this informer.
+  // Deprecated, optional: not needed to stop, since Stop() cancels the
+  // informer's own list and watch calls (and leaves the client usable). If
+  // set, Stop() still calls it after that, for wrappers that hold a call
+  // back by themselves; it is going away.
   std::function<void()> interrupt;
   // nullptr: RealClock().
   client::Clock* clock = nullptr;
@@ -132,7 +137,8 @@ class Informer {
 
   // Starts the list/watch and dispatch threads. Once.
   absl::Status Start();
-  // Ends the watch (see InformerOptions::interrupt) and joins the threads;
+  // Cancels the informer's list or watch in flight (promptly, even a quiet
+  // watch; other calls on the client go on) and joins the threads;
   // notifications not yet dispatched are dropped. Idempotent. Must not be
   // called from a handler.
   void Stop();
@@ -200,6 +206,9 @@ class Informer {
 
   client::Client* const client_;
   const InformerOptions options_;
+  // Given to every list and watch; Stop() cancels it.
+  const std::shared_ptr<client::Cancellation> cancel_ =
+      std::make_shared<client::Cancellation>();
   client::Clock* const clock_;
   const Logger log_;
   Store store_;

@@ -1,10 +1,12 @@
 // The informer against a real API server (e2e/cluster; KUBECONFIG): while
 // several writers create, update, relabel and delete ConfigMaps, the cache,
 // the state rebuilt from the handlers' events and a fresh list converge,
-// with no phantom or lost events; list pagination and indexes included.
+// with no phantom or lost events; list pagination and indexes included; and
+// informers sharing one client stop promptly, each on its own.
 //
 //   e2e/cluster/up /tmp/c && source /tmp/c/env
-//   bazel test --test_env=KUBECONFIG=$KUBECONFIG //api/client:informer_e2e_test
+//   bazel test --test_env=KUBECONFIG=$KUBECONFIG
+//   //api/runtime:informer_e2e_test
 #include <iostream>
 #include <memory>
 #include <string>
@@ -69,14 +71,13 @@ TEST(InformerE2eTest, ConvergesWithConcurrentWriters) {
   other["metadata"]["labels"]["test"] = "other";
   ASSERT_TRUE(client->Create(kConfigMaps, ns.name(), other).ok());
 
-  std::unique_ptr<client::RestClient> watch_client = NewE2eClient();
+  // The writers' client: informers and writes share one client.
   InformerOptions options;
   options.resource = kConfigMaps;
   options.ns = ns.name();
   options.label_selector = kSelector;
   options.page_size = 7;
-  options.interrupt = [&] { watch_client->Stop(); };
-  Informer informer(watch_client.get(), std::move(options));
+  Informer informer(client.get(), std::move(options));
   Mirror mirror;
   ASSERT_TRUE(informer.AddEventHandler(mirror.Handler()).ok());
   ASSERT_TRUE(informer.AddIndexer("group", IndexByLabel("group")).ok());
@@ -179,13 +180,11 @@ TEST(InformerE2eTest, StopEndsAQuietWatchPromptly) {
   std::unique_ptr<client::RestClient> client = NewE2eClient();
   ASSERT_NE(client, nullptr);
   TestNamespace ns(client.get(), "inf-stop");
-  std::unique_ptr<client::RestClient> watch_client = NewE2eClient();
   InformerOptions options;
   options.resource = kConfigMaps;
   options.ns = ns.name();
   options.label_selector = kSelector;
-  options.interrupt = [&] { watch_client->Stop(); };
-  Informer informer(watch_client.get(), std::move(options));
+  Informer informer(client.get(), std::move(options));
   ASSERT_TRUE(informer.Start().ok());
   ASSERT_TRUE(informer.WaitForSync(absl::Now() + absl::Seconds(30)));
   ASSERT_TRUE(WaitFor([&] { return informer.stats().watches >= 1; },
@@ -195,6 +194,61 @@ TEST(InformerE2eTest, StopEndsAQuietWatchPromptly) {
   const absl::Duration took = absl::Now() - start;
   EXPECT_LT(took, absl::Seconds(2));
   std::cout << "Stop() took " << took << "\n";
+  EXPECT_FALSE(client->stopped());
+}
+
+// One cache per process: several informers on one client, each with a live
+// and then quiet watch, stop one by one within a second each, and the client
+// serves on (a write, a new informer).
+TEST(InformerE2eTest, InformersSharingOneClientStopPromptly) {
+  std::unique_ptr<client::RestClient> client = NewE2eClient();
+  ASSERT_NE(client, nullptr);
+  TestNamespace ns(client.get(), "inf-shared");
+  constexpr int kInformers = 3;
+  std::vector<std::unique_ptr<Informer>> informers;
+  for (int group = 0; group < kInformers; ++group) {
+    InformerOptions options;
+    options.resource = kConfigMaps;
+    options.ns = ns.name();
+    options.label_selector = absl::StrCat(kSelector, ",group=", group);
+    informers.push_back(std::make_unique<Informer>(client.get(), options));
+    ASSERT_TRUE(informers.back()->Start().ok());
+  }
+  for (int group = 0; group < kInformers; ++group) {
+    ASSERT_TRUE(informers[group]->WaitForSync(absl::Now() + absl::Seconds(30)));
+    ASSERT_TRUE(client
+                    ->Create(kConfigMaps, ns.name(),
+                             ConfigMap(absl::StrCat("g", group), group, 0))
+                    .ok());
+  }
+  // Each object arrived through its informer's watch: every watch is live.
+  for (int group = 0; group < kInformers; ++group) {
+    ASSERT_TRUE(WaitFor([&] { return informers[group]->store().Size() == 1; },
+                        absl::Seconds(30)))
+        << "informer " << group << " saw no watch event";
+  }
+
+  for (int group = 0; group < kInformers; ++group) {
+    const absl::Time start = absl::Now();
+    informers[group]->Stop();
+    const absl::Duration took = absl::Now() - start;
+    EXPECT_LT(took, absl::Seconds(1)) << "informer " << group;
+    std::cout << "informer " << group << " of " << kInformers
+              << " on one client: Stop() took " << took << "\n";
+  }
+
+  EXPECT_FALSE(client->stopped());
+  ASSERT_TRUE(
+      client->Create(kConfigMaps, ns.name(), ConfigMap("after", 0, 1)).ok());
+  InformerOptions options;
+  options.resource = kConfigMaps;
+  options.ns = ns.name();
+  options.label_selector = kSelector;
+  Informer later(client.get(), std::move(options));
+  ASSERT_TRUE(later.Start().ok());
+  ASSERT_TRUE(later.WaitForSync(absl::Now() + absl::Seconds(30)));
+  EXPECT_EQ(later.store().Size(), static_cast<size_t>(kInformers) + 1);
+  later.Stop();
 }
 
 }  // namespace

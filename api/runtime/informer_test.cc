@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "api/client/clock.h"
 #include "api/client/errors.h"
 #include "api/client/testing/fake_client.h"
@@ -125,7 +126,6 @@ class InformerTest : public ::testing::Test {
     options.ns = "ns";
     options.label_selector = "pool";
     options.clock = &clock_;
-    options.interrupt = [this] { fake_.Stop(); };
     return options;
   }
   // Each call of the list hook answers the next of `lists` (then the last).
@@ -497,8 +497,62 @@ TEST_F(InformerTest, StopEndsAQuietWatch) {
   Informer informer(&fake_, Options());
   ASSERT_TRUE(informer.Start().ok());
   ASSERT_TRUE(fake_.AwaitIdleWatch(absl::Seconds(10)));
-  informer.Stop();  // returns: the interrupt ended the blocked watch
+  informer.Stop();  // returns: the informer's cancellation ended the watch
   EXPECT_FALSE(informer.Start().ok());
+  EXPECT_FALSE(fake_.stopped());  // only this informer's watch was ended
+  EXPECT_EQ(fake_.active_watches(), 0);
+}
+
+// One cache per process: every informer uses the same client, and stopping
+// them must neither wait for their quiet watches to time out nor stop the
+// client for the rest of the process.
+TEST_F(InformerTest, InformersSharingOneClientStopAndLeaveItUsable) {
+  ScriptLists({PodList({}, "10")});
+  std::vector<std::unique_ptr<Informer>> informers;
+  for (const char* resource : {"pods", "services", "leases"}) {
+    InformerOptions options = Options();
+    options.resource.resource = resource;
+    informers.push_back(std::make_unique<Informer>(&fake_, std::move(options)));
+    ASSERT_TRUE(informers.back()->Start().ok());
+  }
+  ASSERT_TRUE(fake_.AwaitWatchCalls(3, absl::Seconds(10)));
+  for (const client::WatchOptions& watch : fake_.watch_calls()) {
+    EXPECT_NE(watch.cancel, nullptr);
+  }
+  for (auto& informer : informers) informer->Stop();  // each returns
+  EXPECT_EQ(fake_.active_watches(), 0);
+  EXPECT_FALSE(fake_.stopped());
+
+  // The client serves the next informer as before.
+  Informer later(&fake_, Options());
+  ASSERT_TRUE(later.AddEventHandler(recorder_.Handler()).ok());
+  ASSERT_TRUE(later.Start().ok());
+  fake_.PushWatchEvent(client::WatchEvent::Type::kAdded, Pod("late", "11"));
+  EXPECT_THAT(recorder_.Await(1), ElementsAre("add ns/late 11"));
+  later.Stop();
+}
+
+TEST_F(InformerTest, StopEndsAListInFlight) {
+  absl::Notification listing;
+  std::atomic<bool> saw_cancel{false};
+  fake_.list = [&](const client::Resource&, absl::string_view,
+                   const client::ListOptions& options)
+      -> absl::StatusOr<nlohmann::json> {
+    // A list that only ends when cancelled (an API server that hangs).
+    absl::Notification cancelled;
+    client::ScopedCancelCallback wake(options.cancel.get(),
+                                      [&] { cancelled.Notify(); });
+    if (!listing.HasBeenNotified()) listing.Notify();
+    saw_cancel = cancelled.WaitForNotificationWithTimeout(absl::Seconds(30));
+    return absl::CancelledError("list cancelled");
+  };
+  Informer informer(&fake_, Options());
+  ASSERT_TRUE(informer.Start().ok());
+  ASSERT_TRUE(listing.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  informer.Stop();
+  EXPECT_TRUE(saw_cancel.load());
+  EXPECT_EQ(informer.stats().errors, 0);  // Stopping is not a failed list.
+  EXPECT_EQ(fake_.list_calls().size(), 1u);
 }
 
 TEST_F(InformerTest, DeleteOfAnUnknownObjectIsNotDelivered) {

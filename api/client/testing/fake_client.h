@@ -12,6 +12,7 @@
 //   fake.PushWatchEvent(WatchEvent::Type::kAdded, pod);  // next Watch sees it
 //   fake.EndWatch(absl::OkStatus());                     // then returns OK
 //   ASSERT_TRUE(fake.AwaitWatchCalls(2, absl::Seconds(10)));
+//   watch_options.cancel->Cancel();  // that blocked watch ends (Cancelled)
 //   fake.Stop();  // blocked and later watches end with CancelledError
 #ifndef ZEN_LEAD_API_CLIENT_TESTING_FAKE_CLIENT_H_
 #define ZEN_LEAD_API_CLIENT_TESTING_FAKE_CLIENT_H_
@@ -71,11 +72,16 @@ class FakeClient : public Client {
     if (!get) return Unset("get");
     return get(r, ns, name);
   }
+  // Like RestClient, a list with a cancelled options.cancel fails at once
+  // (recorded, but the hook is not called).
   JsonResult List(const Resource& r, absl::string_view ns,
                   const ListOptions& options) override {
     {
       absl::MutexLock lock(&mu_);
       list_calls_.push_back(options);
+    }
+    if (CancelRequested(options.cancel.get())) {
+      return absl::CancelledError("FakeClient: the list was cancelled");
     }
     if (!list) return Unset("list");
     return list(r, ns, options);
@@ -118,22 +124,32 @@ class FakeClient : public Client {
 
   // Replays pushed actions in order: events go to the handler (false from
   // the handler ends the watch with OkStatus), an end action ends the watch
-  // with its status. With nothing pushed, blocks until something is pushed or
-  // Stop().
+  // with its status. With nothing pushed, blocks until something is pushed,
+  // options.cancel is cancelled or Stop(); the last two end it with
+  // CancelledError (also when they came before the call).
   absl::Status Watch(const Resource& r, absl::string_view ns,
                      const WatchOptions& options,
                      const WatchHandler& handler) override {
+    const Cancellation* cancel = options.cancel.get();
+    // Registered before mu_ is taken and removed after it is released: the
+    // callback takes mu_, which makes Await below look at cancel again.
+    ScopedCancelCallback wake(options.cancel.get(),
+                              [this] { absl::MutexLock lock(&mu_); });
     absl::MutexLock lock(&mu_);
     watch_calls_.push_back(options);
     ++active_watches_;
     absl::Status result = absl::OkStatus();
     for (;;) {
-      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return stopped_ || !actions_.empty();
+      auto ready = [this, cancel]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return stopped_ || CancelRequested(cancel) || !actions_.empty();
       };
       mu_.Await(absl::Condition(&ready));
       if (stopped_) {
         result = absl::CancelledError("fake client stopped");
+        break;
+      }
+      if (CancelRequested(cancel)) {
+        result = absl::CancelledError("FakeClient: the watch was cancelled");
         break;
       }
       Action action = std::move(actions_.front());
@@ -173,7 +189,16 @@ class FakeClient : public Client {
     absl::MutexLock lock(&mu_);
     stopped_ = true;
   }
+  bool stopped() {
+    absl::MutexLock lock(&mu_);
+    return stopped_;
+  }
 
+  // Watch calls running now (blocked, or in the handler).
+  int active_watches() {
+    absl::MutexLock lock(&mu_);
+    return active_watches_;
+  }
   // Waits in real time until Watch was called at least n times.
   bool AwaitWatchCalls(int n, absl::Duration timeout) {
     absl::MutexLock lock(&mu_);

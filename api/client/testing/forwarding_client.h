@@ -1,6 +1,8 @@
 // A Client that forwards every call to another one: the base for test
 // clients that change a few calls (block a write, fail a read, count
-// requests) and pass the rest through to a real RestClient.
+// requests) and pass the rest through to a real RestClient. Options go
+// through unchanged, cancellation (ListOptions/WatchOptions::cancel)
+// included, so a call through the wrapper stays cancellable.
 //
 //   class BlockWrites : public ForwardingClient {
 //    public:
