@@ -197,7 +197,7 @@ NewControllers(const zenlead::op::ControllerContext& context) {
   deps.writer = context.writer;
   deps.failover_writer = context.failover_writer;
   deps.queue_metrics = context.queue_metrics;
-  deps.new_watch_client = context.new_watch_client;
+  deps.cache = context.cache;
   deps.registry = context.registry;
   deps.metrics = context.metrics;
   if (zenlead::runtime::EventRecorder* events = context.events) {

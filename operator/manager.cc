@@ -190,6 +190,9 @@ absl::Status Manager::Run() {
     started_.clear();  // a stopping controller is not asked for its health
   }
   for (auto& controller : controllers_) controller->Stop();
+  // No handler runs once the cache is stopped: only then can the
+  // controllers that registered them go.
+  if (cache_ != nullptr) cache_->Stop();
   if (events_ != nullptr) {
     events_->Flush(absl::Now() + options_.shutdown_grace);
     events_->Stop();
@@ -197,8 +200,8 @@ absl::Status Manager::Run() {
   if (servers.grpc != nullptr) servers.grpc->Shutdown(options_.shutdown_grace);
   if (servers.probes != nullptr) servers.probes->Stop();
   if (servers.metrics != nullptr) servers.metrics->Stop();
-  for (auto* c :
-       {client_.get(), election_client_.get(), failover_client_.get()}) {
+  for (auto* c : {client_.get(), election_client_.get(), failover_client_.get(),
+                  watch_client_.get()}) {
     if (c != nullptr) c->Stop();
   }
   controllers_.clear();
@@ -260,6 +263,21 @@ absl::Status Manager::RunInternal(Servers& servers) {
                                          election_config, election_options));
   ASSIGN_OR_RETURN(failover_client_,
                    client::RestClient::Create(*config, client_options));
+  // The cache's lists and watches share one client without a client-side
+  // rate limit: its informers list in parallel at start-up and after an
+  // API server restart, and a shared budget would make the controllers wait
+  // for their caches (the API server's own priority and fairness still
+  // applies).
+  client::Config watch_config = *config;
+  watch_config.qps = 0;
+  ASSIGN_OR_RETURN(watch_client_,
+                   client::RestClient::Create(watch_config, client_options));
+  pool::CacheDeps cache_deps;
+  cache_deps.watch_client = watch_client_.get();
+  cache_deps.logger = options_.logger;
+  pool::CacheOptions cache_options;
+  cache_options.ns = options_.ns;
+  cache_ = std::make_unique<pool::Cache>(cache_deps, cache_options);
   ASSIGN_OR_RETURN(queue_metrics_,
                    runtime::WorkQueueMetricFamilies::Create(&metrics_));
 
@@ -281,9 +299,7 @@ absl::Status Manager::RunInternal(Servers& servers) {
   context.writer = writer_.get();
   context.failover_writer = failover_writer_.get();
   context.queue_metrics = queue_metrics_.get();
-  context.new_watch_client = [config = *config, client_options]() {
-    return client::RestClient::Create(config, client_options);
-  };
+  context.cache = cache_.get();
   context.registry = &registry_;
   context.metrics = &metrics_;
   context.events = events_.get();
@@ -296,6 +312,8 @@ absl::Status Manager::RunInternal(Servers& servers) {
     log_.Warning("no controllers: the operator serves its endpoints only", {});
   }
   RETURN_IF_ERROR(StartControllers());
+  // After every controller registered its informers and handlers.
+  RETURN_IF_ERROR(cache_->Start());
   RETURN_IF_ERROR(WaitForSync());
   // The initial lists parsed whole pages of full objects; hand the freed
   // pages back to the kernel instead of keeping them as the process's

@@ -35,6 +35,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "api/client/rest_client.h"
+#include "api/pool/cache.h"
 #include "api/runtime/event_recorder.h"
 #include "api/runtime/leader_election.h"
 #include "api/runtime/leader_guarded_client.h"
@@ -124,10 +125,11 @@ struct ControllerContext {
   client::Client* failover_writer = nullptr;
   // Work queue metrics (zen_lead_workqueue_*), registered in `metrics`.
   const runtime::WorkQueueMetricFamilies* queue_metrics = nullptr;
-  // A new client with the same config and metrics: one per informer, so
-  // stopping it ends a quiet watch at once.
-  std::function<absl::StatusOr<std::unique_ptr<client::RestClient>>()>
-      new_watch_client;
+  // The process's one cache (every controller and, later, the webhook read
+  // it): controllers register their informers and handlers on it in
+  // Start(); the manager starts it after every controller's Start and stops
+  // it after every controller's Stop, before destroying them.
+  pool::Cache* cache = nullptr;
   LeaderRegistry* registry = nullptr;
   runtime::Registry* metrics = nullptr;
   runtime::EventRecorder* events = nullptr;
@@ -193,6 +195,10 @@ class Manager {
   // the controllers' failover writes never wait behind routine writes.
   std::unique_ptr<client::RestClient> election_client_;
   std::unique_ptr<client::RestClient> failover_client_;
+  // Lists and watches of the shared cache (every informer's, each
+  // cancelling its own).
+  std::unique_ptr<client::RestClient> watch_client_;
+  std::unique_ptr<pool::Cache> cache_;
   // Set by Lead() (Run's thread); MayWrite reads it from any thread.
   std::unique_ptr<runtime::LeaderElector> elector_;
   std::atomic<const runtime::LeaderElector*> leader_check_{nullptr};

@@ -8,7 +8,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "api/client/errors.h"
+#include "api/pool/cache.h"
 #include "api/pool/election.h"
+#include "api/pool/membership.h"
 #include "api/pool/pool_lease.h"
 #include "api/pool/work_item.h"
 #include "api/types/deployment.h"
@@ -39,55 +41,19 @@ const Resource& kPods = k8s::PodClient::Resource();
 const Resource& kSlices = k8s::EndpointSliceClient::Resource();
 const Resource& kLeases = k8s::LeaseClient::Resource();
 
-// Index names.
-constexpr char kByPool[] = "pool";  // "ns/pool" of a source/object
-// UIDs are indexed with the namespace ("ns/uid"): ownerReferences and
-// annotations are written by users too, and an object must never be matched
-// to a UID of another namespace.
-constexpr char kByOwner[] = "owner";        // "ns/uid" of the controller owner
-constexpr char kByUid[] = "uid";            // "ns/uid" of metadata.uid
-constexpr char kByHolder[] = "holder";      // "ns/uid" of a pool Lease's
-                                            // holder pod
-constexpr char kByLabel[] = "label";        // "ns/key=value" of a pod label
-constexpr char kBySelector[] = "selector";  // "ns/key=value" of an enabled
-                                            // Service's selector
-constexpr char kByLeaderName[] = "leader";  // "ns/name" of a source's
-                                            // leader Service
+using pool::kByHolder;
+using pool::kByLabel;
+using pool::kByLeaderName;
+using pool::kByOwner;
+using pool::kByPool;
+using pool::kByUid;
+using pool::LabelKey;
+using pool::UidKey;
 
-// Owner chains are short (Pod -> ReplicaSet -> Deployment): a longer one is
-// not followed further.
-constexpr int kMaxOwnerDepth = 4;
 constexpr size_t kMaxCyclesRemembered = 10000;
 
-std::string LabelKey(const std::string& ns, const std::string& k,
-                     const std::string& v) {
-  return absl::StrCat(ns, "/", k, "=", v);
-}
-
-// Label selectors cannot be indexed in general, but equality selectors can
-// be narrowed: pods are indexed by each of their labels, and enabled
-// Services by each pair of their selector, so matching a pod to its pools
-// (or a pool to its pods) looks at the few objects that share a pair instead
-// of every object of the namespace (at 1,000 pools, the difference between
-// microseconds and seconds per event).
-std::vector<std::string> PodLabelPairs(const json& pod) {
-  std::vector<std::string> out;
-  const std::string ns = runtime::MetadataString(pod, "namespace");
-  for (const auto& [k, v] : pool::Labels(pod))
-    out.push_back(LabelKey(ns, k, v));
-  return out;
-}
-
-std::vector<std::string> ServiceSelectorPairs(const json& svc) {
-  std::vector<std::string> out;
-  std::optional<pool::Source> s = pool::SourceFromService(svc);
-  if (!s) return out;
-  for (const auto& [k, v] : s->selector) out.push_back(LabelKey(s->ns, k, v));
-  return out;
-}
-
 std::string PoolKey(const std::string& ns, const std::string& pool) {
-  return absl::StrCat(ns, "/", pool);
+  return pool::NameKey(ns, pool);
 }
 
 // How long a change of status.candidates alone waits to be written.
@@ -99,64 +65,6 @@ std::string RenewKey(const pool::PoolKey& key) {
 
 std::string Meta(const json& obj, const char* field) {
   return runtime::MetadataString(obj, field);
-}
-
-// "ns/pool" of a workload carrying the pool label.
-runtime::IndexFunc IndexWorkloadPool(pool::Source::Kind kind) {
-  return [kind](const json& obj) -> std::vector<std::string> {
-    std::optional<pool::Source> s = pool::SourceFromWorkload(kind, obj);
-    if (!s) return {};
-    return {PoolKey(s->ns, s->pool)};
-  };
-}
-
-// "ns/pool" of an enabled Service, and of a leader Service zen-lead manages.
-std::vector<std::string> ServicePools(const json& svc) {
-  std::vector<std::string> out;
-  if (std::optional<pool::Source> s = pool::SourceFromService(svc)) {
-    out.push_back(PoolKey(s->ns, s->pool));
-  }
-  std::map<std::string, std::string> labels = pool::Labels(svc);
-  if (labels[pool::kManagedByLabel] == pool::kManagedBy &&
-      !labels[pool::kPoolLabel].empty()) {
-    out.push_back(PoolKey(Meta(svc, "namespace"), labels[pool::kPoolLabel]));
-  }
-  return out;
-}
-
-// "ns/pool" of an object labelled by zen-lead (slices, leases).
-std::vector<std::string> ManagedPool(const json& obj) {
-  std::map<std::string, std::string> labels = pool::Labels(obj);
-  auto it = labels.find(pool::kPoolLabel);
-  if (it == labels.end()) return {};
-  return {PoolKey(Meta(obj, "namespace"), it->second)};
-}
-
-std::string UidKey(const std::string& ns, const std::string& uid) {
-  return absl::StrCat(ns, "/", uid);
-}
-
-std::vector<std::string> IndexControllerOwner(const json& obj) {
-  std::string uid = pool::ControllerOwnerUid(obj);
-  if (uid.empty()) return {};
-  return {UidKey(Meta(obj, "namespace"), uid)};
-}
-
-std::vector<std::string> IndexUid(const json& obj) {
-  std::string uid = Meta(obj, "uid");
-  if (uid.empty()) return {};
-  return {UidKey(Meta(obj, "namespace"), uid)};
-}
-
-// "ns/<name>-leader" of a workload carrying the pool label or an enabled
-// Service: sources that would write the same leader Service.
-runtime::IndexFunc IndexLeaderName(std::optional<pool::Source::Kind> kind) {
-  return [kind](const json& obj) -> std::vector<std::string> {
-    std::optional<pool::Source> s = kind ? pool::SourceFromWorkload(*kind, obj)
-                                         : pool::SourceFromService(obj);
-    if (!s) return {};
-    return {PoolKey(s->ns, s->LeaderServiceName())};
-  };
 }
 
 // Whether zen-lead wrote this object for the source with this UID.
@@ -178,61 +86,6 @@ absl::Duration RenewInterval(const pool::PolicySettings& policy) {
   int32_t seconds =
       policy.lease_duration_seconds - policy.renew_deadline_seconds;
   return absl::Seconds(std::max<int32_t>(1, seconds));
-}
-
-// {"metadata": {the listed metadata fields of obj}}.
-json KeepMetadata(const json& obj, std::initializer_list<const char*> keys) {
-  json meta = json::object();
-  if (auto m = obj.find("metadata"); m != obj.end() && m->is_object()) {
-    for (const char* k : keys) {
-      if (auto v = m->find(k); v != m->end()) meta[k] = *v;
-    }
-  }
-  return {{"metadata", std::move(meta)}};
-}
-
-// Keeps the identifying metadata and the listed top-level fields: what the
-// reconcile reads of zen-lead's own EndpointSlices and Leases.
-json ProjectOwn(const json& obj, std::initializer_list<const char*> fields) {
-  // ownerReferences: which source an object serves.
-  json out = KeepMetadata(obj, {"name", "namespace", "uid", "resourceVersion",
-                                "labels", "annotations", "ownerReferences"});
-  for (const char* k : fields) {
-    if (auto v = obj.find(k); v != obj.end()) out[k] = *v;
-  }
-  return out;
-}
-
-json ProjectOwnSlice(const json& slice) {
-  return ProjectOwn(slice, {"endpoints", "ports", "addressType"});
-}
-
-json ProjectOwnLease(const json& lease) { return ProjectOwn(lease, {"spec"}); }
-
-json ProjectMetaOnly(const json& obj) {
-  return KeepMetadata(obj, {"name", "namespace", "uid", "resourceVersion",
-                            "creationTimestamp", "ownerReferences", "labels"});
-}
-
-json ProjectService(const json& svc) {
-  json out = ProjectMetaOnly(svc);
-  const json& m = svc.contains("metadata") ? svc["metadata"] : json();
-  if (m.is_object() && m.contains("annotations") &&
-      m["annotations"].is_object()) {
-    json annotations = json::object();
-    for (const char* k : {pool::kEnabledAnnotation, pool::kPoolLabel}) {
-      if (m["annotations"].contains(k)) annotations[k] = m["annotations"][k];
-    }
-    if (!annotations.empty()) out["metadata"]["annotations"] = annotations;
-  }
-  if (svc.contains("spec") && svc["spec"].is_object()) {
-    json spec = json::object();
-    for (const char* k : {"selector", "ports"}) {
-      if (svc["spec"].contains(k)) spec[k] = svc["spec"][k];
-    }
-    out["spec"] = std::move(spec);
-  }
-  return out;
 }
 
 // Whether the cached leader Service already has the ports the body names.
@@ -292,15 +145,20 @@ std::string AddressTypeOfSlice(const json& slice) {
 
 }  // namespace
 
+// The informers of the shared cache this controller reads (not owned).
 struct TrafficDirector::Informers {
-  std::vector<std::unique_ptr<client::RestClient>> clients;
-  std::unique_ptr<runtime::Informer> policies, deployments, statefulsets,
-      replicasets, services, pods, slices, leases;
+  runtime::Informer* policies = nullptr;
+  runtime::Informer* deployments = nullptr;
+  runtime::Informer* statefulsets = nullptr;
+  runtime::Informer* replicasets = nullptr;
+  runtime::Informer* services = nullptr;
+  runtime::Informer* pods = nullptr;
+  runtime::Informer* slices = nullptr;
+  runtime::Informer* leases = nullptr;
 
   std::vector<runtime::Informer*> All() const {
-    return {policies.get(),    deployments.get(), statefulsets.get(),
-            replicasets.get(), services.get(),    pods.get(),
-            slices.get(),      leases.get()};
+    return {policies, deployments, statefulsets, replicasets,
+            services, pods,        slices,       leases};
   }
 };
 
@@ -348,89 +206,32 @@ TrafficDirector::~TrafficDirector() { Stop(); }
 absl::Status TrafficDirector::Start() {
   if (informers_ != nullptr) return absl::OkStatus();
   if (deps_.writer == nullptr || deps_.registry == nullptr ||
-      !deps_.new_watch_client) {
+      deps_.cache == nullptr) {
     return absl::InvalidArgumentError(
-        "TrafficDirector needs a writer client, a watch client factory and a "
+        "TrafficDirector needs a writer client, the shared cache and a "
         "leader registry");
   }
+  pool::Cache& cache = *deps_.cache;
   auto informers = std::make_unique<Informers>();
-  auto make = [&](const Resource& r, std::string label_selector,
-                  runtime::Projection projection)
-      -> absl::StatusOr<std::unique_ptr<runtime::Informer>> {
-    absl::StatusOr<std::unique_ptr<client::RestClient>> c =
-        deps_.new_watch_client();
-    if (!c.ok()) return c.status();
-    client::RestClient* raw = c->get();
-    informers->clients.push_back(std::move(*c));
-    runtime::InformerOptions o;
-    o.resource = r;
-    o.ns = options_.ns;
-    o.label_selector = std::move(label_selector);
-    o.projection = std::move(projection);
-    o.interrupt = [raw] { raw->Stop(); };
-    // Small pages: the informers list in parallel, and each page is held
-    // whole (unprojected) while it is parsed; at 500 objects a page the
-    // start-up peak, which the allocator keeps afterwards, was the largest
-    // part of the operator's memory at 1,000 pools.
-    o.page_size = 100;
-    // Serialized caches: a fifth of the memory of parsed objects, for a
-    // decode of a few microseconds per read (docs/operator.md, At scale).
-    o.compact_cache = true;
-    o.clock = deps_.clock;
-    return std::make_unique<runtime::Informer>(raw, std::move(o));
-  };
-#define ZL_ASSIGN_INFORMER(field, ...)    \
-  do {                                    \
-    auto made = make(__VA_ARGS__);        \
-    if (!made.ok()) return made.status(); \
-    informers->field = std::move(*made);  \
-  } while (false)
-  ZL_ASSIGN_INFORMER(policies, kPolicies, "", pool::WithoutBookkeeping);
-  ZL_ASSIGN_INFORMER(deployments, kDeployments, pool::kPoolLabel,
-                     pool::WithoutBookkeeping);
-  ZL_ASSIGN_INFORMER(statefulsets, kStatefulSets, pool::kPoolLabel,
-                     pool::WithoutBookkeeping);
-  ZL_ASSIGN_INFORMER(replicasets, kReplicaSets, "", ProjectMetaOnly);
-  ZL_ASSIGN_INFORMER(services, kServices, "", ProjectService);
-  ZL_ASSIGN_INFORMER(pods, kPods, "", pool::ProjectPod);
-  ZL_ASSIGN_INFORMER(
-      slices, kSlices,
-      absl::StrCat(pool::kSliceManagedByLabel, "=", pool::kSliceManagedBy),
-      ProjectOwnSlice);
-  ZL_ASSIGN_INFORMER(leases, kLeases,
-                     absl::StrCat(pool::kManagedByLabel, "=", pool::kManagedBy),
-                     ProjectOwnLease);
-#undef ZL_ASSIGN_INFORMER
-
   absl::Status s;
-  s.Update(informers->deployments->AddIndexer(
-      kByPool, IndexWorkloadPool(pool::Source::Kind::kDeployment)));
-  s.Update(informers->statefulsets->AddIndexer(
-      kByPool, IndexWorkloadPool(pool::Source::Kind::kStatefulSet)));
-  s.Update(informers->services->AddIndexer(kByPool, ServicePools));
-  s.Update(informers->services->AddIndexer(kBySelector, ServiceSelectorPairs));
-  s.Update(informers->deployments->AddIndexer(
-      kByLeaderName, IndexLeaderName(pool::Source::Kind::kDeployment)));
-  s.Update(informers->statefulsets->AddIndexer(
-      kByLeaderName, IndexLeaderName(pool::Source::Kind::kStatefulSet)));
-  s.Update(informers->services->AddIndexer(kByLeaderName,
-                                           IndexLeaderName(std::nullopt)));
-  // Owners are followed by UID: a name may belong to another object by now.
-  s.Update(informers->deployments->AddIndexer(kByUid, IndexUid));
-  s.Update(informers->statefulsets->AddIndexer(kByUid, IndexUid));
-  s.Update(informers->replicasets->AddIndexer(kByUid, IndexUid));
-  s.Update(informers->replicasets->AddIndexer(kByOwner, IndexControllerOwner));
-  s.Update(informers->pods->AddIndexer(kByOwner, IndexControllerOwner));
-  s.Update(informers->pods->AddIndexer(kByLabel, PodLabelPairs));
-  s.Update(informers->pods->AddIndexer(kByUid, IndexUid));
-  s.Update(informers->slices->AddIndexer(kByPool, ManagedPool));
-  s.Update(informers->leases->AddIndexer(
-      kByHolder, [](const json& o) -> std::vector<std::string> {
-        std::optional<pool::LeaseState> lease = pool::LeaseFromObject(o);
-        if (!lease || lease->holder_uid.empty()) return {};
-        return {UidKey(Meta(o, "namespace"), lease->holder_uid)};
-      }));
+  auto use = [&](pool::CacheKind kind) -> runtime::Informer* {
+    absl::StatusOr<runtime::Informer*> i = cache.Use(kind);
+    s.Update(i.status());
+    return i.ok() ? *i : nullptr;
+  };
+  informers->policies = use(pool::CacheKind::kPolicies);
+  informers->deployments = use(pool::CacheKind::kDeployments);
+  informers->statefulsets = use(pool::CacheKind::kStatefulSets);
+  informers->replicasets = use(pool::CacheKind::kReplicaSets);
+  informers->services = use(pool::CacheKind::kServices);
+  informers->pods = use(pool::CacheKind::kPods);
+  informers->slices = use(pool::CacheKind::kSlices);
+  informers->leases = use(pool::CacheKind::kLeases);
   if (!s.ok()) return s;
+  auto pools_of = [](pool::CacheKind kind) -> runtime::IndexFunc {
+    return [kind](const json& o) { return pool::PoolsIndexedFor(kind, o); };
+  };
+  const runtime::IndexFunc managed_pool = pools_of(pool::CacheKind::kLeases);
 
   // Events only say which pool to look at.
   // Sources and Services also wake the pools of their namesakes (sources
@@ -466,35 +267,36 @@ absl::Status TrafficDirector::Start() {
     return {PoolKey(Meta(o, "namespace"), Meta(o, "name"))};
   };
   s.Update(informers->policies->AddEventHandler(pool_of_object(policy_pool)));
-  s.Update(informers->deployments->AddEventHandler(pool_of_object(
-      IndexWorkloadPool(pool::Source::Kind::kDeployment), true)));
-  s.Update(informers->statefulsets->AddEventHandler(pool_of_object(
-      IndexWorkloadPool(pool::Source::Kind::kStatefulSet), true)));
-  s.Update(
-      informers->services->AddEventHandler(pool_of_object(ServicePools, true)));
-  s.Update(informers->slices->AddEventHandler(pool_of_object(ManagedPool)));
+  s.Update(informers->deployments->AddEventHandler(
+      pool_of_object(pools_of(pool::CacheKind::kDeployments), true)));
+  s.Update(informers->statefulsets->AddEventHandler(
+      pool_of_object(pools_of(pool::CacheKind::kStatefulSets), true)));
+  s.Update(informers->services->AddEventHandler(
+      pool_of_object(pools_of(pool::CacheKind::kServices), true)));
+  s.Update(informers->slices->AddEventHandler(pool_of_object(managed_pool)));
   runtime::EventHandler leases;
-  leases.on_add = [this](const ObjectPtr& o) {
-    for (const std::string& k : ManagedPool(*o)) {
+  leases.on_add = [this, managed_pool](const ObjectPtr& o) {
+    for (const std::string& k : managed_pool(*o)) {
       Enqueue(k);
       MirrorLease(k);
     }
   };
-  leases.on_update = [this](const ObjectPtr& a, const ObjectPtr& b) {
+  leases.on_update = [this, managed_pool](const ObjectPtr& a,
+                                          const ObjectPtr& b) {
     // A renewal this operator wrote says nothing new about the pool; at
     // 1,000 pools renewing every few seconds, reconciling on each one would
     // double the routine work.
     if (pool::LeaseOnlyRenewed(*a, *b)) return;
     std::set<std::string> keys;
-    for (const std::string& k : ManagedPool(*a)) keys.insert(k);
-    for (const std::string& k : ManagedPool(*b)) keys.insert(k);
+    for (const std::string& k : managed_pool(*a)) keys.insert(k);
+    for (const std::string& k : managed_pool(*b)) keys.insert(k);
     for (const std::string& k : keys) {
       Enqueue(k);
       MirrorLease(k);
     }
   };
-  leases.on_delete = [this](const ObjectPtr& o, bool) {
-    for (const std::string& k : ManagedPool(*o)) {
+  leases.on_delete = [this, managed_pool](const ObjectPtr& o, bool) {
+    for (const std::string& k : managed_pool(*o)) {
       Enqueue(k);
       MirrorLease(k);
     }
@@ -503,7 +305,7 @@ absl::Status TrafficDirector::Start() {
   // A new ReplicaSet of a pool's Deployment brings its pods.
   runtime::EventHandler rs;
   auto rs_pools = [this](const ObjectPtr& o) {
-    for (const std::string& k : PoolsOfPod(*o, "ReplicaSet")) Enqueue(k);
+    for (const std::string& k : PoolsOf(*o, "ReplicaSet")) Enqueue(k);
   };
   rs.on_add = rs_pools;
   rs.on_update = [rs_pools](const ObjectPtr& a, const ObjectPtr& b) {
@@ -530,12 +332,9 @@ absl::Status TrafficDirector::Start() {
   s.Update(informers->pods->AddEventHandler(pods));
   if (!s.ok()) return s;
 
-  // Event handlers read informers_: set it before the first event.
+  // Event handlers read informers_: set it before the first event (the
+  // manager starts the cache after every controller's Start).
   informers_ = std::move(informers);
-  for (runtime::Informer* i : informers_->All()) {
-    absl::Status started = i->Start();
-    if (!started.ok()) return started;
-  }
   return absl::OkStatus();
 }
 
@@ -559,145 +358,78 @@ void TrafficDirector::Enqueue(const std::string& pool_key,
 
 void TrafficDirector::EnqueueAll() {
   std::set<std::string> keys;
-  for (const ObjectPtr& p : informers_->policies->store().List()) {
-    keys.insert(PoolKey(Meta(*p, "namespace"), Meta(*p, "name")));
-  }
-  for (const ObjectPtr& d : informers_->deployments->store().List()) {
-    for (auto& k : IndexWorkloadPool(pool::Source::Kind::kDeployment)(*d)) {
-      keys.insert(k);
+  for (pool::CacheKind kind :
+       {pool::CacheKind::kPolicies, pool::CacheKind::kDeployments,
+        pool::CacheKind::kStatefulSets, pool::CacheKind::kServices,
+        pool::CacheKind::kSlices, pool::CacheKind::kLeases}) {
+    for (const ObjectPtr& o : deps_.cache->List(kind)) {
+      for (std::string& k : pool::PoolsIndexedFor(kind, *o)) {
+        keys.insert(std::move(k));
+      }
     }
-  }
-  for (const ObjectPtr& d : informers_->statefulsets->store().List()) {
-    for (auto& k : IndexWorkloadPool(pool::Source::Kind::kStatefulSet)(*d)) {
-      keys.insert(k);
-    }
-  }
-  for (const ObjectPtr& o : informers_->services->store().List()) {
-    for (auto& k : ServicePools(*o)) keys.insert(k);
-  }
-  for (const ObjectPtr& o : informers_->slices->store().List()) {
-    for (auto& k : ManagedPool(*o)) keys.insert(k);
-  }
-  for (const ObjectPtr& o : informers_->leases->store().List()) {
-    for (auto& k : ManagedPool(*o)) keys.insert(k);
   }
   for (const std::string& k : keys) Enqueue(k);
 }
 
-std::set<std::string> TrafficDirector::PoolsOfOwnerChain(
-    const json& obj, const std::string& kind) const {
+std::set<std::string> TrafficDirector::PoolsOf(const json& obj,
+                                               const std::string& kind) const {
+  // The pod's pools through its routed sources (Deployments, StatefulSets,
+  // Services); Job and CronJob pools are StateGuard's. Owners the cache
+  // lacks end the chain: their own events bring the pods back.
+  pool::PodPools found;
+  if (kind == "Pod") {
+    found = pool::PoolsOfPod(obj, "", *deps_.cache, nullptr);
+  } else if (std::optional<pool::OwnerNode> node =
+                 pool::OwnerNodeOf(kind, obj)) {
+    found = pool::PoolsOfOwner(*node, *deps_.cache, nullptr);
+  }
+  if (found.cycle_at) ReportCycle(*found.cycle_at, found.cycle_owner);
   std::set<std::string> out;
-  // Followed by UID, with a bound and a cycle check: ownerReferences are
-  // written by users too, and a ReplicaSet that names itself as its owner
-  // must not take the operator down.
-  std::set<std::string> seen;
-  if (std::string uid = Meta(obj, "uid"); !uid.empty()) seen.insert(uid);
-  ObjectPtr held;  // keeps the current owner alive
-  const json* current = &obj;
-  std::string current_kind = kind;
-  // Owners live in the object's namespace.
-  const std::string ns = Meta(obj, "namespace");
-  auto by_uid = [&ns](const runtime::Informer& inf, const std::string& uid) {
-    absl::StatusOr<std::vector<ObjectPtr>> found =
-        inf.store().ByIndex(kByUid, UidKey(ns, uid));
-    return found.ok() && !found->empty() ? found->front() : nullptr;
-  };
-  for (int depth = 0; depth < kMaxOwnerDepth; ++depth) {
-    std::optional<pool::OwnerRef> ref = pool::ControllerOwner(*current);
-    if (!ref || ref->uid.empty()) break;
-    if (!seen.insert(ref->uid).second) {
-      // Reported by the active replica (standbys' Events would repeat it),
-      // once per object; the memory of it is bounded.
-      bool first = false;
-      {
-        absl::MutexLock lock(&mu_);
-        if (queue_ != nullptr) {
-          if (cycles_reported_.size() >= kMaxCyclesRemembered) {
-            cycles_reported_.clear();
-          }
-          first = cycles_reported_.insert(Meta(*current, "uid")).second;
-        }
-      }
-      if (first) {
-        log_.Warning("ownerReference cycle; not followed",
-                     {{"kind", current_kind},
-                      {"object", absl::StrCat(Meta(*current, "namespace"), "/",
-                                              Meta(*current, "name"))},
-                      {"owner", absl::StrCat(ref->kind, "/", ref->name)}});
-        EventInfo e;
-        e.api_version = current_kind == "Pod" ? "v1" : "apps/v1";
-        e.kind = current_kind;
-        e.ns = Meta(*current, "namespace");
-        e.name = Meta(*current, "name");
-        e.uid = Meta(*current, "uid");
-        e.warning = true;
-        e.reason = "OwnerReferenceCycle";
-        e.note = absl::StrCat(
-            "the controller ownerReference of ", current_kind, " ", e.name,
-            " leads back to an object already on its owner chain (", ref->kind,
-            " ", ref->name,
-            "); zen-lead does not follow it, so no pool sees these pods");
-        Emit(e);
-      }
-      break;
-    }
-    if (ref->kind == "ReplicaSet") {
-      held = by_uid(*informers_->replicasets, ref->uid);
-      if (held == nullptr) break;
-      current = held.get();
-      current_kind = "ReplicaSet";
-      continue;
-    }
-    if (ref->kind == "Deployment" || ref->kind == "StatefulSet") {
-      const bool deployment = ref->kind == "Deployment";
-      ObjectPtr w = by_uid(
-          deployment ? *informers_->deployments : *informers_->statefulsets,
-          ref->uid);
-      if (w == nullptr) break;
-      if (std::optional<pool::Source> s = pool::SourceFromWorkload(
-              deployment ? pool::Source::Kind::kDeployment
-                         : pool::Source::Kind::kStatefulSet,
-              *w)) {
-        out.insert(PoolKey(s->ns, s->pool));
-      }
-    }
-    break;
+  for (const pool::PoolKey& k : found.KeysVia({pool::Source::Kind::kDeployment,
+                                               pool::Source::Kind::kStatefulSet,
+                                               pool::Source::Kind::kService})) {
+    out.insert(PoolKey(k.ns, k.name));
   }
   return out;
 }
 
-std::set<std::string> TrafficDirector::PoolsOfPod(
-    const json& obj, const std::string& kind) const {
-  std::set<std::string> out = PoolsOfOwnerChain(obj, kind);
-  const std::string ns = Meta(obj, "namespace");
-  // Services select pods by label (only pods carry the labels): only the
-  // Services whose selector shares a pair with the pod's labels can match.
-  if (obj.contains("status") || obj.contains("spec")) {
-    std::map<std::string, std::string> labels = pool::Labels(obj);
-    std::set<std::string> checked;
-    for (const auto& [k, v] : labels) {
-      absl::StatusOr<std::vector<ObjectPtr>> services =
-          informers_->services->store().ByIndex(kBySelector,
-                                                LabelKey(ns, k, v));
-      if (!services.ok()) continue;
-      for (const ObjectPtr& svc : *services) {
-        if (!checked.insert(Meta(*svc, "uid")).second) continue;
-        std::optional<pool::Source> s = pool::SourceFromService(*svc);
-        if (s && pool::SelectorMatches(s->selector, labels)) {
-          out.insert(PoolKey(s->ns, s->pool));
-        }
-      }
+void TrafficDirector::ReportCycle(const pool::OwnerNode& at,
+                                  const pool::OwnerRef& owner) const {
+  // Reported by the active replica (standbys' Events would repeat it), once
+  // per object; the memory of it is bounded.
+  {
+    absl::MutexLock lock(&mu_);
+    if (queue_ == nullptr) return;
+    if (cycles_reported_.size() >= kMaxCyclesRemembered) {
+      cycles_reported_.clear();
     }
+    if (!cycles_reported_.insert(at.uid).second) return;
   }
-  return out;
+  log_.Warning("ownerReference cycle; not followed",
+               {{"kind", at.kind},
+                {"object", absl::StrCat(at.ns, "/", at.name)},
+                {"owner", absl::StrCat(owner.kind, "/", owner.name)}});
+  EventInfo e;
+  e.api_version = at.kind == "Pod" ? "v1" : "apps/v1";
+  e.kind = at.kind;
+  e.ns = at.ns;
+  e.name = at.name;
+  e.uid = at.uid;
+  e.warning = true;
+  e.reason = "OwnerReferenceCycle";
+  e.note = absl::StrCat(
+      "the controller ownerReference of ", at.kind, " ", e.name,
+      " leads back to an object already on its owner chain (", owner.kind, " ",
+      owner.name, "); zen-lead does not follow it, so no pool sees these pods");
+  Emit(e);
 }
 
 void TrafficDirector::OnPodEvent(const ObjectPtr& old_pod,
                                  const ObjectPtr& new_pod) {
   std::set<std::string> keys;
-  if (old_pod) keys = PoolsOfPod(*old_pod);
+  if (old_pod) keys = PoolsOf(*old_pod, "Pod");
   if (new_pod) {
-    for (const std::string& k : PoolsOfPod(*new_pod)) keys.insert(k);
+    for (const std::string& k : PoolsOf(*new_pod, "Pod")) keys.insert(k);
   }
   const json& ref = new_pod ? *new_pod : *old_pod;
   std::string uid = Meta(ref, "uid");
@@ -708,7 +440,10 @@ void TrafficDirector::OnPodEvent(const ObjectPtr& old_pod,
                                           UidKey(Meta(ref, "namespace"), uid));
   if (held.ok()) {
     for (const ObjectPtr& lease : *held) {
-      for (const std::string& k : ManagedPool(*lease)) MirrorLease(k);
+      for (const std::string& k :
+           pool::PoolsIndexedFor(pool::CacheKind::kLeases, *lease)) {
+        MirrorLease(k);
+      }
     }
   }
   if (keys.empty()) return;
@@ -779,30 +514,11 @@ void TrafficDirector::MirrorLease(const std::string& pool_key) {
 
 std::vector<pool::Source> TrafficDirector::SourcesOf(
     const std::string& ns, const std::string& pool) const {
-  std::vector<pool::Source> out;
-  const std::string key = PoolKey(ns, pool);
-  auto add = [&](const runtime::Informer& inf, auto to_source) {
-    absl::StatusOr<std::vector<ObjectPtr>> objs =
-        inf.store().ByIndex(kByPool, key);
-    if (!objs.ok()) return;
-    for (const ObjectPtr& o : *objs) {
-      if (std::optional<pool::Source> s = to_source(*o); s && s->pool == pool) {
-        out.push_back(std::move(*s));
-      }
-    }
-  };
-  add(*informers_->deployments, [](const json& o) {
-    return pool::SourceFromWorkload(pool::Source::Kind::kDeployment, o);
-  });
-  add(*informers_->statefulsets, [](const json& o) {
-    return pool::SourceFromWorkload(pool::Source::Kind::kStatefulSet, o);
-  });
-  add(*informers_->services,
-      [](const json& o) { return pool::SourceFromService(o); });
-  std::sort(out.begin(), out.end(),
-            [](const pool::Source& a, const pool::Source& b) {
-              return std::tie(a.name, a.uid) < std::tie(b.name, b.uid);
-            });
+  std::vector<pool::Source> out =
+      deps_.cache->SourcesOf(pool::PoolKey{ns, pool});
+  out.erase(std::remove_if(out.begin(), out.end(),
+                           [](const pool::Source& s) { return !s.Routed(); }),
+            out.end());
   return out;
 }
 
@@ -995,49 +711,10 @@ std::vector<pool::Candidate> TrafficDirector::CandidatesOf(
     const std::vector<pool::Source>& sources,
     const pool::PolicySettings& policy) const {
   std::map<std::string, pool::Candidate> by_uid;
-  auto add_pods_owned_by = [&](const std::string& ns,
-                               const std::string& owner_uid) {
-    absl::StatusOr<std::vector<ObjectPtr>> pods =
-        informers_->pods->store().ByIndex(kByOwner, UidKey(ns, owner_uid));
-    if (!pods.ok()) return;
-    for (const ObjectPtr& p : *pods) {
+  for (const pool::Source& s : sources) {
+    for (const ObjectPtr& p : deps_.cache->PodsOf(s)) {
       pool::Candidate c = pool::CandidateFromPod(*p, policy.identity_strategy);
       by_uid.emplace(c.uid, std::move(c));
-    }
-  };
-  for (const pool::Source& s : sources) {
-    switch (s.kind) {
-      case pool::Source::Kind::kDeployment: {
-        absl::StatusOr<std::vector<ObjectPtr>> sets =
-            informers_->replicasets->store().ByIndex(kByOwner,
-                                                     UidKey(s.ns, s.uid));
-        if (!sets.ok()) break;
-        for (const ObjectPtr& rs : *sets) {
-          add_pods_owned_by(s.ns, Meta(*rs, "uid"));
-        }
-        break;
-      }
-      case pool::Source::Kind::kStatefulSet:
-        add_pods_owned_by(s.ns, s.uid);
-        break;
-      case pool::Source::Kind::kService: {
-        if (s.selector.empty()) break;  // selects nothing
-        // Every match carries the selector's first pair.
-        const auto& [k, v] = *s.selector.begin();
-        absl::StatusOr<std::vector<ObjectPtr>> pods =
-            informers_->pods->store().ByIndex(kByLabel, LabelKey(s.ns, k, v));
-        if (!pods.ok()) break;
-        for (const ObjectPtr& p : *pods) {
-          if (!pool::SelectorMatches(s.selector, pool::Labels(*p))) continue;
-          pool::Candidate c =
-              pool::CandidateFromPod(*p, policy.identity_strategy);
-          by_uid.emplace(c.uid, std::move(c));
-        }
-        break;
-      }
-      case pool::Source::Kind::kJob:
-      case pool::Source::Kind::kCronJob:
-        break;  // StateGuard's pools: never routed
     }
   }
   std::vector<pool::Candidate> out;
@@ -1924,16 +1601,17 @@ void TrafficDirector::StopWorkers() {
   // A standby again: the registry follows the pool Leases.
   if (informers_ != nullptr) {
     for (const ObjectPtr& o : informers_->leases->store().List()) {
-      for (const std::string& k : ManagedPool(*o)) MirrorLease(k);
+      for (const std::string& k :
+           pool::PoolsIndexedFor(pool::CacheKind::kLeases, *o)) {
+        MirrorLease(k);
+      }
     }
   }
 }
 
 void TrafficDirector::Stop() {
+  // The informers are the shared cache's: its owner stops them.
   StopWorkers();
-  if (informers_ != nullptr) {
-    for (runtime::Informer* i : informers_->All()) i->Stop();
-  }
 }
 
 }  // namespace zenlead::op

@@ -5,18 +5,21 @@
 // (fencing token = leaseTransitions), the LeaderPolicy status, Events and
 // metrics.
 //
-// Level-triggered: informers keep caches of policies, workloads, ReplicaSets,
-// Services, pods (projected), and zen-lead's own EndpointSlices and Leases;
+// Level-triggered: the process's shared cache keeps policies, workloads,
+// ReplicaSets, Services, pods (projected), and zen-lead's own EndpointSlices
+// and Leases;
 // events only say which pool to look at; a reconcile reads the caches and
 // converges, and is safe to run twice. Failover is event-driven: the pod
 // update that removes the leader's readiness queues the pool at once and the
 // reconcile writes the EndpointSlice first.
 //
-//   TrafficDirectorDeps deps{.writer = client.get(), .new_watch_client = ...,
+//   pool::Cache cache(pool::CacheDeps{.watch_client = watch.get()}, {});
+//   TrafficDirectorDeps deps{.writer = client.get(), .cache = &cache,
 //                            .registry = &registry, .metrics = &metrics};
 //   auto td = std::make_unique<TrafficDirector>(deps,
-//   TrafficDirectorOptions{}); td->Start();  td->StartWorkers();  ...
-//   td->Stop();
+//   TrafficDirectorOptions{}); td->Start();  cache.Start();  ...
+//   td->HasSynced() ...  td->StartWorkers(); td->Stop();  cache.Stop();
+//   td.reset();
 #ifndef ZEN_LEAD_OPERATOR_TRAFFIC_DIRECTOR_H_
 #define ZEN_LEAD_OPERATOR_TRAFFIC_DIRECTOR_H_
 
@@ -38,6 +41,8 @@
 #include "api/client/client.h"
 #include "api/client/clock.h"
 #include "api/client/rest_client.h"
+#include "api/pool/cache.h"
+#include "api/pool/membership.h"
 #include "api/pool/objects.h"
 #include "api/pool/work_item.h"
 #include "api/runtime/informer.h"
@@ -69,9 +74,10 @@ struct TrafficDirectorDeps {
   // failover never waits behind routine writes in the client-side rate
   // limiter. Not owned; nullptr: `writer`.
   client::Client* failover_writer = nullptr;
-  // A dedicated client per informer, so Stop() can end a quiet watch.
-  std::function<absl::StatusOr<std::unique_ptr<client::RestClient>>()>
-      new_watch_client;
+  // The process's shared cache (api/pool/cache.h). Not owned. Start()
+  // registers this controller's informers and handlers on it; the owner
+  // starts it after Start(), and stops it before destroying the controller.
+  pool::Cache* cache = nullptr;
   LeaderRegistry* registry = nullptr;
   // Optional.
   runtime::Registry* metrics = nullptr;
@@ -175,14 +181,13 @@ class TrafficDirector : public Controller {
   // On a standby (no workers), copies the pool Lease's holder into the
   // leader registry, so every replica answers the LeaderService.
   void MirrorLease(const std::string& pool_key);
-  // The pools an object belongs to: through its owner chain (Pod ->
-  // ReplicaSet -> Deployment, Pod -> StatefulSet), and for a pod, the
-  // enabled Services whose selector matches it. kind: "Pod" or
-  // "ReplicaSet", for the Warning about an ownerReference cycle.
-  std::set<std::string> PoolsOfPod(const nlohmann::json& pod,
-                                   const std::string& kind = "Pod") const;
-  std::set<std::string> PoolsOfOwnerChain(const nlohmann::json& obj,
-                                          const std::string& kind) const;
+  // The pools of routed sources (Deployment, StatefulSet, Service) an
+  // object belongs to (api/pool/membership.h). kind: "Pod" or "ReplicaSet".
+  // An ownerReference cycle on the way is reported.
+  std::set<std::string> PoolsOf(const nlohmann::json& obj,
+                                const std::string& kind) const;
+  void ReportCycle(const pool::OwnerNode& at,
+                   const pool::OwnerRef& owner) const;
   // The sources (as cached objects: Deployment, StatefulSet, or Service
   // when kind is nullopt) in `ns` whose leader Service has this name, and
   // them as Sources.

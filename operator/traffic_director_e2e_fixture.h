@@ -140,9 +140,12 @@ class TrafficDirectorE2eTest : public ::testing::Test {
     writer_ = NewClient();
     TrafficDirectorDeps deps;
     deps.writer = writer_.get();
-    deps.new_watch_client = [] {
-      return client::RestClient::Create(TestConfig());
-    };
+    watch_ = NewClient();
+    pool::CacheOptions cache_options;
+    cache_options.ns = ns_;
+    cache_ = std::make_unique<pool::Cache>(
+        pool::CacheDeps{watch_.get(), nullptr, nullptr}, cache_options);
+    deps.cache = cache_.get();
     deps.registry = &registry_;
     // A registry per controller: a restarted one registers its families
     // again.
@@ -157,13 +160,17 @@ class TrafficDirectorE2eTest : public ::testing::Test {
     if (customize_) customize_(deps, options);
     td_ = std::make_unique<TrafficDirector>(std::move(deps), options);
     ASSERT_TRUE(td_->Start().ok());
+    ASSERT_TRUE(cache_->Start().ok());
     ASSERT_TRUE(WaitFor([&] { return td_->HasSynced(); }));
     td_->StartWorkers();
   }
 
   void StopOperator() {
     if (td_) td_->Stop();
+    if (cache_) cache_->Stop();
     td_.reset();
+    cache_.reset();
+    watch_.reset();
     writer_.reset();
   }
 
@@ -307,6 +314,8 @@ class TrafficDirectorE2eTest : public ::testing::Test {
 
   std::unique_ptr<client::RestClient> api_;
   std::unique_ptr<client::RestClient> writer_;
+  std::unique_ptr<client::RestClient> watch_;
+  std::unique_ptr<pool::Cache> cache_;
   std::string ns_;
   LeaderRegistry registry_;
   std::unique_ptr<runtime::Registry> metrics_;
