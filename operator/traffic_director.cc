@@ -80,14 +80,6 @@ std::string OwnerText(const json& obj) {
   return absl::StrCat(owner->kind, "/", owner->name, " (uid ", owner->uid, ")");
 }
 
-// How often a pool Lease is renewed: leaseDuration - renewDeadline (5 s with
-// the defaults), at least one second.
-absl::Duration RenewInterval(const pool::PolicySettings& policy) {
-  int32_t seconds =
-      policy.lease_duration_seconds - policy.renew_deadline_seconds;
-  return absl::Seconds(std::max<int32_t>(1, seconds));
-}
-
 // Whether the cached leader Service already has the ports the body names.
 bool ServiceUpToDate(const json& desired, const json& cached) {
   const json& want = desired["spec"]["ports"];
@@ -106,26 +98,6 @@ bool ServiceUpToDate(const json& desired, const json& cached) {
   return true;
 }
 
-// Pool events go to the LeaderPolicy, or to the first source without one.
-EventInfo PoolEventTarget(bool has_policy, const pool::PolicySettings& policy,
-                          const std::vector<pool::Source>& sources,
-                          const std::string& ns, const std::string& pool) {
-  EventInfo e;
-  e.ns = ns;
-  if (has_policy) {
-    e.api_version = "coordination.kube-zen.io/v1alpha1";
-    e.kind = "LeaderPolicy";
-    e.name = pool;
-    e.uid = policy.uid;
-  } else if (!sources.empty()) {
-    e.api_version = sources[0].ApiVersion();
-    e.kind = sources[0].KindName();
-    e.name = sources[0].name;
-    e.uid = sources[0].uid;
-  }
-  return e;
-}
-
 bool PodIdentical(const ObjectPtr& a, const ObjectPtr& b) {
   return a && b && *a == *b;
 }
@@ -135,6 +107,16 @@ std::optional<k8s::EndpointSlice> ParseSlice(const json& slice) {
       k8s::EndpointSlice::FromJson(slice);
   if (!parsed.ok()) return std::nullopt;
   return std::move(*parsed);
+}
+
+// The pod UID of a cached slice's endpoint ("" when none).
+std::string SliceEndpointUid(const json& slice) {
+  std::optional<k8s::EndpointSlice> typed = ParseSlice(slice);
+  if (!typed || !typed->endpoints || typed->endpoints->empty() ||
+      !typed->endpoints->front().target_ref) {
+    return "";
+  }
+  return typed->endpoints->front().target_ref->uid.value_or("");
 }
 
 // A cached slice's addressType ("IPv4" when it has none).
@@ -177,8 +159,9 @@ TrafficDirector::TrafficDirector(TrafficDirectorDeps deps,
                           "Leader changes per pool.", {"namespace", "pool"}));
     failover_latency_ = take(m.AddHistogram(
         "zen_lead_failover_latency_seconds",
-        "From the leader's loss observed (pod event) to the EndpointSlice "
-        "written with the new leader.",
+        "From the leader's loss observed (the pod event) to the "
+        "EndpointSlice write with the new leader sent: zen-lead's own part "
+        "of a failover (the API server's round trip comes on top).",
         {}, runtime::LatencyBuckets()));
     pools_gauge_ =
         take(m.AddGauge("zen_lead_pools", "Pools the operator manages.", {}));
@@ -707,22 +690,6 @@ void TrafficDirector::WarnOnce(PoolState& state, const EventInfo& e) {
   Emit(e);
 }
 
-std::vector<pool::Candidate> TrafficDirector::CandidatesOf(
-    const std::vector<pool::Source>& sources,
-    const pool::PolicySettings& policy) const {
-  std::map<std::string, pool::Candidate> by_uid;
-  for (const pool::Source& s : sources) {
-    for (const ObjectPtr& p : deps_.cache->PodsOf(s)) {
-      pool::Candidate c = pool::CandidateFromPod(*p, policy.identity_strategy);
-      by_uid.emplace(c.uid, std::move(c));
-    }
-  }
-  std::vector<pool::Candidate> out;
-  out.reserve(by_uid.size());
-  for (auto& [uid, c] : by_uid) out.push_back(std::move(c));
-  return out;
-}
-
 std::vector<pool::ContainerPort> TrafficDirector::ContainerPortsOf(
     const std::string& ns, const std::string& pod) const {
   ObjectPtr p = informers_->pods->store().Get(ns, pod);
@@ -870,153 +837,64 @@ absl::Status TrafficDirector::Reconcile(const pool::PoolKey& key) {
     }
     return absl::OkStatus();
   }
-  if (state.first_seen == absl::InfinitePast()) state.first_seen = now;
-
-  // Problems the pool's status and Events report, most important first:
-  // (reason, message). A problem of one source leaves the others working.
-  std::vector<std::pair<std::string, std::string>> problems;
-  std::set<std::string> warned;  // keys of state.reported still current
-  auto warn = [&](EventInfo e) {
-    if (e.name.empty()) return;
-    e.warning = true;
-    warned.insert(absl::StrCat(e.uid, "/", e.reason));
-    WarnOnce(state, e);
-  };
-  // Settings: a stored policy that breaks the CRD's rules (written under an
-  // older or relaxed CRD) is not used; the last good settings (or the
-  // defaults) apply until it is fixed.
-  pool::PolicySettings policy =
-      policy_obj ? pool::PolicyFromObject(*policy_obj) : pool::PolicySettings{};
-  const std::string invalid_policy = policy.invalid;
-  if (!invalid_policy.empty()) {
-    pool::PolicySettings fallback =
-        state.last_good_policy.value_or(pool::PolicySettings{});
-    fallback.found = true;
-    fallback.uid = policy.uid;
-    fallback.generation = policy.generation;
-    policy = fallback;
-  } else if (policy.found) {
-    state.last_good_policy = policy;
-  }
-  const EventInfo pool_target =
-      PoolEventTarget(policy_obj != nullptr, policy, sources, ns, pool);
-  if (!invalid_policy.empty()) {
-    const std::string message = absl::StrCat(
-        "LeaderPolicy ", ns, "/", pool, " is invalid: ", invalid_policy,
-        state.last_good_policy ? "; the pool keeps its last valid settings"
-                               : "; the pool uses the default settings");
-    problems.push_back({"InvalidPolicy", message});
-    EventInfo e = pool_target;
-    e.reason = "InvalidPolicy";
-    e.note = message;
-    warn(e);
-  }
-
-  // PolicyNotFound: once per pool until the policy appears.
-  bool named = false;
-  for (const pool::Source& s : sources) named |= s.pool_named;
-  if (!policy.found && named && !state.policy_missing_reported) {
-    for (const pool::Source& s : sources) {
-      if (!s.pool_named) continue;
-      Emit({s.ApiVersion(), s.KindName(), s.ns, s.name, s.uid, true,
-            "PolicyNotFound",
-            absl::StrCat("LeaderPolicy ", ns, "/", pool,
-                         " does not exist; using the default settings")});
-    }
-    state.policy_missing_reported = true;
-  }
-  if (policy.found) state.policy_missing_reported = false;
-
-  // A pool name that cannot name the pool Lease or label zen-lead's
-  // objects: nothing can be written for the pool.
-  const absl::Status pool_name = pool::ValidatePoolName(pool);
-  const bool pool_name_ok = pool_name.ok();
-  if (!pool_name_ok) {
-    const std::string message =
-        absl::StrCat(pool_name.message(),
-                     "; zen-lead writes nothing for this pool until it is "
-                     "renamed");
-    for (const pool::Source& s : sources) {
-      warn({s.ApiVersion(), s.KindName(), s.ns, s.name, s.uid, true,
-            "InvalidPoolName", message});
-    }
-    problems.insert(problems.begin(), {"InvalidPoolName", message});
-  }
-
-  // Sources whose leader Service zen-lead may write (SPEC §3.1: never a
-  // Service or EndpointSlice it did not create; one writer per name).
-  // With the cached leader Service and slice, read once for the claim check
-  // and the writes.
-  struct Routed {
-    const pool::Source* source;
-    ObjectPtr svc;
-    ObjectPtr slice;
-    bool slice_written = false;
-  };
-  std::vector<Routed> routed;
-  auto source_problem = [&](const pool::Source& s, const std::string& reason,
-                            const std::string& message) {
-    problems.push_back({reason, message});
-    warn({s.ApiVersion(), s.KindName(), s.ns, s.name, s.uid, true, reason,
-          message});
-  };
-  for (const pool::Source& s : sources) {
+  // 1. The snapshot, read from the cache once: each source with what is
+  //    cached under its leader Service's name, and the pods.
+  PoolSnapshot snap;
+  snap.key = key;
+  snap.now = now;
+  snap.policy_object = policy_obj.get();
+  std::vector<ObjectPtr> cached_svcs, cached_slices;  // by route
+  for (pool::Source& s : sources) {
     ObjectPtr svc =
         informers_->services->store().Get(ns, s.LeaderServiceName());
     ObjectPtr slice =
         informers_->slices->store().Get(ns, s.LeaderServiceName());
+    RouteView r;
+    r.service_cached = svc != nullptr;
+    r.slice_cached = slice != nullptr;
+    if (slice) r.slice_endpoint_uid = SliceEndpointUid(*slice);
     if (std::optional<std::pair<std::string, std::string>> p =
             ClaimProblem(s, svc, slice)) {
-      source_problem(s, p->first, p->second);
-    } else if (pool_name_ok) {
-      routed.push_back({&s, std::move(svc), std::move(slice)});
+      r.claim_problem = std::move(*p);
     }
+    for (ObjectPtr& pod : deps_.cache->PodsOf(s)) {
+      snap.pods.push_back(std::move(pod));
+    }
+    r.source = std::move(s);
+    snap.routes.push_back(std::move(r));
+    cached_svcs.push_back(std::move(svc));
+    cached_slices.push_back(std::move(slice));
   }
-
-  // Recover the current leader: memory, then the Lease, then the slices.
   ObjectPtr lease_obj = informers_->leases->store().Get(ns, pool);
-  std::optional<pool::LeaseRead> lease_read =
-      lease_obj ? pool::LeaseReadFromObject(*lease_obj) : std::nullopt;
-  std::string current_uid = state.leader_uid;
-  if (current_uid.empty() && lease_read) {
-    current_uid = lease_read->state.holder_uid;
-  }
-  if (current_uid.empty()) {
-    for (const pool::Source& s : sources) {
-      ObjectPtr slice =
-          informers_->slices->store().Get(ns, s.LeaderServiceName());
-      if (!slice) continue;
-      std::optional<k8s::EndpointSlice> typed = ParseSlice(*slice);
-      if (typed && typed->endpoints && !typed->endpoints->empty() &&
-          typed->endpoints->front().target_ref) {
-        current_uid = typed->endpoints->front().target_ref->uid.value_or("");
-        if (!current_uid.empty()) break;
-      }
-    }
-  }
-  if (!current_uid.empty() ||
-      (lease_read && lease_read->state.transitions > 0)) {
-    state.ever_led = true;  // a Lease holder or token: it has led before
-  }
+  if (lease_obj) snap.lease = pool::LeaseReadFromObject(*lease_obj);
 
-  std::vector<pool::Candidate> candidates = CandidatesOf(sources, policy);
-  pool::Choice choice = pool::ChooseLeader(
-      candidates, current_uid, absl::Seconds(policy.min_ready_seconds), now);
+  // 2. Decide.
+  const RoutingPlan plan = PlanRouting(snap, state);
+  const pool::Choice& choice = plan.choice;
+  WriteOutcome outcome;
+  absl::Status& result = outcome.result;
+  auto write_problem = [&](const pool::Source& s, const std::string& reason,
+                           const std::string& message) {
+    outcome.problems.push_back({reason, message});
+    outcome.warnings.push_back({s.ApiVersion(), s.KindName(), s.ns, s.name,
+                                s.uid, true, reason, message});
+  };
 
-  // 1. EndpointSlices first: this is the failover.
-  absl::Status result;
-  std::string port_error;
-  for (Routed& r : routed) {
-    const pool::Source& s = *r.source;
+  // 3. EndpointSlices first: this is the failover. Nothing that can wait
+  //    (Events, status, the registry) comes before them.
+  std::vector<bool> slice_written(snap.routes.size(), false);
+  const absl::Time slice_sent = clock_->Now();
+  for (size_t i : plan.writable) {
+    const pool::Source& s = snap.routes[i].source;
     const std::string leader_name = s.LeaderServiceName();
-    if (r.svc == nullptr) {
+    if (cached_svcs[i] == nullptr) {
       // First time (or not cached yet): the Service first, so that the
       // slice never serves a Service zen-lead did not create.
       absl::Status created = CreateOwned(deps_.writer, kServices,
                                          pool::LeaderServiceApply(s), s.uid);
       if (absl::IsFailedPrecondition(created)) {
-        source_problem(s, "LeaderServiceConflict",
-                       std::string(created.message()));
+        write_problem(s, "LeaderServiceConflict",
+                      std::string(created.message()));
         continue;
       }
       if (!created.ok()) {
@@ -1035,74 +913,72 @@ absl::Status TrafficDirector::Reconcile(const pool::PoolKey& key) {
         ports = std::move(*resolved);
       } else {
         endpoint.reset();  // fail closed
-        port_error = std::string(resolved.status().message());
-        warn({s.ApiVersion(), s.KindName(), s.ns, s.name, s.uid, true,
-              "PortResolutionFailed",
-              absl::StrCat("Service ", leader_name,
-                           " has no endpoint: ", port_error)});
+        outcome.port_error = std::string(resolved.status().message());
+        outcome.warnings.push_back(
+            {s.ApiVersion(), s.KindName(), s.ns, s.name, s.uid, true,
+             "PortResolutionFailed",
+             absl::StrCat("Service ", leader_name,
+                          " has no endpoint: ", outcome.port_error)});
       }
     }
-    const ObjectPtr& cached_slice = r.slice;
+    const ObjectPtr& cached_slice = cached_slices[i];
     const std::string cached_type =
         cached_slice ? AddressTypeOfSlice(*cached_slice) : "IPv4";
     const std::string address_type =
         endpoint ? pool::AddressTypeOf(endpoint->pod_ip) : cached_type;
     json desired = pool::EndpointSliceApply(s, endpoint, ports, address_type);
     absl::Status written;
-    if (cached_slice != nullptr &&
-        (cached_type != address_type || !OwnedBy(*cached_slice, s.uid))) {
-      // Replaced: addressType is immutable (the leader moved to a pod of
-      // the other IP family, in a dual-stack pool), or the slice was
-      // written for a namesake that lost the name to this source
-      // (ClaimProblem lets only those through).
-      client::DeleteOptions del;
-      del.uid = Meta(*cached_slice, "uid");
-      written = deps_.failover_writer->Delete(kSlices, ns, leader_name, del);
-      if (written.ok() || client::IsNotFound(written)) {
+    switch (SliceWriteFor(cached_slice != nullptr,
+                          cached_slice && OwnedBy(*cached_slice, s.uid),
+                          cached_type, address_type)) {
+      case SliceWrite::kCreate:
         written = CreateOwned(deps_.failover_writer, kSlices, desired, s.uid);
+        break;
+      case SliceWrite::kReplace: {
+        client::DeleteOptions del;
+        del.uid = Meta(*cached_slice, "uid");
+        written = deps_.failover_writer->Delete(kSlices, ns, leader_name, del);
+        if (written.ok() || client::IsNotFound(written)) {
+          written = CreateOwned(deps_.failover_writer, kSlices, desired, s.uid);
+        }
+        break;
       }
-    } else if (cached_slice == nullptr) {
-      written = CreateOwned(deps_.failover_writer, kSlices, desired, s.uid);
-    } else {
-      written = PatchIfChanged(deps_.failover_writer, kSlices, desired,
-                               *cached_slice);
+      case SliceWrite::kPatch:
+        written = PatchIfChanged(deps_.failover_writer, kSlices, desired,
+                                 *cached_slice);
+        break;
     }
     if (absl::IsFailedPrecondition(written)) {
-      source_problem(s, "LeaderServiceConflict",
-                     std::string(written.message()));
+      write_problem(s, "LeaderServiceConflict", std::string(written.message()));
       continue;
     }
     result.Update(written);
-    r.slice_written = written.ok();
+    slice_written[i] = written.ok();
   }
   if (choice.changed && state.loss_observed != absl::InfinitePast() &&
       result.ok()) {
     if (failover_latency_) {
-      failover_latency_->WithLabels({})->ObserveDuration(now -
+      failover_latency_->WithLabels({})->ObserveDuration(slice_sent -
                                                          state.loss_observed);
     }
   }
-  if (choice.changed || choice.leader)
+  if (choice.changed || choice.leader) {
     state.loss_observed = absl::InfinitePast();
-
-  // 2. The leader Services (created above when they were missing).
-  for (const Routed& r : routed) {
-    if (!r.slice_written || r.svc == nullptr) continue;
-    result.Update(PatchIfChanged(deps_.writer, kServices,
-                                 pool::LeaderServiceApply(*r.source), *r.svc));
   }
 
-  // 3. The pool Lease: holder, fencing token, renewals. Every holder change
+  // 4. The leader Services (created above when they were missing).
+  for (size_t i : plan.writable) {
+    if (!slice_written[i] || cached_svcs[i] == nullptr) continue;
+    result.Update(PatchIfChanged(
+        deps_.writer, kServices,
+        pool::LeaderServiceApply(snap.routes[i].source), *cached_svcs[i]));
+  }
+
+  // 5. The pool Lease: holder, fencing token, renewals. Every holder change
   //    is written conditioned on the version it was decided from.
-  const absl::Duration renew_every = RenewInterval(policy);
-  state.renew_every = renew_every;
-  const int64_t high_water =
-      std::max(state.token_high_water,
-               policy_obj ? pool::PolicyStatusTransitions(*policy_obj) : 0);
-  bool lease_conflict = false;
-  bool lease_unknown = !pool_name_ok;
-  std::optional<pool::LeaseState> lease_now;
-  if (pool_name_ok && !lease_read) {
+  bool lease_unknown = !plan.pool_name_valid;
+  std::optional<pool::LeaseRead> lease_read = snap.lease;
+  if (plan.pool_name_valid && !lease_read) {
     // Not in our cache (which holds only zen-lead's Leases): just created
     // by us and not seen yet, a foreign Lease, or none. Ask the API server,
     // so the fencing token always counts from the Lease as it is.
@@ -1116,11 +992,11 @@ absl::Status TrafficDirector::Reconcile(const pool::PoolKey& key) {
     }
   }
   if (!lease_unknown && lease_read && lease_read->foreign) {
-    lease_conflict = true;
+    outcome.lease_conflict = true;
   } else if (!lease_unknown) {
     auto decide = [&](const std::optional<pool::LeaseState>& current) {
-      return pool::NextLease(current, choice.leader, policy, high_water,
-                             renew_every, now);
+      return pool::NextLease(current, choice.leader, plan.policy,
+                             plan.token_high_water, plan.renew_every, now);
     };
     std::optional<pool::LeaseState> current =
         lease_read ? std::optional<pool::LeaseState>(lease_read->state)
@@ -1129,221 +1005,71 @@ absl::Status TrafficDirector::Reconcile(const pool::PoolKey& key) {
     if (!want || (!current && !choice.leader)) {
       // Nothing to change, or nothing to record: no Lease is created for a
       // pool that has never had a leader.
-      lease_now = current;
+      outcome.lease_now = current;
     } else if (current && pool::OnlyRenewal(*current, *want)) {
-      absl::Status renewed = WriteRenewal(
-          ns, pool, *current, lease_read->resource_version, renew_every, now);
+      absl::Status renewed =
+          WriteRenewal(ns, pool, *current, lease_read->resource_version,
+                       plan.renew_every, now);
       result.Update(renewed);
-      lease_now = renewed.ok() ? want : current;
+      outcome.lease_now = renewed.ok() ? want : current;
     } else {
       absl::StatusOr<pool::LeaseState> written = pool::WriteLeaseChange(
-          *deps_.writer, ns, pool, policy, lease_read, decide);
+          *deps_.writer, ns, pool, plan.policy, lease_read, decide);
       if (written.ok()) {
-        lease_now = *written;
+        outcome.lease_now = *written;
       } else if (pool::IsLeaseConflict(written.status())) {
-        lease_conflict = true;
+        outcome.lease_conflict = true;
       } else {
         result.Update(written.status());
-        lease_unknown = true;
       }
     }
   }
-  // The fencing token readers are told: the Lease's, or none (0) when it is
-  // unknown; never a guess.
-  const int64_t token =
-      lease_now && !lease_conflict ? lease_now->transitions : 0;
-  state.token_high_water = std::max(high_water, token);
-  if (lease_conflict) {
-    problems.insert(problems.begin(),
-                    {"LeaseConflict",
-                     absl::StrCat("a Lease named ", pool,
-                                  " exists and is not managed by zen-lead; "
-                                  "rename the pool or remove that Lease")});
-  }
 
-  // 4. Leader bookkeeping, events, registry.
-  const std::string new_uid = choice.leader ? choice.leader->uid : "";
-  if (choice.changed) {
-    std::string previous = state.leader_uid;
-    state.leader_uid = new_uid;
-    state.leader_since = choice.leader ? now : absl::InfinitePast();
-    if (choice.leader) {
-      if (leader_changes_) leader_changes_->WithLabels({ns, pool})->Inc();
-      EventInfo e = pool_target;
-      e.reason = previous.empty() && current_uid.empty() ? "LeaderElected"
-                                                         : "LeaderChanged";
-      e.note = absl::StrCat("pod ", choice.leader->name, " (",
-                            choice.leader->pod_ip, ") leads pool ", pool);
-      if (token > 0) absl::StrAppend(&e.note, "; fencing token ", token);
-      if (!e.name.empty()) Emit(e);
-      state.no_candidates_reported = false;
-    }
-  } else if (choice.leader && state.leader_since == absl::InfinitePast()) {
-    // Sticky across restarts: the leader was recovered from the cluster.
-    state.leader_uid = new_uid;
-    state.leader_since = lease_now && lease_now->holder_uid == new_uid
-                             ? lease_now->acquire_time
-                             : now;
-  }
-  if (choice.leader) state.ever_led = true;
-  // Scaled to zero on purpose: no leader is expected, and no alarm.
-  bool scaled_to_zero = !sources.empty();
-  for (const pool::Source& s : sources) {
-    scaled_to_zero &= s.kind != pool::Source::Kind::kService && s.replicas == 0;
-  }
-  // No Ready pod: a Warning once readiness was lost, or never came within
-  // options_.no_candidates_grace of the pool's start (its first pods may be
-  // pulling images).
-  bool recheck_no_candidates = false;
-  // (Only for pools that route something: a pool of refused sources has
-  // had its Warning.)
-  if (!choice.leader && !routed.empty() && !scaled_to_zero &&
-      !state.no_candidates_reported) {
-    if (state.ever_led ||
-        now - state.first_seen >= options_.no_candidates_grace) {
-      EventInfo e = pool_target;
-      e.warning = true;
-      e.reason = "NoReadyCandidates";
-      e.note =
-          state.ever_led
-              ? absl::StrCat("pool ", pool,
-                             " has no Ready pod; the leader Service has "
-                             "no endpoint")
-              : absl::StrCat("no pod of pool ", pool, " became Ready in ",
-                             absl::FormatDuration(options_.no_candidates_grace),
-                             "; the leader Service has no endpoint");
-      if (!e.name.empty()) Emit(e);
-      state.no_candidates_reported = true;
-    } else {
-      recheck_no_candidates = true;
-    }
-  }
-  if (candidates_gauge_) {
-    candidates_gauge_->WithLabels({ns, pool})->Set(choice.ready_candidates);
-  }
-  PoolLeader pl;
-  pl.ns = ns;
-  pl.pool = pool;
-  pl.has_leader = choice.leader.has_value();
-  if (choice.leader) {
-    pl.holder_identity = choice.leader->identity;
-    pl.pod_name = choice.leader->name;
-    pl.pod_uid = choice.leader->uid;
-    pl.pod_ip = choice.leader->pod_ip;
-    pl.since = state.leader_since;
-  }
-  pl.fencing_token = token;
-  deps_.registry->Set(pl);
-
-  // Writes that failed for a reason retrying will not fix (the API server
-  // refused them) are a problem of the pool; others are retried and shown
-  // in the condition meanwhile.
-  // A conflict only means the cache was behind: retried, not a problem.
-  if (!result.ok() && !client::IsConflict(result)) {
-    const std::string message =
-        absl::StrCat("a write failed: ", result.message());
-    problems.push_back({"WriteFailed", message});
-    if (client::IsInvalid(result) || absl::IsPermissionDenied(result) ||
-        absl::IsInvalidArgument(result)) {
-      EventInfo e = pool_target;
-      e.reason = "WriteFailed";
-      e.note = message;
-      warn(e);
-    }
-  }
+  // 6. Report: Events, the registry, metrics, the LeaderPolicy status.
+  ReportOptions report_options;
+  report_options.no_candidates_grace = options_.no_candidates_grace;
+  const ReportPlan report =
+      PlanReport(snap, plan, outcome, report_options, state);
+  std::set<std::string> warned;  // keys of state.reported still current
+  auto warn = [&](EventInfo e) {
+    if (e.name.empty()) return;
+    e.warning = true;
+    warned.insert(absl::StrCat(e.uid, "/", e.reason));
+    WarnOnce(state, e);
+  };
+  for (const EventInfo& e : plan.warnings) warn(e);
+  for (const EventInfo& e : report.warnings) warn(e);
+  for (const EventInfo& e : plan.events) Emit(e);
+  for (const EventInfo& e : report.events) Emit(e);
   // Warnings that no longer apply may be recorded again if they return.
   for (auto it = state.reported.begin(); it != state.reported.end();) {
     it = warned.count(it->first) ? std::next(it) : state.reported.erase(it);
   }
-
-  // 5. LeaderPolicy status.
-  if (policy_obj) {
-    bool single = !sources.empty();
-    for (const pool::Source& s : sources) {
-      if (s.replicas > 1 ||
-          (s.replicas < 0 && static_cast<int>(candidates.size()) > 1)) {
-        single = false;
-      }
-    }
-    pool::PoolStatus st;
-    st.observed_generation = policy.generation;
-    st.candidates = choice.ready_candidates;
-    // Never below a token already issued, also while the Lease is unknown.
-    st.transitions = state.token_high_water;
-    st.last_transition =
-        lease_now ? lease_now->acquire_time : absl::InfinitePast();
-    if (st.last_transition == absl::InfinitePast() && policy_obj &&
-        (*policy_obj).contains("status") &&
-        (*policy_obj)["status"].is_object()) {
-      st.last_transition = pool::ParseRfcTime(
-          (*policy_obj)["status"].value("lastTransitionTime", std::string()));
-    }
-    st.holder = choice.leader;
-    st.holder_since = state.leader_since;
-    if (!problems.empty()) {
-      std::vector<std::string> messages;
-      for (const auto& p : problems) messages.push_back(p.second);
-      st.ready = {"False", problems.front().first,
-                  absl::StrJoin(messages, "; ")};
-    } else if (!port_error.empty()) {
-      st.ready = {"False", "PortResolutionFailed", port_error};
-    } else {
-      st.ready = {"True", "Reconciled", "the pool is reconciled"};
-    }
-    if (choice.leader) {
-      st.phase = !port_error.empty() ? "NoCandidates"
-                 : single            ? "SingleReplica"
-                                     : "Stable";
-      st.leader_elected = {
-          "True", "LeaderElected",
-          absl::StrCat("pod ", choice.leader->name, " leads the pool")};
-    } else {
-      st.phase = sources.empty()        ? "NoCandidates"
-                 : scaled_to_zero       ? "SingleReplica"
-                 : choice.recheck_after ? "Electing"
-                                        : "NoCandidates";
-      st.holder_since = absl::InfinitePast();
-      st.leader_elected =
-          sources.empty()
-              ? pool::PoolStatus::Cond{"False", "NoMembers",
-                                       "no workload or Service names this pool"}
-          : scaled_to_zero
-              ? pool::PoolStatus::Cond{"False", "ScaledToZero",
-                                       "the pool's workloads are scaled to 0 "
-                                       "replicas"}
-              : pool::PoolStatus::Cond{"False", "NoReadyCandidates",
-                                       "no pod of the pool is Ready"};
-    }
-    json desired = pool::PolicyStatusApply(ns, pool, st, *policy_obj, now);
+  if (report.leader_changed && leader_changes_) {
+    leader_changes_->WithLabels({ns, pool})->Inc();
+  }
+  if (candidates_gauge_) {
+    candidates_gauge_->WithLabels({ns, pool})->Set(choice.ready_candidates);
+  }
+  deps_.registry->Set(report.registry);
+  if (report.status) {
+    json desired =
+        pool::PolicyStatusApply(ns, pool, *report.status, *policy_obj, now);
     json have = policy_obj->contains("status") ? (*policy_obj)["status"]
                                                : json::object();
-    // zen-lead is the status' only writer: a merge patch of the fields that
-    // changed (candidates, mostly, under churn) is the cheapest write.
-    json patch = pool::MergePatchFor(have, desired["status"]);
-    const bool only_candidates =
-        patch.size() == 1 && patch.contains("candidates");
-    if (only_candidates && state.candidates_due == absl::InfinitePast()) {
-      // Informational only (routing and conditions are unchanged): written
-      // after kCandidatesDebounce with whatever the count is then.
-      state.candidates_due = now + kCandidatesDebounce;
-    }
-    if (only_candidates && now < state.candidates_due) {
-      // (Re)scheduled every time: an earlier wake-up of the pool, which
-      // absorbs a later AddAfter, must not leave the count unwritten.
+    StatusWrite sw = PlanStatusWrite(have, desired["status"], now,
+                                     kCandidatesDebounce, state);
+    if (sw.due) {
       absl::MutexLock lock(&mu_);
       if (queue_ != nullptr) {
-        queue_->AddAfter(pool_key, state.candidates_due - now,
-                         runtime::Priority::kLow);
+        queue_->AddAfter(pool_key, *sw.due - now, runtime::Priority::kLow);
       }
-    } else {
-      state.candidates_due = absl::InfinitePast();
-      if (!patch.empty()) {
-        result.Update(deps_.writer
-                          ->Patch(kPolicies, ns, pool,
-                                  client::PatchType::kMerge,
-                                  {{"status", patch}}, "status")
-                          .status());
-      }
+    }
+    if (!sw.patch.empty()) {
+      result.Update(deps_.writer
+                        ->Patch(kPolicies, ns, pool, client::PatchType::kMerge,
+                                {{"status", sw.patch}}, "status")
+                        .status());
     }
   }
 
@@ -1367,8 +1093,9 @@ absl::Status TrafficDirector::Reconcile(const pool::PoolKey& key) {
     // later write of its reconcile failed.
     if (queue_ != nullptr) {
       // The Lease renewal is upkeep: its own key, in the low lane.
-      if (choice.leader && !lease_conflict) {
-        queue_->AddAfter(RenewKey(key), renew_every, runtime::Priority::kLow);
+      if (choice.leader && !outcome.lease_conflict) {
+        queue_->AddAfter(RenewKey(key), plan.renew_every,
+                         runtime::Priority::kLow);
       }
       // A minReadySeconds re-check may elect a leader: high lane when the
       // pool has none.
@@ -1378,11 +1105,11 @@ absl::Status TrafficDirector::Reconcile(const pool::PoolKey& key) {
                          choice.leader ? runtime::Priority::kNormal
                                        : runtime::Priority::kHigh);
       }
-      if (recheck_no_candidates) {
-        queue_->AddAfter(pool_key,
-                         state.first_seen + options_.no_candidates_grace - now +
-                             absl::Milliseconds(10),
-                         runtime::Priority::kLow);
+      if (report.no_candidates_recheck) {
+        queue_->AddAfter(
+            pool_key,
+            *report.no_candidates_recheck - now + absl::Milliseconds(10),
+            runtime::Priority::kLow);
       }
     }
   }

@@ -52,20 +52,9 @@
 #include "api/runtime/workqueue.h"
 #include "operator/controller.h"
 #include "operator/leader_registry.h"
+#include "operator/trafficdirector/planner.h"
 
 namespace zenlead::op {
-
-// An Event to record on an object.
-struct EventInfo {
-  std::string api_version;
-  std::string kind;
-  std::string ns;
-  std::string name;
-  std::string uid;
-  bool warning = false;
-  std::string reason;  // UpperCamelCase
-  std::string note;
-};
 
 struct TrafficDirectorDeps {
   // Writes (server-side apply, get, delete). Not owned.
@@ -142,34 +131,7 @@ class TrafficDirector : public Controller {
                             absl::Duration every, absl::Time now);
 
  private:
-  struct PoolState {
-    // When this operator first reconciled the pool, and whether the pool
-    // has had a leader since (or before: a Lease holder): a pool whose
-    // first pods are still starting is not yet "without Ready pods".
-    absl::Time first_seen = absl::InfinitePast();
-    bool ever_led = false;
-    // The largest fencing token issued for the pool as far as this
-    // operator knows: the next one is larger even if the Lease is gone.
-    int64_t token_high_water = 0;
-    // The last valid settings of the pool's LeaderPolicy: used while the
-    // stored policy is invalid.
-    std::optional<pool::PolicySettings> last_good_policy;
-    // How often the pool Lease is renewed, as the last reconcile decided
-    // (from the last valid settings): what the renewal work item uses.
-    absl::Duration renew_every = absl::ZeroDuration();
-    // Warnings already recorded, by "<object uid>/<reason>" -> message, so
-    // each is recorded once while it lasts (and again if it comes back).
-    std::map<std::string, std::string> reported;
-    std::string leader_uid;
-    absl::Time leader_since = absl::InfinitePast();
-    // When the current leader was seen to lose the ability to lead.
-    absl::Time loss_observed = absl::InfinitePast();
-    bool policy_missing_reported = false;
-    bool no_candidates_reported = false;
-    // A status change that only moved `candidates` waits until then, so a
-    // follower's readiness flapping costs one status write, or none.
-    absl::Time candidates_due = absl::InfinitePast();
-  };
+  using PoolState = PoolMemory;
 
   struct Informers;
 
@@ -214,9 +176,6 @@ class TrafficDirector : public Controller {
       const runtime::ObjectPtr& slice) const;
   std::vector<pool::Source> SourcesOf(const std::string& ns,
                                       const std::string& pool) const;
-  std::vector<pool::Candidate> CandidatesOf(
-      const std::vector<pool::Source>& sources,
-      const pool::PolicySettings& policy) const;
   std::vector<pool::ContainerPort> ContainerPortsOf(
       const std::string& ns, const std::string& pod) const;
   absl::Status Cleanup(const std::string& ns, const std::string& pool,

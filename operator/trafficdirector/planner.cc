@@ -1,0 +1,380 @@
+#include "operator/trafficdirector/planner.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "api/client/errors.h"
+
+namespace zenlead::op {
+namespace {
+
+using json = nlohmann::json;
+
+// Pool events go to the LeaderPolicy, or to the first source without one.
+EventInfo PoolEventTarget(bool has_policy, const pool::PolicySettings& policy,
+                          const std::vector<RouteView>& routes,
+                          const pool::PoolKey& key) {
+  EventInfo e;
+  e.ns = key.ns;
+  if (has_policy) {
+    e.api_version = "coordination.kube-zen.io/v1alpha1";
+    e.kind = "LeaderPolicy";
+    e.name = key.name;
+    e.uid = policy.uid;
+  } else if (!routes.empty()) {
+    const pool::Source& s = routes[0].source;
+    e.api_version = s.ApiVersion();
+    e.kind = s.KindName();
+    e.name = s.name;
+    e.uid = s.uid;
+  }
+  return e;
+}
+
+EventInfo OnSource(const pool::Source& s, const std::string& reason,
+                   const std::string& note) {
+  return {s.ApiVersion(), s.KindName(), s.ns,   s.name,
+          s.uid,          true,         reason, note};
+}
+
+}  // namespace
+
+absl::Duration RenewInterval(const pool::PolicySettings& policy) {
+  int32_t seconds =
+      policy.lease_duration_seconds - policy.renew_deadline_seconds;
+  return absl::Seconds(std::max<int32_t>(1, seconds));
+}
+
+RoutingPlan PlanRouting(const PoolSnapshot& snap, PoolMemory& memory) {
+  RoutingPlan plan;
+  const std::string& ns = snap.key.ns;
+  const std::string& pool = snap.key.name;
+  if (memory.first_seen == absl::InfinitePast()) memory.first_seen = snap.now;
+
+  // Settings: a stored policy that breaks the CRD's rules (written under an
+  // older or relaxed CRD) is not used; the last good settings (or the
+  // defaults) apply until it is fixed.
+  plan.has_policy = snap.policy_object != nullptr;
+  pool::PolicySettings policy =
+      plan.has_policy ? pool::PolicyFromObject(*snap.policy_object)
+                      : pool::PolicySettings{};
+  const std::string invalid_policy = policy.invalid;
+  if (!invalid_policy.empty()) {
+    pool::PolicySettings fallback =
+        memory.last_good_policy.value_or(pool::PolicySettings{});
+    fallback.found = true;
+    fallback.uid = policy.uid;
+    fallback.generation = policy.generation;
+    policy = fallback;
+  } else if (policy.found) {
+    memory.last_good_policy = policy;
+  }
+  plan.pool_target =
+      PoolEventTarget(plan.has_policy, policy, snap.routes, snap.key);
+  if (!invalid_policy.empty()) {
+    const std::string message = absl::StrCat(
+        "LeaderPolicy ", ns, "/", pool, " is invalid: ", invalid_policy,
+        memory.last_good_policy ? "; the pool keeps its last valid settings"
+                                : "; the pool uses the default settings");
+    plan.problems.push_back({"InvalidPolicy", message});
+    EventInfo e = plan.pool_target;
+    e.warning = true;
+    e.reason = "InvalidPolicy";
+    e.note = message;
+    plan.warnings.push_back(e);
+  }
+
+  // PolicyNotFound: once per pool until the policy appears.
+  bool named = false;
+  for (const RouteView& r : snap.routes) named |= r.source.pool_named;
+  if (!policy.found && named && !memory.policy_missing_reported) {
+    for (const RouteView& r : snap.routes) {
+      if (!r.source.pool_named) continue;
+      plan.events.push_back(OnSource(
+          r.source, "PolicyNotFound",
+          absl::StrCat("LeaderPolicy ", ns, "/", pool,
+                       " does not exist; using the default settings")));
+    }
+    memory.policy_missing_reported = true;
+  }
+  if (policy.found) memory.policy_missing_reported = false;
+
+  // A pool name that cannot name the pool Lease or label zen-lead's
+  // objects: nothing can be written for the pool.
+  const absl::Status pool_name = pool::ValidatePoolName(pool);
+  plan.pool_name_valid = pool_name.ok();
+  if (!plan.pool_name_valid) {
+    const std::string message =
+        absl::StrCat(pool_name.message(),
+                     "; zen-lead writes nothing for this pool until it is "
+                     "renamed");
+    for (const RouteView& r : snap.routes) {
+      plan.warnings.push_back(OnSource(r.source, "InvalidPoolName", message));
+    }
+    plan.problems.insert(plan.problems.begin(), {"InvalidPoolName", message});
+  }
+
+  // Sources whose leader Service zen-lead may write (SPEC §3.1: never a
+  // Service or EndpointSlice it did not create; one writer per name).
+  for (size_t i = 0; i < snap.routes.size(); ++i) {
+    const RouteView& r = snap.routes[i];
+    if (r.claim_problem) {
+      plan.problems.push_back(*r.claim_problem);
+      plan.warnings.push_back(
+          OnSource(r.source, r.claim_problem->first, r.claim_problem->second));
+    } else if (plan.pool_name_valid) {
+      plan.writable.push_back(i);
+    }
+  }
+
+  // Recover the current leader: memory, then the Lease, then the slices
+  // (after a restart, the leader stays where it is).
+  plan.current_uid = memory.leader_uid;
+  if (plan.current_uid.empty() && snap.lease) {
+    plan.current_uid = snap.lease->state.holder_uid;
+  }
+  for (const RouteView& r : snap.routes) {
+    if (!plan.current_uid.empty()) break;
+    plan.current_uid = r.slice_endpoint_uid;
+  }
+  if (!plan.current_uid.empty() ||
+      (snap.lease && snap.lease->state.transitions > 0)) {
+    memory.ever_led = true;  // a Lease holder or token: it has led before
+  }
+
+  std::map<std::string, pool::Candidate> by_uid;
+  for (const runtime::ObjectPtr& p : snap.pods) {
+    pool::Candidate c = pool::CandidateFromPod(*p, policy.identity_strategy);
+    by_uid.emplace(c.uid, std::move(c));
+  }
+  plan.candidates.reserve(by_uid.size());
+  for (auto& [uid, c] : by_uid) plan.candidates.push_back(std::move(c));
+  plan.choice =
+      pool::ChooseLeader(plan.candidates, plan.current_uid,
+                         absl::Seconds(policy.min_ready_seconds), snap.now);
+  plan.renew_every = RenewInterval(policy);
+  memory.renew_every = plan.renew_every;
+  plan.token_high_water = std::max(
+      memory.token_high_water,
+      plan.has_policy ? pool::PolicyStatusTransitions(*snap.policy_object) : 0);
+  plan.policy = std::move(policy);
+  return plan;
+}
+
+SliceWrite SliceWriteFor(bool cached, bool owned_by_source,
+                         const std::string& cached_address_type,
+                         const std::string& address_type) {
+  if (!cached) return SliceWrite::kCreate;
+  if (cached_address_type != address_type || !owned_by_source) {
+    return SliceWrite::kReplace;
+  }
+  return SliceWrite::kPatch;
+}
+
+ReportPlan PlanReport(const PoolSnapshot& snap, const RoutingPlan& plan,
+                      const WriteOutcome& outcome, const ReportOptions& options,
+                      PoolMemory& memory) {
+  ReportPlan report;
+  const std::string& ns = snap.key.ns;
+  const std::string& pool = snap.key.name;
+  const pool::Choice& choice = plan.choice;
+  const absl::Time now = snap.now;
+  std::vector<Problem> problems = plan.problems;
+  for (const Problem& p : outcome.problems) problems.push_back(p);
+  report.warnings = outcome.warnings;
+
+  report.token = outcome.lease_now && !outcome.lease_conflict
+                     ? outcome.lease_now->transitions
+                     : 0;
+  memory.token_high_water = std::max(plan.token_high_water, report.token);
+  if (outcome.lease_conflict) {
+    problems.insert(problems.begin(),
+                    {"LeaseConflict",
+                     absl::StrCat("a Lease named ", pool,
+                                  " exists and is not managed by zen-lead; "
+                                  "rename the pool or remove that Lease")});
+  }
+
+  // The leader, and its Event.
+  const std::string new_uid = choice.leader ? choice.leader->uid : "";
+  if (choice.changed) {
+    const std::string previous = memory.leader_uid;
+    memory.leader_uid = new_uid;
+    memory.leader_since = choice.leader ? now : absl::InfinitePast();
+    if (choice.leader) {
+      report.leader_changed = true;
+      EventInfo e = plan.pool_target;
+      e.reason = previous.empty() && plan.current_uid.empty() ? "LeaderElected"
+                                                              : "LeaderChanged";
+      e.note = absl::StrCat("pod ", choice.leader->name, " (",
+                            choice.leader->pod_ip, ") leads pool ", pool);
+      if (report.token > 0) {
+        absl::StrAppend(&e.note, "; fencing token ", report.token);
+      }
+      if (!e.name.empty()) report.events.push_back(e);
+      memory.no_candidates_reported = false;
+    }
+  } else if (choice.leader && memory.leader_since == absl::InfinitePast()) {
+    // Sticky across restarts: the leader was recovered from the cluster.
+    memory.leader_uid = new_uid;
+    memory.leader_since =
+        outcome.lease_now && outcome.lease_now->holder_uid == new_uid
+            ? outcome.lease_now->acquire_time
+            : now;
+  }
+  if (choice.leader) memory.ever_led = true;
+
+  // Scaled to zero on purpose: no leader is expected, and no alarm.
+  bool scaled_to_zero = !snap.routes.empty();
+  for (const RouteView& r : snap.routes) {
+    scaled_to_zero &=
+        r.source.kind != pool::Source::Kind::kService && r.source.replicas == 0;
+  }
+  // No Ready pod: a Warning once readiness was lost, or never came within
+  // the grace of the pool's start (its first pods may be pulling images).
+  // Only for pools that route something: a pool of refused sources has had
+  // its Warning.
+  if (!choice.leader && !plan.writable.empty() && !scaled_to_zero &&
+      !memory.no_candidates_reported) {
+    if (memory.ever_led ||
+        now - memory.first_seen >= options.no_candidates_grace) {
+      EventInfo e = plan.pool_target;
+      e.warning = true;
+      e.reason = "NoReadyCandidates";
+      e.note =
+          memory.ever_led
+              ? absl::StrCat("pool ", pool,
+                             " has no Ready pod; the leader Service has "
+                             "no endpoint")
+              : absl::StrCat("no pod of pool ", pool, " became Ready in ",
+                             absl::FormatDuration(options.no_candidates_grace),
+                             "; the leader Service has no endpoint");
+      if (!e.name.empty()) report.events.push_back(e);
+      memory.no_candidates_reported = true;
+    } else {
+      report.no_candidates_recheck =
+          memory.first_seen + options.no_candidates_grace;
+    }
+  }
+
+  PoolLeader& pl = report.registry;
+  pl.ns = ns;
+  pl.pool = pool;
+  pl.has_leader = choice.leader.has_value();
+  if (choice.leader) {
+    pl.holder_identity = choice.leader->identity;
+    pl.pod_name = choice.leader->name;
+    pl.pod_uid = choice.leader->uid;
+    pl.pod_ip = choice.leader->pod_ip;
+    pl.since = memory.leader_since;
+  }
+  pl.fencing_token = report.token;
+
+  // Writes that failed for a reason retrying will not fix (the API server
+  // refused them) are a problem of the pool; others are retried and shown
+  // in the condition meanwhile. A conflict only means the cache was
+  // behind: retried, not a problem.
+  const absl::Status& result = outcome.result;
+  if (!result.ok() && !client::IsConflict(result)) {
+    const std::string message =
+        absl::StrCat("a write failed: ", result.message());
+    problems.push_back({"WriteFailed", message});
+    if (client::IsInvalid(result) || absl::IsPermissionDenied(result) ||
+        absl::IsInvalidArgument(result)) {
+      EventInfo e = plan.pool_target;
+      e.warning = true;
+      e.reason = "WriteFailed";
+      e.note = message;
+      report.warnings.push_back(e);
+    }
+  }
+
+  if (snap.policy_object == nullptr) return report;
+  const json& policy_obj = *snap.policy_object;
+  bool single = !snap.routes.empty();
+  for (const RouteView& r : snap.routes) {
+    if (r.source.replicas > 1 ||
+        (r.source.replicas < 0 && plan.candidates.size() > 1)) {
+      single = false;
+    }
+  }
+  pool::PoolStatus st;
+  st.observed_generation = plan.policy.generation;
+  st.candidates = choice.ready_candidates;
+  // Never below a token already issued, also while the Lease is unknown.
+  st.transitions = memory.token_high_water;
+  st.last_transition = outcome.lease_now ? outcome.lease_now->acquire_time
+                                         : absl::InfinitePast();
+  if (st.last_transition == absl::InfinitePast() &&
+      policy_obj.contains("status") && policy_obj["status"].is_object()) {
+    st.last_transition = pool::ParseRfcTime(
+        policy_obj["status"].value("lastTransitionTime", std::string()));
+  }
+  st.holder = choice.leader;
+  st.holder_since = memory.leader_since;
+  const std::string& port_error = outcome.port_error;
+  if (!problems.empty()) {
+    std::vector<std::string> messages;
+    for (const Problem& p : problems) messages.push_back(p.second);
+    st.ready = {"False", problems.front().first, absl::StrJoin(messages, "; ")};
+  } else if (!port_error.empty()) {
+    st.ready = {"False", "PortResolutionFailed", port_error};
+  } else {
+    st.ready = {"True", "Reconciled", "the pool is reconciled"};
+  }
+  if (choice.leader) {
+    st.phase = !port_error.empty() ? "NoCandidates"
+               : single            ? "SingleReplica"
+                                   : "Stable";
+    st.leader_elected = {
+        "True", "LeaderElected",
+        absl::StrCat("pod ", choice.leader->name, " leads the pool")};
+  } else {
+    st.phase = snap.routes.empty()    ? "NoCandidates"
+               : scaled_to_zero       ? "SingleReplica"
+               : choice.recheck_after ? "Electing"
+                                      : "NoCandidates";
+    st.holder_since = absl::InfinitePast();
+    st.leader_elected =
+        snap.routes.empty()
+            ? pool::PoolStatus::Cond{"False", "NoMembers",
+                                     "no workload or Service names this pool"}
+        : scaled_to_zero
+            ? pool::PoolStatus::Cond{"False", "ScaledToZero",
+                                     "the pool's workloads are scaled to 0 "
+                                     "replicas"}
+            : pool::PoolStatus::Cond{"False", "NoReadyCandidates",
+                                     "no pod of the pool is Ready"};
+  }
+  report.status = std::move(st);
+  return report;
+}
+
+StatusWrite PlanStatusWrite(const json& have, const json& desired,
+                            absl::Time now, absl::Duration debounce,
+                            PoolMemory& memory) {
+  StatusWrite out;
+  // zen-lead is the status' only writer: a merge patch of the fields that
+  // changed (candidates, mostly, under churn) is the cheapest write.
+  json patch = pool::MergePatchFor(have, desired);
+  const bool only_candidates =
+      patch.size() == 1 && patch.contains("candidates");
+  if (only_candidates && memory.candidates_due == absl::InfinitePast()) {
+    // Informational only (routing and conditions are unchanged): written
+    // after `debounce` with whatever the count is then.
+    memory.candidates_due = now + debounce;
+  }
+  if (only_candidates && now < memory.candidates_due) {
+    // (Re)scheduled every time: an earlier wake-up of the pool, which
+    // absorbs a later AddAfter, must not leave the count unwritten.
+    out.due = memory.candidates_due;
+    out.patch = json::object();
+    return out;
+  }
+  memory.candidates_due = absl::InfinitePast();
+  out.patch = std::move(patch);
+  return out;
+}
+
+}  // namespace zenlead::op
