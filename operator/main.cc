@@ -36,7 +36,7 @@
 #include "api/runtime/event_recorder.h"
 #include "api/runtime/logging.h"
 #include "operator/manager.h"
-#include "operator/traffic_director.h"
+#include "operator/trafficdirector/traffic_director.h"
 
 ABSL_FLAG(std::string, kubeconfig, "",
           "Path to a kubeconfig file. Default: the first file in $KUBECONFIG, "

@@ -16,7 +16,7 @@
 #include "api/runtime/leader_election.h"
 #include "api/runtime/runtime_metrics.h"
 #include "operator/http_server.h"
-#include "operator/leader_service.h"
+#include "operator/leaderservice/leader_service.h"
 
 namespace zenlead::op {
 namespace {

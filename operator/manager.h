@@ -43,7 +43,7 @@
 #include "api/runtime/metrics.h"
 #include "api/runtime/runtime_metrics.h"
 #include "operator/controller.h"
-#include "operator/leader_registry.h"
+#include "operator/leaderservice/leader_registry.h"
 
 namespace zenlead::op {
 

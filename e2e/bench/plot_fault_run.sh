@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Draws the fault run of //operator:traffic_director_faults_e2e_test
+# Draws the fault run of //operator/trafficdirector:traffic_director_faults_e2e_test
 # (FailoverAfterEachApiServerRestart): failover time after each API server
 # restart, one line per test log given (e.g. before and after a fix).
 #

@@ -33,7 +33,7 @@
 #include "api/pool/work_item.h"
 #include "api/runtime/store.h"
 #include "nlohmann/json.hpp"
-#include "operator/leader_registry.h"
+#include "operator/leaderservice/leader_registry.h"
 
 namespace zenlead::op {
 

@@ -1,7 +1,7 @@
 // The TrafficDirector's decisions at fixed times (no clock, no cluster):
 // every phase, condition, Event and fencing-token rule, and leader recovery
 // after a restart. The writes themselves are proven on the real API server
-// (operator/traffic_director_e2e_test.cc).
+// (operator/trafficdirector/traffic_director_e2e_test.cc).
 #include "operator/trafficdirector/planner.h"
 
 #include <memory>

@@ -1,4 +1,4 @@
-#include "operator/traffic_director.h"
+#include "operator/trafficdirector/traffic_director.h"
 
 #include <algorithm>
 #include <tuple>

@@ -6,8 +6,8 @@
 //   registry.Set({.ns = "prod", .pool = "db", .has_leader = true, ...});
 //   auto id = registry.Subscribe("prod", "db", [](const PoolLeader& l) {...});
 //   registry.Unsubscribe(id);
-#ifndef ZEN_LEAD_OPERATOR_LEADER_REGISTRY_H_
-#define ZEN_LEAD_OPERATOR_LEADER_REGISTRY_H_
+#ifndef ZEN_LEAD_OPERATOR_LEADERSERVICE_LEADER_REGISTRY_H_
+#define ZEN_LEAD_OPERATOR_LEADERSERVICE_LEADER_REGISTRY_H_
 
 #include <cstdint>
 #include <functional>
@@ -89,4 +89,4 @@ class LeaderRegistry {
 
 }  // namespace zenlead::op
 
-#endif  // ZEN_LEAD_OPERATOR_LEADER_REGISTRY_H_
+#endif  // ZEN_LEAD_OPERATOR_LEADERSERVICE_LEADER_REGISTRY_H_

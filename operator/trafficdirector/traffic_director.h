@@ -20,8 +20,8 @@
 //   TrafficDirectorOptions{}); td->Start();  cache.Start();  ...
 //   td->HasSynced() ...  td->StartWorkers(); td->Stop();  cache.Stop();
 //   td.reset();
-#ifndef ZEN_LEAD_OPERATOR_TRAFFIC_DIRECTOR_H_
-#define ZEN_LEAD_OPERATOR_TRAFFIC_DIRECTOR_H_
+#ifndef ZEN_LEAD_OPERATOR_TRAFFICDIRECTOR_TRAFFIC_DIRECTOR_H_
+#define ZEN_LEAD_OPERATOR_TRAFFICDIRECTOR_TRAFFIC_DIRECTOR_H_
 
 #include <functional>
 #include <map>
@@ -51,7 +51,7 @@
 #include "api/runtime/runtime_metrics.h"
 #include "api/runtime/workqueue.h"
 #include "operator/controller.h"
-#include "operator/leader_registry.h"
+#include "operator/leaderservice/leader_registry.h"
 #include "operator/trafficdirector/planner.h"
 
 namespace zenlead::op {
@@ -232,4 +232,4 @@ class TrafficDirector : public Controller {
 
 }  // namespace zenlead::op
 
-#endif  // ZEN_LEAD_OPERATOR_TRAFFIC_DIRECTOR_H_
+#endif  // ZEN_LEAD_OPERATOR_TRAFFICDIRECTOR_TRAFFIC_DIRECTOR_H_

@@ -1,4 +1,4 @@
-#include "operator/leader_service.h"
+#include "operator/leaderservice/leader_service.h"
 
 #include <deque>
 #include <optional>

@@ -9,8 +9,8 @@
 //     std::string first = JoinWhenReady("db", 3)[0];
 //     ASSERT_TRUE(WaitFor([&] { return SliceLeader("db-leader") == first; }));
 //   }
-#ifndef ZEN_LEAD_OPERATOR_TRAFFIC_DIRECTOR_E2E_FIXTURE_H_
-#define ZEN_LEAD_OPERATOR_TRAFFIC_DIRECTOR_E2E_FIXTURE_H_
+#ifndef ZEN_LEAD_OPERATOR_TRAFFICDIRECTOR_TRAFFIC_DIRECTOR_E2E_FIXTURE_H_
+#define ZEN_LEAD_OPERATOR_TRAFFICDIRECTOR_TRAFFIC_DIRECTOR_E2E_FIXTURE_H_
 
 #include <algorithm>
 #include <cstdlib>
@@ -28,8 +28,8 @@
 #include "api/client/errors.h"
 #include "api/client/rest_client.h"
 #include "gtest/gtest.h"
-#include "operator/leader_registry.h"
-#include "operator/traffic_director.h"
+#include "operator/leaderservice/leader_registry.h"
+#include "operator/trafficdirector/traffic_director.h"
 
 namespace zenlead::op::testing {
 
@@ -329,4 +329,4 @@ class TrafficDirectorE2eTest : public ::testing::Test {
 
 }  // namespace zenlead::op::testing
 
-#endif  // ZEN_LEAD_OPERATOR_TRAFFIC_DIRECTOR_E2E_FIXTURE_H_
+#endif  // ZEN_LEAD_OPERATOR_TRAFFICDIRECTOR_TRAFFIC_DIRECTOR_E2E_FIXTURE_H_

@@ -17,8 +17,8 @@
 // A pool removed while watched reads as "no leader" (has_leader false) and
 // the stream goes on. A client that reads slower than leadership changes
 // skips intermediate states, never the latest one.
-#ifndef ZEN_LEAD_OPERATOR_LEADER_SERVICE_H_
-#define ZEN_LEAD_OPERATOR_LEADER_SERVICE_H_
+#ifndef ZEN_LEAD_OPERATOR_LEADERSERVICE_LEADER_SERVICE_H_
+#define ZEN_LEAD_OPERATOR_LEADERSERVICE_LEADER_SERVICE_H_
 
 #include <memory>
 #include <set>
@@ -30,7 +30,7 @@
 #include "absl/time/time.h"
 #include "api/proto/leader_service.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
-#include "operator/leader_registry.h"
+#include "operator/leaderservice/leader_registry.h"
 
 namespace zenlead::op {
 
@@ -106,4 +106,4 @@ class LeaderServer {
 
 }  // namespace zenlead::op
 
-#endif  // ZEN_LEAD_OPERATOR_LEADER_SERVICE_H_
+#endif  // ZEN_LEAD_OPERATOR_LEADERSERVICE_LEADER_SERVICE_H_

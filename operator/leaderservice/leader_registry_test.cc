@@ -1,4 +1,4 @@
-#include "operator/leader_registry.h"
+#include "operator/leaderservice/leader_registry.h"
 
 #include <atomic>
 #include <future>

@@ -1,6 +1,6 @@
 // TrafficDirector behaviour against the real local control plane
 // (e2e/cluster/up); the fixture is in traffic_director_e2e_fixture.h.
-#include "operator/traffic_director_e2e_fixture.h"
+#include "operator/trafficdirector/traffic_director_e2e_fixture.h"
 
 namespace zenlead::op {
 namespace {

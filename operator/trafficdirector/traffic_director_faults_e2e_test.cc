@@ -11,7 +11,7 @@
 #include "absl/synchronization/notification.h"
 #include "api/client/testing/e2e_env.h"
 #include "api/client/testing/forwarding_client.h"
-#include "operator/traffic_director_e2e_fixture.h"
+#include "operator/trafficdirector/traffic_director_e2e_fixture.h"
 
 namespace zenlead::op {
 namespace {
