@@ -650,17 +650,13 @@ TrafficDirector::ClaimProblem(const pool::Source& s, const ObjectPtr& svc,
 bool TrafficDirector::LeaderOfSource(const pool::Candidate& leader,
                                      const pool::Source& s) const {
   if (s.kind == pool::Source::Kind::kService) return true;  // its own selector
-  absl::StatusOr<std::vector<ObjectPtr>> pods =
-      informers_->pods->store().ByIndex(kByUid, UidKey(s.ns, leader.uid));
-  if (!pods.ok() || pods->empty()) return false;
-  std::optional<pool::OwnerRef> owner = pool::ControllerOwner(*pods->front());
-  if (!owner) return false;
-  if (s.kind == pool::Source::Kind::kStatefulSet) return owner->uid == s.uid;
-  absl::StatusOr<std::vector<ObjectPtr>> sets =
-      informers_->replicasets->store().ByIndex(kByUid,
-                                               UidKey(s.ns, owner->uid));
-  return sets.ok() && !sets->empty() &&
-         pool::ControllerOwnerUid(*sets->front()) == s.uid;
+  ObjectPtr pod = deps_.cache->ByUid(pool::CacheKind::kPods, s.ns, leader.uid);
+  if (pod == nullptr) return false;
+  for (const pool::Membership& m :
+       pool::PoolsOfPod(*pod, "", *deps_.cache, nullptr).pools) {
+    if (m.source.uid == s.uid) return true;
+  }
+  return false;
 }
 
 absl::Status TrafficDirector::CreateOwned(client::Client* writer,
