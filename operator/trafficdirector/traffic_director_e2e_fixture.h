@@ -27,6 +27,14 @@
 #include "api/client/config.h"
 #include "api/client/errors.h"
 #include "api/client/rest_client.h"
+#include "api/types/deployment.h"
+#include "api/types/endpointslice.h"
+#include "api/types/job.h"
+#include "api/types/leaderpolicy.h"
+#include "api/types/lease.h"
+#include "api/types/pod.h"
+#include "api/types/service.h"
+#include "api/types/statefulset.h"
 #include "gtest/gtest.h"
 #include "operator/leaderservice/leader_registry.h"
 #include "operator/trafficdirector/traffic_director.h"
@@ -37,14 +45,16 @@ using client::Resource;
 using nlohmann::json;
 
 inline const Resource kNamespaces{"", "v1", "namespaces", false};
-inline const Resource kPolicies{"coordination.kube-zen.io", "v1alpha1",
-                                "leaderpolicies", true};
-inline const Resource kDeployments{"apps", "v1", "deployments", true};
-inline const Resource kStatefulSets{"apps", "v1", "statefulsets", true};
-inline const Resource kServices{"", "v1", "services", true};
-inline const Resource kPods{"", "v1", "pods", true};
-inline const Resource kSlices{"discovery.k8s.io", "v1", "endpointslices", true};
-inline const Resource kLeases{"coordination.k8s.io", "v1", "leases", true};
+// API paths from the generated clients.
+inline const Resource& kPolicies =
+    api::v1alpha1::LeaderPolicyClient::Resource();
+inline const Resource& kDeployments = k8s::DeploymentClient::Resource();
+inline const Resource& kStatefulSets = k8s::StatefulSetClient::Resource();
+inline const Resource& kServices = k8s::ServiceClient::Resource();
+inline const Resource& kPods = k8s::PodClient::Resource();
+inline const Resource& kSlices = k8s::EndpointSliceClient::Resource();
+inline const Resource& kLeases = k8s::LeaseClient::Resource();
+inline const Resource& kJobs = k8s::JobClient::Resource();
 
 inline client::Config TestConfig() {
   absl::StatusOr<client::Config> c = client::LoadConfig();

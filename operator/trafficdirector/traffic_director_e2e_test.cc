@@ -9,6 +9,7 @@ using client::Resource;
 using nlohmann::json;
 using testing::Deployment;
 using testing::kDeployments;
+using testing::kJobs;
 using testing::kLeases;
 using testing::kPods;
 using testing::kPolicies;
@@ -388,6 +389,43 @@ TEST_F(TrafficDirectorE2eTest, CustomIdentityFromTheEnvironment) {
     std::optional<PoolLeader> l = registry_.Get(ns_, "ident");
     return l && l->holder_identity == "db-primary";
   }));
+}
+
+// SPEC §2, the pod-template form: a Deployment without the pool label whose
+// pod template carries `zen-lead/pool` + `zen-lead/join: "true"` is a source
+// of the pool; a Job in a pool is StateGuard's, never routed.
+TEST_F(TrafficDirectorE2eTest, PodTemplateAnnotationsJoinThePool) {
+  CreatePolicy("tmpl");
+  json d = Deployment("tmpl", "", 2, "tmpl");
+  d["spec"]["template"]["metadata"]["annotations"] = {
+      {"zen-lead/pool", "tmpl"}, {"zen-lead/join", "true"}};
+  Create(kDeployments, d);
+  ASSERT_TRUE(WaitFor([&] { return ReadyPods("tmpl").size() == 2; }));
+  std::vector<std::string> pods = ReadyPods("tmpl");
+  ASSERT_TRUE(WaitFor([&] { return SliceLeader("tmpl-leader") == pods[0]; }))
+      << "the oldest Ready pod leads";
+  ASSERT_TRUE(api_->Delete(kPods, ns_, pods[0], {}).ok());
+  EXPECT_TRUE(WaitFor([&] {
+    std::optional<std::string> now = SliceLeader("tmpl-leader");
+    return now && !now->empty() && *now != pods[0];
+  })) << "failover through the annotated template";
+
+  Create(
+      kJobs,
+      {{"apiVersion", "batch/v1"},
+       {"kind", "Job"},
+       {"metadata",
+        {{"name", "batch"}, {"labels", {{"zen-lead/pool", "tmpl"}}}}},
+       {"spec",
+        {{"template",
+          {{"metadata", {{"labels", {{"app", "batch"}}}}},
+           {"spec",
+            {{"restartPolicy", "Never"},
+             {"containers",
+              json::array({{{"name", "c"}, {"image", "example/job"}}})}}}}}}}});
+  absl::SleepFor(absl::Seconds(2));
+  EXPECT_TRUE(
+      client::IsNotFound(api_->Get(kServices, ns_, "batch-leader").status()));
 }
 
 }  // namespace
