@@ -525,11 +525,37 @@ int main(int argc, char** argv) {
     httplib::Client metrics("127.0.0.1", port);
     if (auto res = metrics.Get("/metrics")) {
       std::printf(
-          "operator's own view (leader loss observed -> slice written):\n");
+          "operator's own view (leader loss observed -> slice write sent):\n");
+      // Cumulative buckets: the smallest upper bound holding 50% / 99% of
+      // the observations bounds p50 / p99 from above.
+      std::vector<std::pair<double, double>> buckets;  // (le, count)
       for (absl::string_view line : absl::StrSplit(res->body, '\n')) {
-        if (absl::StartsWith(line, "zen_lead_failover_latency_seconds")) {
-          std::printf("  %s\n", std::string(line).c_str());
+        if (!absl::StartsWith(line, "zen_lead_failover_latency_seconds")) {
+          continue;
         }
+        std::printf("  %s\n", std::string(line).c_str());
+        size_t le = line.find("le=\"");
+        size_t space = line.rfind(' ');
+        if (le == absl::string_view::npos || space == absl::string_view::npos) {
+          continue;
+        }
+        std::string bound(line.substr(le + 4, line.find('"', le + 4) - le - 4));
+        double count = std::atof(std::string(line.substr(space + 1)).c_str());
+        buckets.push_back(
+            {bound == "+Inf" ? 1e300 : std::atof(bound.c_str()), count});
+      }
+      if (!buckets.empty() && buckets.back().second > 0) {
+        const double total = buckets.back().second;
+        auto bound_of = [&](double q) {
+          for (const auto& [le, count] : buckets) {
+            if (count >= q * total) return le;
+          }
+          return buckets.back().first;
+        };
+        std::printf(
+            "  operator's own failover (%.0f observations): p50 <= %g ms, "
+            "p99 <= %g ms\n",
+            total, bound_of(0.5) * 1000, bound_of(0.99) * 1000);
       }
     }
   }
