@@ -677,6 +677,7 @@ absl::StatusOr<nlohmann::json> RestClient::Create(const Resource& r,
   req.verb = "create";
   req.resource_label = ResourceLabel(r);
   req.path = ResourcePath(r, ns);
+  req.query = QueryString({{"fieldManager", options_.field_manager}});
   req.content_type = "application/json";
   req.body = Dump(obj);
   req.idempotent = false;
@@ -695,6 +696,7 @@ absl::StatusOr<nlohmann::json> RestClient::Update(const Resource& r,
   req.verb = "update";
   req.resource_label = ResourceLabel(r);
   req.path = ResourcePath(r, ns, name);
+  req.query = QueryString({{"fieldManager", options_.field_manager}});
   req.content_type = "application/json";
   req.body = Dump(obj);
   req.timeout = config_.request_timeout;
@@ -711,6 +713,7 @@ absl::StatusOr<nlohmann::json> RestClient::UpdateStatus(
   req.verb = "update";
   req.resource_label = ResourceLabel(r);
   req.path = ResourcePath(r, ns, name, "status");
+  req.query = QueryString({{"fieldManager", options_.field_manager}});
   req.content_type = "application/json";
   req.body = Dump(obj);
   req.timeout = config_.request_timeout;
@@ -755,6 +758,7 @@ absl::StatusOr<nlohmann::json> RestClient::Patch(
   req.verb = "patch";
   req.resource_label = ResourceLabel(r);
   req.path = ResourcePath(r, ns, name, subresource);
+  req.query = QueryString({{"fieldManager", options_.field_manager}});
   req.content_type = PatchContentType(type);
   req.body = Dump(patch);
   // A JSON patch may append to lists or test-and-set: repeating it after an

@@ -92,6 +92,12 @@ struct RestClientOptions {
   RetryPolicy retry;
   HttpVersion http_version = HttpVersion::kHttp2;
   std::string user_agent = "zen-lead";
+  // The field manager of this client's creates, updates and patches: sent
+  // as fieldManager, the name managedFields records for them. One per
+  // writer (pool::kOperatorFieldManager, pool::kWebhookFieldManager). "":
+  // none is sent and the API server derives one from the User-Agent.
+  // Server-side applies name theirs in ApplyOptions::field_manager.
+  std::string field_manager;
   // Idle connections kept for reuse; more are closed when released.
   size_t max_idle_connections = 16;
 };

@@ -1,5 +1,7 @@
 #include "api/pool/objects.h"
 
+#include <cstdio>
+#include <cstdlib>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -278,8 +280,36 @@ std::optional<Source> SourceFromService(const json& service) {
   return s;
 }
 
+const lp::LeaderPolicySpec& DefaultPolicySpec() {
+  static const lp::LeaderPolicySpec* const kDefaults = [] {
+    auto* spec = new lp::LeaderPolicySpec();
+    lp::ApplyDefaults(*spec);
+    // PolicySettings' initialisers read every one of these.
+    const std::pair<const char*, bool> settings[] = {
+        {"leaseDurationSeconds", spec->lease_duration_seconds.has_value()},
+        {"renewDeadlineSeconds", spec->renew_deadline_seconds.has_value()},
+        {"retryPeriodSeconds", spec->retry_period_seconds.has_value()},
+        {"identityStrategy", spec->identity_strategy.has_value()},
+        {"followerMode", spec->follower_mode.has_value()},
+        {"minReadySeconds", spec->min_ready_seconds.has_value()},
+    };
+    for (const auto& [field, defaulted] : settings) {
+      if (defaulted) continue;
+      std::fprintf(stderr,
+                   "zen-lead: the LeaderPolicy CRD gives spec.%s no default; "
+                   "pool::PolicySettings needs one (add it to "
+                   "config/crd/bases/coordination.kube-zen.io_leaderpolicies."
+                   "yaml)\n",
+                   field);
+      std::abort();
+    }
+    return spec;
+  }();
+  return *kDefaults;
+}
+
 PolicySettings PolicyFromObject(const json& policy) {
-  PolicySettings p;
+  PolicySettings p = DefaultPolicySettings();
   std::optional<lp::LeaderPolicy> parsed = Parse<lp::LeaderPolicy>(policy);
   if (!parsed) return p;  // treated as missing: defaults
   lp::LeaderPolicy obj = std::move(*parsed);
@@ -289,13 +319,18 @@ PolicySettings PolicyFromObject(const json& policy) {
   const k8s::ObjectMeta& meta = Or(obj.metadata);
   p.uid = meta.uid.value_or("");
   p.generation = meta.generation.value_or(0);
+  // ApplyDefaults set every field (DefaultPolicySpec checks that the CRD
+  // defaults each); value_or keeps the default p already holds regardless.
   const lp::LeaderPolicySpec& spec = *obj.spec;
-  p.lease_duration_seconds = spec.lease_duration_seconds.value_or(15);
-  p.renew_deadline_seconds = spec.renew_deadline_seconds.value_or(10);
-  p.retry_period_seconds = spec.retry_period_seconds.value_or(2);
-  p.min_ready_seconds = spec.min_ready_seconds.value_or(0);
-  p.identity_strategy = spec.identity_strategy.value_or("pod");
-  p.follower_mode = spec.follower_mode.value_or("standby");
+  p.lease_duration_seconds =
+      spec.lease_duration_seconds.value_or(p.lease_duration_seconds);
+  p.renew_deadline_seconds =
+      spec.renew_deadline_seconds.value_or(p.renew_deadline_seconds);
+  p.retry_period_seconds =
+      spec.retry_period_seconds.value_or(p.retry_period_seconds);
+  p.min_ready_seconds = spec.min_ready_seconds.value_or(p.min_ready_seconds);
+  p.identity_strategy = spec.identity_strategy.value_or(p.identity_strategy);
+  p.follower_mode = spec.follower_mode.value_or(p.follower_mode);
   std::vector<std::string> problems;
   if (absl::Status v = Validate(obj); !v.ok()) {
     problems.push_back(std::string(v.message()));
@@ -304,7 +339,7 @@ PolicySettings PolicyFromObject(const json& policy) {
     problems.push_back(std::string(v.message()));
   }
   if (!problems.empty()) {
-    PolicySettings defaults;
+    PolicySettings defaults = DefaultPolicySettings();
     defaults.found = true;
     defaults.uid = p.uid;
     defaults.generation = p.generation;
@@ -566,7 +601,8 @@ std::optional<LeaseState> LeaseFromObject(const json& lease) {
   s.holder_uid = AnnotationOf(meta, kHolderUidAnnotation);
   s.acquire_time = ParseRfcTime(spec.acquire_time.value_or(""));
   s.renew_time = ParseRfcTime(spec.renew_time.value_or(""));
-  s.lease_duration_seconds = spec.lease_duration_seconds.value_or(15);
+  s.lease_duration_seconds =
+      spec.lease_duration_seconds.value_or(s.lease_duration_seconds);
   s.transitions = spec.lease_transitions.value_or(0);
   return s;
 }
@@ -623,12 +659,10 @@ json MergePatchFor(const json& have, const json& want) {
   if (!have.is_object() || !want.is_object()) return want;
   for (auto it = want.begin(); it != want.end(); ++it) {
     auto old = have.find(it.key());
-    if (old == have.end()) {
-      patch[it.key()] = *it;
-    } else if (old->is_object() && it->is_object()) {
+    if (old != have.end() && old->is_object() && it->is_object()) {
       json sub = MergePatchFor(*old, *it);
       if (!sub.empty()) patch[it.key()] = std::move(sub);
-    } else if (*old != *it) {
+    } else if (old == have.end() || *old != *it) {
       patch[it.key()] = *it;
     }
   }

@@ -5,7 +5,8 @@
 // apply bodies. Everything else in the operator works on these plain structs.
 //
 //   std::optional<Source> s = SourceFromWorkload(kDeployment, deployment);
-//   Candidate c = CandidateFromPod(pod, "pod");
+//   PolicySettings policy = PolicyFromObject(leader_policy);
+//   Candidate c = CandidateFromPod(pod, policy.identity_strategy);
 //   nlohmann::json svc = LeaderServiceApply(*s, ports);
 //   client->Apply(kServices, s->ns, svc["metadata"]["name"], svc, force);
 #ifndef ZEN_LEAD_API_POOL_OBJECTS_H_
@@ -21,6 +22,7 @@
 #include "absl/time/time.h"
 #include "api/pool/election.h"
 #include "api/pool/ports.h"
+#include "api/types/leaderpolicy.h"
 #include "nlohmann/json.hpp"
 
 namespace zenlead::pool {
@@ -47,7 +49,29 @@ inline constexpr char kSliceManagedBy[] = "zen-lead";
 inline constexpr char kServiceNameLabel[] = "kubernetes.io/service-name";
 inline constexpr char kLeaderSuffix[] = "-leader";
 
+// Field managers: each writer of zen-lead records its writes under its own
+// name (managedFields), so a server-side apply by one never takes over
+// fields of the other, and `kubectl get -o yaml` tells who wrote what.
+// Creates and merge patches are recorded under the client's field manager
+// (client::RestClientOptions::field_manager), server-side applies under
+// client::ApplyOptions::field_manager: both are set from these.
+inline constexpr char kOperatorFieldManager[] = "zen-lead-operator";
+inline constexpr char kWebhookFieldManager[] = "zen-lead-webhook";
+
+// The CRD's defaults of a LeaderPolicy spec: an empty spec run through the
+// generated ApplyDefaults, computed once (thread-safe). Every setting has a
+// value: the CRD gives each one a default (checked on first use; a schema
+// without one is a broken build and aborts with the field's name).
+const api::v1alpha1::LeaderPolicySpec& DefaultPolicySpec();
+
 // A LeaderPolicy's spec with the CRD defaults applied.
+//
+// A default-constructed PolicySettings (`PolicySettings{}`, or by its name
+// DefaultPolicySettings()) holds the CRD's defaults: the settings'
+// initialisers read them from the generated ApplyDefaults
+// (DefaultPolicySpec()), so the CRD is their only source and changing a
+// default there changes it here. Strings are the generated enum constants
+// (api::v1alpha1::LeaderPolicySpec::kFollowerModeStandby, ...).
 struct PolicySettings {
   bool found = false;
   // Non-empty when the stored spec breaks the CRD's rules (a policy stored
@@ -56,13 +80,17 @@ struct PolicySettings {
   std::string invalid;
   std::string uid;
   int64_t generation = 0;
-  int32_t lease_duration_seconds = 15;
-  int32_t renew_deadline_seconds = 10;
-  int32_t retry_period_seconds = 2;
-  std::string identity_strategy = "pod";
-  std::string follower_mode = "standby";
-  int32_t min_ready_seconds = 0;
+  int32_t lease_duration_seconds = *DefaultPolicySpec().lease_duration_seconds;
+  int32_t renew_deadline_seconds = *DefaultPolicySpec().renew_deadline_seconds;
+  int32_t retry_period_seconds = *DefaultPolicySpec().retry_period_seconds;
+  std::string identity_strategy = *DefaultPolicySpec().identity_strategy;
+  std::string follower_mode = *DefaultPolicySpec().follower_mode;
+  int32_t min_ready_seconds = *DefaultPolicySpec().min_ready_seconds;
 };
+
+// The settings of a pool without a LeaderPolicy: the CRD's defaults (not
+// found, no uid).
+inline PolicySettings DefaultPolicySettings() { return PolicySettings{}; }
 
 // A workload or Service that joins a pool. Deployments, StatefulSets and
 // Services are the TrafficDirector's; Jobs and CronJobs are StateGuard's.
@@ -120,7 +148,8 @@ absl::Status ValidatePolicySettings(const PolicySettings& policy);
 // (a DNS-1123 subdomain of at most 63 characters); the error says why not.
 absl::Status ValidatePoolName(const std::string& pool);
 
-// What the election needs of a pod. identity_strategy: "pod" or "custom".
+// What the election needs of a pod. identity_strategy: a value of
+// api::v1alpha1::LeaderPolicySpec's kIdentityStrategy* constants.
 Candidate CandidateFromPod(const nlohmann::json& pod,
                            const std::string& identity_strategy);
 std::vector<ContainerPort> PodContainerPorts(const nlohmann::json& pod);
@@ -163,7 +192,11 @@ struct LeaseState {
   std::string holder_uid;
   absl::Time acquire_time = absl::InfinitePast();
   absl::Time renew_time = absl::InfinitePast();
-  int32_t lease_duration_seconds = 15;
+  // The Lease's own spec.leaseDurationSeconds. zen-lead always writes it
+  // (NextLease: the policy's); a new LeaseState, and a zen-lead Lease
+  // without the field (edited by hand), read as the CRD's default lease
+  // duration, the one a pool without a LeaderPolicy would write.
+  int32_t lease_duration_seconds = *DefaultPolicySpec().lease_duration_seconds;
   int64_t transitions = 0;
 };
 // Reads a pool Lease; nullopt when the object is not zen-lead's.

@@ -1,11 +1,20 @@
 #include "api/pool/objects.h"
 
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "yaml-cpp/yaml.h"
 
 namespace zenlead::pool {
 namespace {
 
 using nlohmann::json;
+using Spec = api::v1alpha1::LeaderPolicySpec;
 
 json Lease(const std::string& holder, const std::string& renew,
            const std::string& rv) {
@@ -85,14 +94,142 @@ json Policy(json spec) {
       {"spec", std::move(spec)}};
 }
 
-TEST(PolicyFromObjectTest, DefaultsFromTheCrd) {
-  PolicySettings p = PolicyFromObject(Policy(json::object()));
+// The CRD file itself (a data dependency), read as the API server reads it:
+// the defaults of spec's properties in the storage version, as YAML
+// scalars ("15", "pod"). Empty, with a test failure, if it does not load.
+std::map<std::string, std::string> CrdSpecDefaults() {
+  constexpr char kCrd[] =
+      "config/crd/bases/coordination.kube-zen.io_leaderpolicies.yaml";
+  std::map<std::string, std::string> defaults;
+  try {
+    const YAML::Node crd = YAML::LoadFile(kCrd);
+    for (const YAML::Node& version : crd["spec"]["versions"]) {
+      if (!version["storage"].as<bool>(false)) continue;
+      const YAML::Node spec =
+          version["schema"]["openAPIV3Schema"]["properties"]["spec"];
+      for (const auto& property : spec["properties"]) {
+        if (const YAML::Node d = property.second["default"]; d) {
+          defaults[property.first.as<std::string>()] = d.Scalar();
+        }
+      }
+    }
+  } catch (const YAML::Exception& e) {
+    ADD_FAILURE() << kCrd << ": " << e.what();
+  }
+  EXPECT_FALSE(defaults.empty()) << kCrd << " gives spec no defaults";
+  return defaults;
+}
+
+// Every PolicySettings member that has a CRD default, by the JSON name of
+// its spec field, printed as the YAML scalar would be.
+const std::map<std::string, std::function<std::string(const PolicySettings&)>>&
+Settings() {
+  static const auto* const kSettings = new std::map<
+      std::string, std::function<std::string(const PolicySettings&)>>{
+      {"leaseDurationSeconds",
+       [](const PolicySettings& p) {
+         return absl::StrCat(p.lease_duration_seconds);
+       }},
+      {"renewDeadlineSeconds",
+       [](const PolicySettings& p) {
+         return absl::StrCat(p.renew_deadline_seconds);
+       }},
+      {"retryPeriodSeconds",
+       [](const PolicySettings& p) {
+         return absl::StrCat(p.retry_period_seconds);
+       }},
+      {"identityStrategy",
+       [](const PolicySettings& p) { return p.identity_strategy; }},
+      {"followerMode", [](const PolicySettings& p) { return p.follower_mode; }},
+      {"minReadySeconds",
+       [](const PolicySettings& p) {
+         return absl::StrCat(p.min_ready_seconds);
+       }},
+  };
+  return *kSettings;
+}
+
+// One source for each fact: every way to get "the defaults" in C++ says
+// what the CRD file says, so a default copied into C++ (a member
+// initialiser, a value_or) that differs from the CRD fails here.
+TEST(PolicyDefaultsTest, AreTheCrdsDefaults) {
+  const std::map<std::string, std::string> crd = CrdSpecDefaults();
+  std::vector<std::string> crd_fields;
+  crd_fields.reserve(crd.size());
+  for (const auto& [field, value] : crd) crd_fields.push_back(field);
+  std::vector<std::string> settings_fields;
+  settings_fields.reserve(Settings().size());
+  for (const auto& [field, get] : Settings()) settings_fields.push_back(field);
+  EXPECT_EQ(crd_fields, settings_fields)
+      << "every spec field the CRD defaults is a PolicySettings member, and "
+         "every member here has a CRD default";
+
+  json no_spec = Policy(json::object());
+  no_spec.erase("spec");
+  const std::map<std::string, PolicySettings> ways = {
+      {"DefaultPolicySettings()", DefaultPolicySettings()},
+      {"PolicySettings{}", PolicySettings{}},
+      {"PolicyFromObject(empty spec)",
+       PolicyFromObject(Policy(json::object()))},
+      {"PolicyFromObject(no spec)", PolicyFromObject(no_spec)},
+      // Invalid or undecodable: the defaults are used instead.
+      {"PolicyFromObject(invalid spec)",
+       PolicyFromObject(Policy({{"leaseDurationSeconds", 0},
+                                {"renewDeadlineSeconds", 400},
+                                {"retryPeriodSeconds", 0},
+                                {"identityStrategy", "bogus"},
+                                {"followerMode", "sleep"},
+                                {"minReadySeconds", -1}}))},
+      {"PolicyFromObject(wrong types)",
+       PolicyFromObject(Policy({{"leaseDurationSeconds", "long"}}))},
+  };
+  for (const auto& [field, value] : crd) {
+    auto get = Settings().find(field);
+    if (get == Settings().end()) continue;  // reported above
+    for (const auto& [way, settings] : ways) {
+      EXPECT_EQ(get->second(settings), value)
+          << way << ": spec." << field << " defaults to " << value
+          << " in the CRD";
+    }
+  }
+  EXPECT_EQ(PolicyFromObject(Policy(json::object())).generation, 3);
+  ASSERT_TRUE(crd.count("leaseDurationSeconds"));
+  // The Lease's duration when nothing says otherwise.
+  EXPECT_EQ(absl::StrCat(LeaseState{}.lease_duration_seconds),
+            crd.at("leaseDurationSeconds"));
+  std::optional<LeaseState> edited = LeaseFromObject(
+      {{"metadata",
+        {{"name", "db"}, {"labels", {{kManagedByLabel, kManagedBy}}}}},
+       {"spec", {{"holderIdentity", "a"}}}});
+  ASSERT_TRUE(edited.has_value());
+  EXPECT_EQ(absl::StrCat(edited->lease_duration_seconds),
+            crd.at("leaseDurationSeconds"));
+}
+
+// The defaults obey the CRD's own rules, the CEL ones too.
+TEST(PolicyDefaultsTest, AreValid) {
+  EXPECT_TRUE(api::v1alpha1::Validate(DefaultPolicySpec()).ok());
+  EXPECT_TRUE(ValidatePolicySettings(DefaultPolicySettings()).ok());
+  EXPECT_TRUE(PolicyFromObject(Policy(json::object())).invalid.empty());
+}
+
+TEST(PolicyFromObjectTest, SetValuesOverrideTheDefaults) {
+  PolicySettings p = PolicyFromObject(
+      Policy({{"leaseDurationSeconds", 30},
+              {"renewDeadlineSeconds", 20},
+              {"retryPeriodSeconds", 4},
+              {"identityStrategy", Spec::kIdentityStrategyCustom},
+              {"followerMode", Spec::kFollowerModeScaleDown},
+              {"minReadySeconds", 7}}));
   EXPECT_TRUE(p.found);
   EXPECT_TRUE(p.invalid.empty()) << p.invalid;
-  EXPECT_EQ(p.lease_duration_seconds, 15);
-  EXPECT_EQ(p.renew_deadline_seconds, 10);
-  EXPECT_EQ(p.identity_strategy, "pod");
-  EXPECT_EQ(p.generation, 3);
+  EXPECT_EQ(p.uid, "u1");
+  EXPECT_EQ(p.lease_duration_seconds, 30);
+  EXPECT_EQ(p.renew_deadline_seconds, 20);
+  EXPECT_EQ(p.retry_period_seconds, 4);
+  EXPECT_EQ(p.identity_strategy, Spec::kIdentityStrategyCustom);
+  EXPECT_EQ(p.follower_mode, Spec::kFollowerModeScaleDown);
+  EXPECT_EQ(p.min_ready_seconds, 7);
 }
 
 // A policy stored under an older or relaxed CRD is not used as it is.
@@ -105,8 +242,10 @@ TEST(PolicyFromObjectTest, InvalidStoredSpecIsReportedAndNotUsed) {
       << p.invalid;
   EXPECT_NE(p.invalid.find("spec.identityStrategy"), std::string::npos)
       << p.invalid;
-  EXPECT_EQ(p.lease_duration_seconds, 15);  // the defaults, not 0
-  EXPECT_EQ(p.identity_strategy, "pod");
+  // The defaults, not 0 and "bogus".
+  EXPECT_EQ(p.lease_duration_seconds,
+            DefaultPolicySettings().lease_duration_seconds);
+  EXPECT_EQ(p.identity_strategy, DefaultPolicySettings().identity_strategy);
 }
 
 TEST(PolicyFromObjectTest, CrossFieldRulesNameBothFields) {
@@ -185,7 +324,7 @@ TEST(EndpointSliceApplyTest, AddressTypeFollowsTheLeaderIp) {
   EXPECT_EQ(slice["endpoints"][0]["addresses"][0], "fd00::1");
 }
 
-json PodWithIdentity(json annotations, json env) {
+json PodWithIdentity(const json& annotations, json env) {
   json pod = {
       {"metadata", {{"name", "db-0"}, {"namespace", "ns"}, {"uid", "u"}}},
       {"spec",
@@ -205,13 +344,17 @@ TEST(CandidateFromPodTest, CustomIdentityAnnotationThenEnvThenName) {
   json env = json::array({{{"name", "OTHER"}, {"value", "x"}},
                           {{"name", "ZEN_LEAD_IDENTITY"}, {"value", "db-a"}}});
   json both = PodWithIdentity({{"zen-lead/identity", "from-annotation"}}, env);
-  EXPECT_EQ(CandidateFromPod(both, "custom").identity, "from-annotation");
+  EXPECT_EQ(CandidateFromPod(both, Spec::kIdentityStrategyCustom).identity,
+            "from-annotation");
   json env_only = PodWithIdentity(nullptr, env);
-  EXPECT_EQ(CandidateFromPod(env_only, "custom").identity, "db-a");
-  EXPECT_EQ(CandidateFromPod(env_only, "pod").identity, "db-0");
+  EXPECT_EQ(CandidateFromPod(env_only, Spec::kIdentityStrategyCustom).identity,
+            "db-a");
+  EXPECT_EQ(CandidateFromPod(env_only, Spec::kIdentityStrategyPod).identity,
+            "db-0");
   // The projected pod answers the same, and keeps no other variable.
   json projected = ProjectPod(env_only);
-  EXPECT_EQ(CandidateFromPod(projected, "custom").identity, "db-a");
+  EXPECT_EQ(CandidateFromPod(projected, Spec::kIdentityStrategyCustom).identity,
+            "db-a");
   EXPECT_EQ(projected["spec"]["containers"][0]["env"].size(), 1u);
   EXPECT_FALSE(projected["spec"]["containers"][1].contains("env"));
   // Not literal (valueFrom), or only in another container: the pod name.
@@ -220,8 +363,10 @@ TEST(CandidateFromPodTest, CustomIdentityAnnotationThenEnvThenName) {
       json::array(
           {{{"name", "ZEN_LEAD_IDENTITY"},
             {"valueFrom", {{"fieldRef", {{"fieldPath", "metadata.name"}}}}}}}));
-  EXPECT_EQ(CandidateFromPod(from, "custom").identity, "db-0");
-  EXPECT_EQ(CandidateFromPod(PodWithIdentity(nullptr, json::array()), "custom")
+  EXPECT_EQ(CandidateFromPod(from, Spec::kIdentityStrategyCustom).identity,
+            "db-0");
+  EXPECT_EQ(CandidateFromPod(PodWithIdentity(nullptr, json::array()),
+                             Spec::kIdentityStrategyCustom)
                 .identity,
             "db-0");
 }

@@ -80,10 +80,14 @@ using LeaseDecision = std::function<std::optional<LeaseState>(
 // cannot both create it), and the fields that POST set stay co-owned by its
 // field manager, so an apply that leaves holderIdentity out would not
 // remove it; the patch says null. A conflict or AlreadyExists re-reads the
-// Lease from the API server and decides again, up to 3 times. Returns the state
-// the Lease holds afterwards (the written one, or the current one when
+// Lease from the API server and decides again, up to 3 times. Returns the
+// state the Lease holds afterwards (the written one, or the current one when
 // nothing needed writing). A foreign Lease is never written:
 // FailedPreconditionError for which IsLeaseConflict is true.
+//
+// managedFields records both writes under the client's field manager
+// (RestClientOptions::field_manager): kOperatorFieldManager for the
+// operator's client, kWebhookFieldManager for the webhook's.
 absl::StatusOr<LeaseState> WriteLeaseChange(client::Client& client,
                                             const std::string& ns,
                                             const std::string& pool,

@@ -29,8 +29,8 @@ LeaseState HeldBy(const std::string& name, int64_t transitions,
 }
 
 TEST(NextLeaseTest, FirstLeaderTakesTokenOne) {
-  std::optional<LeaseState> next =
-      NextLease(std::nullopt, Pod("a"), PolicySettings{}, 0, kEvery, kNow);
+  std::optional<LeaseState> next = NextLease(
+      std::nullopt, Pod("a"), DefaultPolicySettings(), 0, kEvery, kNow);
   ASSERT_TRUE(next.has_value());
   EXPECT_EQ(next->transitions, 1);
   EXPECT_EQ(next->holder_uid, "uid-a");
@@ -41,7 +41,7 @@ TEST(NextLeaseTest, FirstLeaderTakesTokenOne) {
 TEST(NextLeaseTest, NewHolderTakesTheNextToken) {
   std::optional<LeaseState> next =
       NextLease(HeldBy("a", 7, kNow - absl::Seconds(1)), Pod("b"),
-                PolicySettings{}, 7, kEvery, kNow);
+                DefaultPolicySettings(), 7, kEvery, kNow);
   ASSERT_TRUE(next.has_value());
   EXPECT_EQ(next->transitions, 8);
   EXPECT_EQ(next->holder_identity, "b");
@@ -50,27 +50,27 @@ TEST(NextLeaseTest, NewHolderTakesTheNextToken) {
 // The Lease was deleted (or recreated) after token 3: the next holder gets
 // 4, never 1 again.
 TEST(NextLeaseTest, TokenNeverGoesBackBelowTheHighWaterMark) {
-  std::optional<LeaseState> next =
-      NextLease(std::nullopt, Pod("a"), PolicySettings{}, 3, kEvery, kNow);
+  std::optional<LeaseState> next = NextLease(
+      std::nullopt, Pod("a"), DefaultPolicySettings(), 3, kEvery, kNow);
   ASSERT_TRUE(next.has_value());
   EXPECT_EQ(next->transitions, 4);
   // A Lease that says less than the mark (restored from an old backup).
-  next = NextLease(HeldBy("a", 1, kNow), Pod("b"), PolicySettings{}, 9, kEvery,
-                   kNow);
+  next = NextLease(HeldBy("a", 1, kNow), Pod("b"), DefaultPolicySettings(), 9,
+                   kEvery, kNow);
   ASSERT_TRUE(next.has_value());
   EXPECT_EQ(next->transitions, 10);
 }
 
 TEST(NextLeaseTest, SameHolderNotDueWritesNothing) {
   EXPECT_FALSE(NextLease(HeldBy("a", 2, kNow - absl::Seconds(1)), Pod("a"),
-                         PolicySettings{}, 2, kEvery, kNow)
+                         DefaultPolicySettings(), 2, kEvery, kNow)
                    .has_value());
 }
 
 TEST(NextLeaseTest, SameHolderDueIsOnlyARenewal) {
   LeaseState current = HeldBy("a", 2, kNow - kEvery);
   std::optional<LeaseState> next =
-      NextLease(current, Pod("a"), PolicySettings{}, 2, kEvery, kNow);
+      NextLease(current, Pod("a"), DefaultPolicySettings(), 2, kEvery, kNow);
   ASSERT_TRUE(next.has_value());
   EXPECT_EQ(next->renew_time, kNow);
   EXPECT_EQ(next->transitions, 2);
@@ -79,21 +79,21 @@ TEST(NextLeaseTest, SameHolderDueIsOnlyARenewal) {
 
 TEST(NextLeaseTest, LeaderLostClearsTheHolderKeepsTheToken) {
   LeaseState current = HeldBy("a", 5, kNow - absl::Seconds(1));
-  std::optional<LeaseState> next =
-      NextLease(current, std::nullopt, PolicySettings{}, 5, kEvery, kNow);
+  std::optional<LeaseState> next = NextLease(
+      current, std::nullopt, DefaultPolicySettings(), 5, kEvery, kNow);
   ASSERT_TRUE(next.has_value());
   EXPECT_EQ(next->holder_uid, "");
   EXPECT_EQ(next->holder_identity, "");
   EXPECT_EQ(next->transitions, 5);
   EXPECT_FALSE(OnlyRenewal(current, *next));
   // The next leader after a gap: 6.
-  next = NextLease(*next, Pod("b"), PolicySettings{}, 5, kEvery, kNow);
+  next = NextLease(*next, Pod("b"), DefaultPolicySettings(), 5, kEvery, kNow);
   ASSERT_TRUE(next.has_value());
   EXPECT_EQ(next->transitions, 6);
 }
 
 TEST(NextLeaseTest, PolicyLeaseDurationChangeIsWritten) {
-  PolicySettings policy;
+  PolicySettings policy = DefaultPolicySettings();
   policy.lease_duration_seconds = 60;
   std::optional<LeaseState> next =
       NextLease(HeldBy("a", 1, kNow), Pod("a"), policy, 1, kEvery, kNow);
@@ -105,7 +105,7 @@ TEST(NextLeaseTest, PolicyLeaseDurationChangeIsWritten) {
 TEST(LeasePatchTest, ClearsWhatTheLeaseNoLongerHas) {
   LeaseState none;
   none.transitions = 4;
-  nlohmann::json patch = LeasePatch("ns", "db", PolicySettings{}, none);
+  nlohmann::json patch = LeasePatch("ns", "db", DefaultPolicySettings(), none);
   EXPECT_TRUE(patch["spec"]["holderIdentity"].is_null()) << patch.dump();
   EXPECT_TRUE(patch["spec"]["renewTime"].is_null());
   EXPECT_EQ(patch["spec"]["leaseTransitions"], 4);
@@ -114,7 +114,7 @@ TEST(LeasePatchTest, ClearsWhatTheLeaseNoLongerHas) {
   EXPECT_TRUE(patch["metadata"]["ownerReferences"].is_null());
   EXPECT_FALSE(patch.contains("kind"));
   LeaseState held = HeldBy("a", 5, kNow);
-  PolicySettings policy;
+  PolicySettings policy = DefaultPolicySettings();
   policy.found = true;
   policy.uid = "p-uid";
   patch = LeasePatch("ns", "db", policy, held);
