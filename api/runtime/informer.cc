@@ -84,7 +84,6 @@ void Informer::Stop() {
   }
   // Outside mu_: the client's wake-up may take its own locks.
   cancel_->Cancel();
-  if (options_.interrupt) options_.interrupt();
   if (reflector_.joinable()) reflector_.join();
   if (dispatcher_.joinable()) dispatcher_.join();
 }

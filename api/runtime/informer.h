@@ -17,7 +17,9 @@
 // Informers may share one client (one cache per process): each passes its
 // own Cancellation (client.h) to its lists and watches, and Stop() cancels
 // only those, so it returns within milliseconds even while the watch is
-// quiet, and the client serves on.
+// quiet, and the client serves on. A Client wrapper that holds a call back
+// by itself releases it when the call's options.cancel is cancelled
+// (client::ScopedCancelCallback).
 //
 // Handlers run in order on one dispatch thread, after the store has the
 // change. HasSynced() turns true once the initial list was delivered. An
@@ -104,11 +106,6 @@ struct InformerOptions {
   // retries cost the server nothing, and an informer that waits 30 s after
   // an API server restart leaves its controller blind that long.
   absl::Duration disconnected_backoff_max = absl::Seconds(2);
-  // Deprecated, optional: not needed to stop, since Stop() cancels the
-  // informer's own list and watch calls (and leaves the client usable). If
-  // set, Stop() still calls it after that, for wrappers that hold a call
-  // back by themselves; it is going away.
-  std::function<void()> interrupt;
   // nullptr: RealClock().
   client::Clock* clock = nullptr;
   // nullptr: DefaultLogger().

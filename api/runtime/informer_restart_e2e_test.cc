@@ -18,7 +18,7 @@
 //
 //   e2e/cluster/up /tmp/c && source /tmp/c/env
 //   bazel test --test_env=KUBECONFIG=$KUBECONFIG
-//       //api/client:informer_restart_e2e_test
+//       //api/runtime:informer_restart_e2e_test
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
@@ -84,7 +84,8 @@ void RestartApiserver(const std::string& dir, bool bump_etcd = true) {
 
 // Forwards to a RestClient; Pause() holds watches off: the next event is
 // dropped (lost to the caller), the watch ends, and Watch does not return
-// until Resume() — the caller is disconnected meanwhile.
+// until Resume() — the caller is disconnected meanwhile — or until the
+// watch's own cancellation (the informer's Stop()) releases it.
 class PausableClient : public client::testing::ForwardingClient {
  public:
   explicit PausableClient(client::RestClient* inner)
@@ -93,15 +94,21 @@ class PausableClient : public client::testing::ForwardingClient {
   absl::Status Watch(const client::Resource& r, absl::string_view ns,
                      const client::WatchOptions& options,
                      const client::WatchHandler& handler) override {
+    // Registered and removed without mu_ held: the callback takes it.
+    bool cancelled = false;  // guarded by mu_
+    client::ScopedCancelCallback release(options.cancel.get(), [&] {
+      absl::MutexLock lock(&mu_);
+      cancelled = true;
+    });
     absl::Status status =
         inner_->Watch(r, ns, options, [&](const client::WatchEvent& event) {
           if (Paused()) return false;  // this event never reaches the caller
           return handler(event);
         });
     absl::MutexLock lock(&mu_);
-    parked_ = paused_;
-    auto resumed = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return !paused_ || stopped_;
+    parked_ = paused_ && !cancelled;
+    auto resumed = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return !paused_ || cancelled;
     };
     mu_.Await(absl::Condition(&resumed));
     parked_ = false;
@@ -121,13 +128,6 @@ class PausableClient : public client::testing::ForwardingClient {
     absl::MutexLock lock(&mu_);
     return parked_;
   }
-  void Stop() {
-    {
-      absl::MutexLock lock(&mu_);
-      stopped_ = true;
-    }
-    inner_->Stop();
-  }
 
  private:
   bool Paused() {
@@ -139,7 +139,6 @@ class PausableClient : public client::testing::ForwardingClient {
   absl::Mutex mu_;
   bool paused_ ABSL_GUARDED_BY(mu_) = false;
   bool parked_ ABSL_GUARDED_BY(mu_) = false;
-  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 class InformerRestartE2eTest : public ::testing::Test {
@@ -181,7 +180,6 @@ class InformerRestartE2eTest : public ::testing::Test {
 TEST_F(InformerRestartE2eTest, ConvergesAcrossARestartMidWatch) {
   TestNamespace ns(client_.get(), "inf-restart");
   InformerOptions options = Options(ns.name());
-  options.interrupt = [&] { watch_client_->Stop(); };
   Informer informer(watch_client_.get(), std::move(options));
   Mirror mirror;
   ASSERT_TRUE(informer.AddEventHandler(mirror.Handler()).ok());
@@ -249,7 +247,6 @@ TEST_F(InformerRestartE2eTest, RelistAfterGoneDeliversExactlyWhatChanged) {
   }
   PausableClient pausable(watch_client_.get());
   InformerOptions options = Options(ns.name());
-  options.interrupt = [&] { pausable.Stop(); };
   Informer informer(&pausable, std::move(options));
   Mirror mirror;
   ASSERT_TRUE(informer.AddEventHandler(mirror.Handler()).ok());
@@ -321,7 +318,6 @@ TEST_F(InformerRestartE2eTest,
   options.resource = kConfigMaps;
   options.ns = ns.name();
   options.label_selector = kSelector;
-  options.interrupt = [&] { watch_client_->Stop(); };
   Informer informer(watch_client_.get(), std::move(options));
   ASSERT_TRUE(informer.Start().ok());
   ASSERT_TRUE(informer.WaitForSync(absl::Now() + absl::Seconds(30)));

@@ -165,8 +165,6 @@ Result RunInformer(const std::string& ns, bool projected) {
   options.ns = ns;
   options.page_size = absl::GetFlag(FLAGS_page_size);
   if (projected) options.projection = PodProjection;
-  client::RestClient* raw = rest.get();
-  options.interrupt = [raw] { raw->Stop(); };
   const Memory before = MeasureMemory();
   auto informer =
       std::make_unique<runtime::Informer>(rest.get(), std::move(options));
