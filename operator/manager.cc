@@ -13,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "api/client/config.h"
 #include "api/client/status_macros.h"
+#include "api/pool/objects.h"
 #include "api/runtime/leader_election.h"
 #include "api/runtime/runtime_metrics.h"
 #include "operator/http_server.h"
@@ -250,6 +251,7 @@ absl::Status Manager::RunInternal(Servers& servers) {
   ASSIGN_OR_RETURN(client_options.observer,
                    runtime::NewRequestMetrics(&metrics_));
   client_options.user_agent = "zen-lead-operator";
+  client_options.field_manager = pool::kOperatorFieldManager;
   ASSIGN_OR_RETURN(client_,
                    client::RestClient::Create(*config, client_options));
   // The elector's requests give up well inside the renew deadline and are

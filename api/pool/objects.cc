@@ -251,6 +251,22 @@ std::optional<Source> SourceFromService(const json& service) {
     s.pool = s.name;
     s.pool_named = false;
   }
+  // The original zen-lead's Service annotations.
+  const std::map<std::string, std::string> annotations =
+      meta.annotations.value_or(std::map<std::string, std::string>());
+  ParsedServiceSettings settings = ParseServiceSettings(s.name, annotations);
+  if (annotations.count(kLeaderServiceNameAnnotation)) {
+    s.leader_service_name = settings.settings.leader_service_name;
+  }
+  s.sticky = settings.settings.sticky;
+  s.min_ready = settings.settings.min_ready;
+  for (SettingProblem& p : settings.problems) {
+    // A default name that is too long is reported by the claim check
+    // (InvalidLeaderServiceName); here only the annotations the user set.
+    if (annotations.count(p.annotation)) {
+      s.setting_problems.push_back(std::move(p));
+    }
+  }
   const k8s::ServiceSpec& spec = Or(svc->spec);
   s.selector = spec.selector.value_or(std::map<std::string, std::string>());
   if (s.selector.empty()) {

@@ -22,6 +22,7 @@
 #include "absl/time/time.h"
 #include "api/pool/election.h"
 #include "api/pool/ports.h"
+#include "api/pool/service_settings.h"
 #include "api/types/leaderpolicy.h"
 #include "nlohmann/json.hpp"
 
@@ -116,6 +117,15 @@ struct Source {
   // written for such a source.
   std::string problem_reason;
   std::string problem;
+  // Services: the settings of their zen-lead.io/* annotations
+  // (service_settings.h); workloads keep the defaults.
+  // leader_service_name: "" for <name>-leader.
+  std::string leader_service_name;
+  bool sticky = true;
+  std::optional<absl::Duration> min_ready;
+  // Annotations whose values were not used (the default applies): each is
+  // warned about, naming the annotation.
+  std::vector<SettingProblem> setting_problems;
 
   std::string KindName() const;    // "Deployment", "StatefulSet", ...
   std::string ApiVersion() const;  // "apps/v1", "batch/v1" or "v1"
@@ -124,7 +134,10 @@ struct Source {
     return kind == Kind::kDeployment || kind == Kind::kStatefulSet ||
            kind == Kind::kService;
   }
-  std::string LeaderServiceName() const { return name + kLeaderSuffix; }
+  std::string LeaderServiceName() const {
+    return leader_service_name.empty() ? name + kLeaderSuffix
+                                       : leader_service_name;
+  }
 };
 
 // The source a Deployment, StatefulSet, Job or CronJob forms, or nullopt

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "api/client/errors.h"
+#include "api/pool/service_settings.h"
 
 namespace zenlead::op {
 namespace {
@@ -58,11 +59,11 @@ RoutingPlan PlanRouting(const PoolSnapshot& snap, PoolMemory& memory) {
   plan.has_policy = snap.policy_object != nullptr;
   pool::PolicySettings policy =
       plan.has_policy ? pool::PolicyFromObject(*snap.policy_object)
-                      : pool::PolicySettings{};
+                      : pool::DefaultPolicySettings();
   const std::string invalid_policy = policy.invalid;
   if (!invalid_policy.empty()) {
     pool::PolicySettings fallback =
-        memory.last_good_policy.value_or(pool::PolicySettings{});
+        memory.last_good_policy.value_or(pool::DefaultPolicySettings());
     fallback.found = true;
     fallback.uid = policy.uid;
     fallback.generation = policy.generation;
@@ -115,6 +116,25 @@ RoutingPlan PlanRouting(const PoolSnapshot& snap, PoolMemory& memory) {
     plan.problems.insert(plan.problems.begin(), {"InvalidPoolName", message});
   }
 
+  // A Service's own settings: an invalid value keeps the default and is
+  // warned about, naming the annotation.
+  plan.min_ready = absl::Seconds(policy.min_ready_seconds);
+  bool min_ready_overridden = false;
+  for (const RouteView& r : snap.routes) {
+    const pool::Source& s = r.source;
+    for (const pool::SettingProblem& p : s.setting_problems) {
+      plan.warnings.push_back(
+          OnSource(s, pool::kInvalidAnnotationReason, p.message));
+    }
+    if (!s.sticky) plan.sticky = false;
+    if (s.min_ready) {
+      plan.min_ready = min_ready_overridden
+                           ? std::max(plan.min_ready, *s.min_ready)
+                           : *s.min_ready;
+      min_ready_overridden = true;
+    }
+  }
+
   // Sources whose leader Service zen-lead may write (SPEC §3.1: never a
   // Service or EndpointSlice it did not create; one writer per name).
   for (size_t i = 0; i < snap.routes.size(); ++i) {
@@ -150,9 +170,29 @@ RoutingPlan PlanRouting(const PoolSnapshot& snap, PoolMemory& memory) {
   }
   plan.candidates.reserve(by_uid.size());
   for (auto& [uid, c] : by_uid) plan.candidates.push_back(std::move(c));
-  plan.choice =
-      pool::ChooseLeader(plan.candidates, plan.current_uid,
-                         absl::Seconds(policy.min_ready_seconds), snap.now);
+  if (plan.sticky) {
+    plan.choice = pool::ChooseLeader(plan.candidates, plan.current_uid,
+                                     plan.min_ready, snap.now);
+  } else {
+    // Not sticky: the oldest Ready pod, even over a current leader that can
+    // still lead; the current one stays only while no pod qualifies (all
+    // still inside min-ready).
+    plan.choice =
+        pool::ChooseLeader(plan.candidates, "", plan.min_ready, snap.now);
+    if (plan.choice.leader) {
+      plan.choice.changed = plan.choice.leader->uid != plan.current_uid;
+    } else {
+      plan.choice = pool::ChooseLeader(plan.candidates, plan.current_uid,
+                                       plan.min_ready, snap.now);
+    }
+  }
+  if (plan.choice.changed) memory.last_switch = snap.now;
+  plan.last_switch = memory.last_switch;
+  if (plan.last_switch == absl::InfinitePast() && plan.choice.leader &&
+      snap.lease && snap.lease->state.holder_uid == plan.choice.leader->uid) {
+    // After a restart: the Lease says since when it holds.
+    plan.last_switch = snap.lease->state.acquire_time;
+  }
   plan.renew_every = RenewInterval(policy);
   memory.renew_every = plan.renew_every;
   plan.token_high_water = std::max(

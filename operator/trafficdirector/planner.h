@@ -77,6 +77,9 @@ struct PoolMemory {
   // A status change that only moved `candidates` waits until then, so a
   // follower's readiness flapping costs one status write, or none.
   absl::Time candidates_due = absl::InfinitePast();
+  // When the leader last changed (to a pod or to none), as this operator
+  // saw it: the leader Service's zen-lead.io/leader-last-switch-time.
+  absl::Time last_switch = absl::InfinitePast();
 };
 
 // A reason (UpperCamelCase) and a message for the Ready condition.
@@ -136,6 +139,14 @@ struct RoutingPlan {
   absl::Duration renew_every = absl::ZeroDuration();
   // The token floor: no token issued is ever below it.
   int64_t token_high_water = 0;
+  // The Services' settings in force for the pool: sticky unless a source
+  // Service says zen-lead.io/sticky: "false" (always the oldest Ready pod);
+  // minReadySeconds, or the largest zen-lead.io/min-ready-duration.
+  bool sticky = true;
+  absl::Duration min_ready = absl::ZeroDuration();
+  // When the leader last changed (InfinitePast: unknown to this operator;
+  // the leader Service's own annotation then stays).
+  absl::Time last_switch = absl::InfinitePast();
 };
 
 // Decides the leader and which sources are routed; updates `memory`

@@ -323,7 +323,7 @@ TEST_F(PlannerTest, InvalidPolicyKeepsLastValidSettings) {
   PoolMemory fresh;
   RoutingPlan p = PlanRouting(snap_, fresh);
   EXPECT_EQ(p.policy.lease_duration_seconds,
-            pool::PolicySettings{}.lease_duration_seconds);
+            pool::DefaultPolicySettings().lease_duration_seconds);
   EXPECT_NE(p.warnings[0].note.find("default settings"), std::string::npos);
 }
 
@@ -433,6 +433,41 @@ TEST_F(PlannerTest, RenewInterval) {
   EXPECT_EQ(RenewInterval(p), absl::Seconds(5));
   p.renew_deadline_seconds = 15;
   EXPECT_EQ(RenewInterval(p), absl::Seconds(1)) << "at least a second";
+}
+
+TEST_F(PlannerTest, ServiceSettingsStickyMinReadyAndProblems) {
+  snap_.routes = {Route("web", -1, pool::Source::Kind::kService)};
+  snap_.pods = {Pod("old", true, kT0 - absl::Hours(1)),
+                Pod("b", true, kT0 - absl::Minutes(1))};
+  memory_.leader_uid = "uid-b";  // b leads; old is Ready again
+  memory_.leader_since = kT0 - absl::Minutes(1);
+  // Sticky (the default): b stays.
+  EXPECT_EQ(PlanRouting(snap_, memory_).choice.leader->name, "b");
+  // zen-lead.io/sticky: "false": always the oldest Ready pod.
+  snap_.routes[0].source.sticky = false;
+  RoutingPlan p = PlanRouting(snap_, memory_);
+  EXPECT_EQ(p.choice.leader->name, "old");
+  EXPECT_TRUE(p.choice.changed);
+  EXPECT_EQ(p.last_switch, kT0);
+  EXPECT_EQ(memory_.last_switch, kT0);
+  // ... but the current leader stays while no pod qualifies yet.
+  snap_.routes[0].source.min_ready = absl::Hours(2);
+  snap_.pods = {Pod("old", true, kT0 - absl::Hours(1), kT0 - absl::Minutes(1)),
+                Pod("b", true, kT0 - absl::Minutes(1), kT0 - absl::Minutes(1))};
+  RoutingPlan waiting = PlanRouting(snap_, memory_);
+  EXPECT_EQ(waiting.min_ready, absl::Hours(2))
+      << "zen-lead.io/min-ready-duration overrides minReadySeconds";
+  EXPECT_EQ(waiting.choice.leader->name, "b");
+  EXPECT_FALSE(waiting.choice.changed);
+  // An invalid annotation: a Warning on the Service, naming it.
+  snap_.routes[0].source.setting_problems = {
+      {"zen-lead.io/sticky", "maybe", "zen-lead.io/sticky: \"maybe\" ..."}};
+  RoutingPlan warned = PlanRouting(snap_, memory_);
+  ASSERT_EQ(warned.warnings.size(), 1u);
+  EXPECT_EQ(warned.warnings[0].reason, "InvalidAnnotation");
+  EXPECT_EQ(warned.warnings[0].kind, "Service");
+  EXPECT_NE(warned.warnings[0].note.find("zen-lead.io/sticky"),
+            std::string::npos);
 }
 
 }  // namespace

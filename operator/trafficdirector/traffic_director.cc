@@ -12,6 +12,7 @@
 #include "api/pool/election.h"
 #include "api/pool/membership.h"
 #include "api/pool/pool_lease.h"
+#include "api/pool/service_settings.h"
 #include "api/pool/work_item.h"
 #include "api/types/deployment.h"
 #include "api/types/endpointslice.h"
@@ -699,7 +700,8 @@ std::vector<pool::ContainerPort> TrafficDirector::ContainerPortsOf(
 absl::Status TrafficDirector::PatchIfChanged(client::Client* writer,
                                              const Resource& r,
                                              const json& desired,
-                                             const json& have) {
+                                             const json& have,
+                                             const json& annotations) {
   // A JSON merge patch of what differs, not a server-side apply: every
   // object here was created with a POST (create-only, so a name someone
   // else holds is never taken), and the fields that POST set stay co-owned
@@ -739,6 +741,9 @@ absl::Status TrafficDirector::PatchIfChanged(client::Client* writer,
     compare({"ports"}, json::array());
   } else if (!ServiceUpToDate(desired, have)) {
     patch["spec"]["ports"] = field(desired, {"spec", "ports"});
+  }
+  if (!annotations.empty()) {
+    patch["metadata"]["annotations"] = annotations;
   }
   if (patch.empty()) return absl::OkStatus();
   // The UID as read: if the object was replaced by someone else's since,
@@ -965,12 +970,40 @@ absl::Status TrafficDirector::Reconcile(const pool::PoolKey& key) {
     state.loss_observed = absl::InfinitePast();
   }
 
-  // 4. The leader Services (created above when they were missing).
+  // 4. The leader Services (created above when they were missing), with
+  //    the annotations naming the leader: after the slices, never before.
   for (size_t i : plan.writable) {
     if (!slice_written[i] || cached_svcs[i] == nullptr) continue;
+    const json& have = *cached_svcs[i];
+    std::map<std::string, std::string> have_annotations;
+    if (have.contains("metadata") && have["metadata"].is_object() &&
+        have["metadata"].contains("annotations") &&
+        have["metadata"]["annotations"].is_object()) {
+      for (auto it = have["metadata"]["annotations"].begin();
+           it != have["metadata"]["annotations"].end(); ++it) {
+        if (it->is_string()) have_annotations[it.key()] = *it;
+      }
+    }
+    absl::Time switched = plan.last_switch;
+    if (switched == absl::InfinitePast()) {
+      // Unknown to this operator (just restarted, no Lease): keep what the
+      // Service says.
+      auto it = have_annotations.find(pool::kLeaderLastSwitchTimeAnnotation);
+      if (it != have_annotations.end()) {
+        switched = pool::ParseSwitchTime(it->second).value_or(switched);
+      }
+    }
+    std::optional<pool::LeaderPod> leader;
+    if (choice.leader) {
+      leader = pool::LeaderPod{choice.leader->name, choice.leader->uid};
+    }
+    json annotations = pool::LeaderAnnotationsPatch(
+        have_annotations, pool::LeaderAnnotations(leader, switched));
     result.Update(PatchIfChanged(
         deps_.writer, kServices,
-        pool::LeaderServiceApply(snap.routes[i].source), *cached_svcs[i]));
+        pool::LeaderServiceApply(snap.routes[i].source), have,
+        annotations.empty() ? json::object()
+                            : annotations["metadata"]["annotations"]));
   }
 
   // 5. The pool Lease: holder, fencing token, renewals. Every holder change

@@ -181,10 +181,12 @@ class TrafficDirector : public Controller {
   absl::Status Cleanup(const std::string& ns, const std::string& pool,
                        const std::set<std::string>& keep_sources);
   // Merge-patches an object zen-lead owns (as read: `have`) to say what
-  // `desired` says; nothing when it already does.
-  absl::Status PatchIfChanged(client::Client* writer, const client::Resource& r,
-                              const nlohmann::json& desired,
-                              const nlohmann::json& have);
+  // `desired` says; nothing when it already does. annotations: a merge
+  // patch of metadata.annotations to send with it (zen-lead's own keys).
+  absl::Status PatchIfChanged(
+      client::Client* writer, const client::Resource& r,
+      const nlohmann::json& desired, const nlohmann::json& have,
+      const nlohmann::json& annotations = nlohmann::json::object());
   // Creates an object zen-lead owns that is not in the cache; if one of
   // that name exists and is `owner_uid`'s, applies over it; if it exists
   // and is not, leaves it alone and returns FailedPrecondition.

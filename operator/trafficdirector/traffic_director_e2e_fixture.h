@@ -239,7 +239,8 @@ class TrafficDirectorE2eTest : public ::testing::Test {
     if (!list.ok()) return {};
     for (const json& p : (*list)["items"]) {
       if (p["metadata"].contains("deletionTimestamp")) continue;
-      pool::Candidate c = pool::CandidateFromPod(p, "pod");
+      pool::Candidate c = pool::CandidateFromPod(
+          p, api::v1alpha1::LeaderPolicySpec::kIdentityStrategyPod);
       if (pool::CanLead(c)) {
         pods.push_back({p["metadata"]["creationTimestamp"], c.name});
       }

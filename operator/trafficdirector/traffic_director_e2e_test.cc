@@ -428,5 +428,65 @@ TEST_F(TrafficDirectorE2eTest, PodTemplateAnnotationsJoinThePool) {
       client::IsNotFound(api_->Get(kServices, ns_, "batch-leader").status()));
 }
 
+// The original zen-lead's Service annotations keep working unchanged: a
+// custom leader Service name, zen-lead.io/sticky: "false" (always the
+// oldest Ready pod), zen-lead.io/min-ready-duration; the leader Service
+// names its leader in annotations (written after the slice); an invalid
+// value gets a Warning naming the annotation, and the default applies.
+TEST_F(TrafficDirectorE2eTest, ServiceAnnotationsOfTheOriginalProduct) {
+  Create(kDeployments, Deployment("db", "", 2, "db"));
+  ASSERT_TRUE(WaitFor([&] { return ReadyPods("db").size() == 2; }));
+  std::vector<std::string> pods = ReadyPods("db");
+  Create(
+      kServices,
+      {{"apiVersion", "v1"},
+       {"kind", "Service"},
+       {"metadata",
+        {{"name", "db"},
+         {"annotations",
+          {{"zen-lead.io/enabled", "true"},
+           {"zen-lead.io/leader-service-name", "db-primary"},
+           {"zen-lead.io/sticky", "false"},
+           {"zen-lead.io/min-ready-duration", "soon"}}}}},
+       {"spec",
+        {{"selector", {{"app", "db"}}},
+         {"ports", json::array({{{"port", 5432}, {"targetPort", 8080}}})}}}});
+  ASSERT_TRUE(WaitFor([&] { return SliceLeader("db-primary") == pods[0]; }));
+  auto annotation = [&](const std::string& key) {
+    absl::StatusOr<json> svc = api_->Get(kServices, ns_, "db-primary");
+    if (!svc.ok()) return std::string();
+    return (*svc)["metadata"]
+        .value("annotations", json::object())
+        .value(key, std::string());
+  };
+  EXPECT_TRUE(WaitFor(
+      [&] { return annotation("zen-lead.io/leader-pod-name") == pods[0]; }));
+  EXPECT_FALSE(annotation("zen-lead.io/leader-pod-uid").empty());
+  EXPECT_FALSE(annotation("zen-lead.io/leader-last-switch-time").empty());
+  EXPECT_TRUE(
+      client::IsNotFound(api_->Get(kServices, ns_, "db-leader").status()))
+      << "the custom name replaces <name>-leader";
+  EXPECT_TRUE(WaitFor([&] {
+    absl::MutexLock lock(&events_mu_);
+    for (const EventInfo& e : events_) {
+      if (e.reason == "InvalidAnnotation" && e.warning &&
+          e.note.find("zen-lead.io/min-ready-duration") != std::string::npos) {
+        return true;
+      }
+    }
+    return false;
+  })) << "a Warning naming the annotation";
+
+  // Not sticky: the leader moves away while the oldest pod is not Ready,
+  // and back to it once it is (a sticky pool would stay on pods[1]).
+  SetReady(pods[0], false);
+  ASSERT_TRUE(WaitFor([&] { return SliceLeader("db-primary") == pods[1]; }));
+  EXPECT_TRUE(WaitFor(
+      [&] { return annotation("zen-lead.io/leader-pod-name") == pods[1]; }));
+  SetReady(pods[0], true);
+  EXPECT_TRUE(WaitFor([&] { return SliceLeader("db-primary") == pods[0]; }))
+      << "zen-lead.io/sticky: \"false\" routes to the oldest Ready pod";
+}
+
 }  // namespace
 }  // namespace zenlead::op
