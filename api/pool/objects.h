@@ -1,14 +1,24 @@
-// The boundary between Kubernetes objects and the operator's own model: what
-// the TrafficDirector reads from a cached object (a pool source, a candidate
-// pod, a policy's settings) and the objects it writes (leader Service,
-// EndpointSlice, pool Lease, LeaderPolicy status), built as server-side
-// apply bodies. Everything else in the operator works on these plain structs.
+// The boundary between Kubernetes objects and the pool model: what is read
+// from a cached object (a pool source, a candidate pod, a policy's settings)
+// and the desired form of the objects the operator writes (leader Service,
+// EndpointSlice, pool Lease, LeaderPolicy status). Everything else works on
+// these plain structs.
+//
+// The *Apply functions build whole desired objects, not server-side apply
+// bodies: the operator creates an object with a POST (create-only, so a
+// name someone else holds is never taken) and changes it with a JSON merge
+// patch of what differs. A POST's fields stay co-owned by its field
+// manager, so an apply could never remove a port, an endpoint or a holder.
 //
 //   std::optional<Source> s = SourceFromWorkload(kDeployment, deployment);
 //   PolicySettings policy = PolicyFromObject(leader_policy);
 //   Candidate c = CandidateFromPod(pod, policy.identity_strategy);
-//   nlohmann::json svc = LeaderServiceApply(*s, ports);
-//   client->Apply(kServices, s->ns, svc["metadata"]["name"], svc, force);
+//   nlohmann::json svc = LeaderServiceApply(*s);  // the desired Service
+//   client->Create(kServices, s->ns, svc);        // POST, when missing
+//   nlohmann::json want = PolicyStatusApply(ns, pool, status, cached, now);
+//   nlohmann::json patch = MergePatchFor(cached["status"], want["status"]);
+//   client->Patch(kPolicies, ns, pool, client::PatchType::kMerge,
+//                 {{"status", patch}}, "status");
 #ifndef ZEN_LEAD_API_POOL_OBJECTS_H_
 #define ZEN_LEAD_API_POOL_OBJECTS_H_
 
@@ -187,9 +197,10 @@ bool SelectorMatches(const std::map<std::string, std::string>& selector,
 // The projection the pod informer caches: only the fields read above.
 nlohmann::json ProjectPod(const nlohmann::json& pod);
 
-// Server-side apply bodies. All carry app.kubernetes.io/managed-by=zen-lead,
-// the pool and source labels, and a controller ownerReference to the source
-// (the LeaderPolicy for the Lease) so garbage collection removes them.
+// The desired objects (created with a POST, then merge-patched where they
+// differ). All carry app.kubernetes.io/managed-by=zen-lead, the pool and
+// source labels, and a controller ownerReference to the source (the
+// LeaderPolicy for the Lease) so garbage collection removes them.
 nlohmann::json LeaderServiceApply(const Source& source);
 // leader: nullopt (or unresolved ports) gives a slice with no endpoints.
 // address_type: "IPv4" or "IPv6" (AddressTypeOf the leader's IP).
@@ -250,9 +261,9 @@ struct PoolStatus {
   Cond ready;
   Cond leader_elected;
 };
-// The status apply body; condition lastTransitionTime is kept from
+// The desired status; condition lastTransitionTime is kept from
 // `current` (the cached LeaderPolicy) when the condition's status is
-// unchanged, so re-applying an unchanged status is a no-op.
+// unchanged, so an unchanged status gives an empty merge patch.
 nlohmann::json PolicyStatusApply(const std::string& ns, const std::string& name,
                                  const PoolStatus& status,
                                  const nlohmann::json& current, absl::Time now);

@@ -7,9 +7,9 @@
 //       "zen_lead_leader_changes_total", "Leader changes per pool.", {"pool"});
 //   (*changes)->WithLabels({"db"})->Inc();
 //   absl::StatusOr<HistogramFamily*> latency = registry.AddHistogram(
-//       "zen_lead_failover_seconds", "Failover latency.", {}, {0.1, 0.5, 1,
-//       5});
-//   (*latency)->WithLabels({})->Observe(0.42);
+//       "zen_lead_reconcile_duration_seconds", "Duration of one reconcile.",
+//       {"result"}, LatencyBuckets());
+//   (*latency)->WithLabels({"ok"})->Observe(0.042);
 //   std::string body = registry.Render();  // serve with kPrometheusContentType
 //
 // Families and their children live as long as the registry; the pointers

@@ -1,24 +1,31 @@
 // TrafficDirector: the controller behind SPEC §3.1. For every pool (a
 // LeaderPolicy, and the Deployments, StatefulSets and enabled Services that
-// name it) it elects one leader pod and routes `<source>-leader` Services to
-// it through EndpointSlices with exactly one endpoint, records the pool Lease
+// name it; Jobs and CronJobs are StateGuard's and never routed) it elects one
+// leader pod and routes each source's leader Service (`<source>-leader`, or
+// the name a Service's zen-lead.io/leader-service-name gives) to it through
+// an EndpointSlice with exactly one endpoint, records the pool Lease
 // (fencing token = leaseTransitions), the LeaderPolicy status, Events and
-// metrics.
+// metrics. Its decisions are the pure functions of planner.h; this class
+// reads the snapshot and writes.
 //
 // Level-triggered: the process's shared cache keeps policies, workloads,
 // ReplicaSets, Services, pods (projected), and zen-lead's own EndpointSlices
-// and Leases;
-// events only say which pool to look at; a reconcile reads the caches and
-// converges, and is safe to run twice. Failover is event-driven: the pod
-// update that removes the leader's readiness queues the pool at once and the
-// reconcile writes the EndpointSlice first.
+// and Leases; events only say which pool to look at; a reconcile reads the
+// caches and converges, and is safe to run twice. Failover is event-driven:
+// the pod update that removes the leader's readiness queues the pool at once
+// and the reconcile writes the EndpointSlice first.
 //
 //   pool::Cache cache(pool::CacheDeps{.watch_client = watch.get()}, {});
 //   TrafficDirectorDeps deps{.writer = client.get(), .cache = &cache,
 //                            .registry = &registry, .metrics = &metrics};
 //   auto td = std::make_unique<TrafficDirector>(deps,
-//   TrafficDirectorOptions{}); td->Start();  cache.Start();  ...
-//   td->HasSynced() ...  td->StartWorkers(); td->Stop();  cache.Stop();
+//                                               TrafficDirectorOptions{});
+//   td->Start();   // registers its informers and handlers on the cache
+//   cache.Start();
+//   ... td->HasSynced() ...
+//   td->StartWorkers();
+//   td->Stop();
+//   cache.Stop();
 //   td.reset();
 #ifndef ZEN_LEAD_OPERATOR_TRAFFICDIRECTOR_TRAFFIC_DIRECTOR_H_
 #define ZEN_LEAD_OPERATOR_TRAFFICDIRECTOR_TRAFFIC_DIRECTOR_H_
@@ -57,7 +64,9 @@
 namespace zenlead::op {
 
 struct TrafficDirectorDeps {
-  // Writes (server-side apply, get, delete). Not owned.
+  // Routine writes: creates (POST), JSON merge patches and deletes, and the
+  // reads the cache cannot answer (an object whose name is already taken,
+  // a pool Lease not cached yet). Not owned.
   client::Client* writer = nullptr;
   // EndpointSlice writes (the failover itself). A client of its own, so a
   // failover never waits behind routine writes in the client-side rate
@@ -187,9 +196,10 @@ class TrafficDirector : public Controller {
       client::Client* writer, const client::Resource& r,
       const nlohmann::json& desired, const nlohmann::json& have,
       const nlohmann::json& annotations = nlohmann::json::object());
-  // Creates an object zen-lead owns that is not in the cache; if one of
-  // that name exists and is `owner_uid`'s, applies over it; if it exists
-  // and is not, leaves it alone and returns FailedPrecondition.
+  // Creates an object zen-lead owns that is not in the cache (a POST); if
+  // one of that name exists and is `owner_uid`'s, merge-patches it to say
+  // what `desired` says (PatchIfChanged); if it exists and is not, leaves it
+  // alone and returns FailedPrecondition.
   absl::Status CreateOwned(client::Client* writer, const client::Resource& r,
                            const nlohmann::json& desired,
                            const std::string& owner_uid);
