@@ -202,6 +202,19 @@ RoutingPlan PlanRouting(const PoolSnapshot& snap, PoolMemory& memory) {
   return plan;
 }
 
+void CommitLeader(const RoutingPlan& plan, absl::Time now, PoolMemory& memory) {
+  const pool::Choice& choice = plan.choice;
+  if (!choice.changed) return;
+  const std::string new_uid = choice.leader ? choice.leader->uid : "";
+  if (memory.leader_uid == new_uid &&
+      (new_uid.empty() || memory.leader_since != absl::InfinitePast())) {
+    return;  // committed already
+  }
+  memory.leader_uid = new_uid;
+  memory.leader_since = choice.leader ? now : absl::InfinitePast();
+  if (choice.leader) memory.no_candidates_reported = false;
+}
+
 SliceWrite SliceWriteFor(bool cached, bool owned_by_source,
                          const std::string& cached_address_type,
                          const std::string& address_type) {
@@ -238,22 +251,18 @@ ReportPlan PlanReport(const PoolSnapshot& snap, const RoutingPlan& plan,
 
   // The leader, and its Event.
   const std::string new_uid = choice.leader ? choice.leader->uid : "";
+  CommitLeader(plan, now, memory);  // (done already after the slice writes)
   if (choice.changed) {
-    const std::string previous = memory.leader_uid;
-    memory.leader_uid = new_uid;
-    memory.leader_since = choice.leader ? now : absl::InfinitePast();
     if (choice.leader) {
       report.leader_changed = true;
       EventInfo e = plan.pool_target;
-      e.reason = previous.empty() && plan.current_uid.empty() ? "LeaderElected"
-                                                              : "LeaderChanged";
+      e.reason = plan.current_uid.empty() ? "LeaderElected" : "LeaderChanged";
       e.note = absl::StrCat("pod ", choice.leader->name, " (",
                             choice.leader->pod_ip, ") leads pool ", pool);
       if (report.token > 0) {
         absl::StrAppend(&e.note, "; fencing token ", report.token);
       }
       if (!e.name.empty()) report.events.push_back(e);
-      memory.no_candidates_reported = false;
     }
   } else if (choice.leader && memory.leader_since == absl::InfinitePast()) {
     // Sticky across restarts: the leader was recovered from the cluster.

@@ -153,6 +153,13 @@ struct RoutingPlan {
 // (first sighting, last valid settings, ever led, PolicyNotFound once).
 RoutingPlan PlanRouting(const PoolSnapshot& snapshot, PoolMemory& memory);
 
+// Records the plan's leader in `memory` (who leads, since when): done as
+// soon as the slices are written, so that a pod event arriving while the
+// rest of the reconcile writes (the Lease, the status) already knows the
+// new leader, and its loss counts as a failover. Idempotent; PlanReport
+// calls it too.
+void CommitLeader(const RoutingPlan& plan, absl::Time now, PoolMemory& memory);
+
 // How a source's EndpointSlice is written.
 enum class SliceWrite {
   kCreate,   // none cached: POST (create-only)

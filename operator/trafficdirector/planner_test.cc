@@ -470,5 +470,25 @@ TEST_F(PlannerTest, ServiceSettingsStickyMinReadyAndProblems) {
             std::string::npos);
 }
 
+// The writer records the new leader right after the slices (CommitLeader);
+// the report that follows still tells the change once.
+TEST_F(PlannerTest, LeaderCommittedBeforeTheReport) {
+  snap_.pods = {Pod("a", true, kT0 - absl::Minutes(9)),
+                Pod("b", true, kT0 - absl::Minutes(5))};
+  Reconcile(Held("a", 1));
+  snap_.pods[0] = Pod("a", false, kT0 - absl::Minutes(9));
+  snap_.now = kT0 + absl::Seconds(1);
+  plan_ = PlanRouting(snap_, memory_);
+  CommitLeader(plan_, snap_.now, memory_);
+  EXPECT_EQ(memory_.leader_uid, "uid-b") << "known before the Lease write";
+  EXPECT_EQ(memory_.leader_since, snap_.now);
+  WriteOutcome outcome;
+  outcome.lease_now = Held("b", 2, snap_.now);
+  ReportPlan r = PlanReport(snap_, plan_, outcome, options_, memory_);
+  ASSERT_EQ(r.events.size(), 1u);
+  EXPECT_EQ(r.events[0].reason, "LeaderChanged");
+  EXPECT_EQ(memory_.leader_since, snap_.now) << "not moved by the report";
+}
+
 }  // namespace
 }  // namespace zenlead::op

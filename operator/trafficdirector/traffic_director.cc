@@ -969,6 +969,19 @@ absl::Status TrafficDirector::Reconcile(const pool::PoolKey& key) {
   if (choice.changed || choice.leader) {
     state.loss_observed = absl::InfinitePast();
   }
+  // The new leader is known at once: a pod event during the writes below
+  // (the Lease, the status) sees it, and the loss of that leader is urgent.
+  CommitLeader(plan, now, state);
+  if (choice.changed) {
+    absl::MutexLock lock(&mu_);
+    if (auto it = pools_.find(pool_key); it != pools_.end()) {
+      it->second.leader_uid = state.leader_uid;
+      it->second.leader_since = state.leader_since;
+      if (it->second.loss_observed <= now) {
+        it->second.loss_observed = absl::InfinitePast();
+      }
+    }
+  }
 
   // 4. The leader Services (created above when they were missing), with
   //    the annotations naming the leader: after the slices, never before.
