@@ -683,6 +683,15 @@ absl::Status TrafficDirector::CreateOwned(client::Client* writer,
   return PatchIfChanged(writer, r, desired, *existing);
 }
 
+bool TrafficDirector::LossPending(const std::string& pool_key,
+                                  absl::Time since) const {
+  absl::MutexLock lock(&mu_);
+  auto it = pools_.find(pool_key);
+  return it != pools_.end() &&
+         it->second.loss_observed != absl::InfinitePast() &&
+         it->second.loss_observed > since;
+}
+
 void TrafficDirector::WarnOnce(PoolState& state, const EventInfo& e) {
   std::string& have = state.reported[absl::StrCat(e.uid, "/", e.reason)];
   if (have == e.note) return;
@@ -983,43 +992,7 @@ absl::Status TrafficDirector::Reconcile(const pool::PoolKey& key) {
     }
   }
 
-  // 4. The leader Services (created above when they were missing), with
-  //    the annotations naming the leader: after the slices, never before.
-  for (size_t i : plan.writable) {
-    if (!slice_written[i] || cached_svcs[i] == nullptr) continue;
-    const json& have = *cached_svcs[i];
-    std::map<std::string, std::string> have_annotations;
-    if (have.contains("metadata") && have["metadata"].is_object() &&
-        have["metadata"].contains("annotations") &&
-        have["metadata"]["annotations"].is_object()) {
-      for (auto it = have["metadata"]["annotations"].begin();
-           it != have["metadata"]["annotations"].end(); ++it) {
-        if (it->is_string()) have_annotations[it.key()] = *it;
-      }
-    }
-    absl::Time switched = plan.last_switch;
-    if (switched == absl::InfinitePast()) {
-      // Unknown to this operator (just restarted, no Lease): keep what the
-      // Service says.
-      auto it = have_annotations.find(pool::kLeaderLastSwitchTimeAnnotation);
-      if (it != have_annotations.end()) {
-        switched = pool::ParseSwitchTime(it->second).value_or(switched);
-      }
-    }
-    std::optional<pool::LeaderPod> leader;
-    if (choice.leader) {
-      leader = pool::LeaderPod{choice.leader->name, choice.leader->uid};
-    }
-    json annotations = pool::LeaderAnnotationsPatch(
-        have_annotations, pool::LeaderAnnotations(leader, switched));
-    result.Update(PatchIfChanged(
-        deps_.writer, kServices,
-        pool::LeaderServiceApply(snap.routes[i].source), have,
-        annotations.empty() ? json::object()
-                            : annotations["metadata"]["annotations"]));
-  }
-
-  // 5. The pool Lease: holder, fencing token, renewals. Every holder change
+  // 4. The pool Lease: holder, fencing token, renewals. Every holder change
   //    is written conditioned on the version it was decided from.
   bool lease_unknown = !plan.pool_name_valid;
   std::optional<pool::LeaseRead> lease_read = snap.lease;
@@ -1070,6 +1043,46 @@ absl::Status TrafficDirector::Reconcile(const pool::PoolKey& key) {
     }
   }
 
+  // 5. The leader Services (created above when they were missing), with
+  //    the annotations naming the leader: after the slices, never before.
+  //    Skipped when the new leader was lost meanwhile: the next reconcile,
+  //    already queued, writes them, and the failover does not wait here.
+  const bool preempted = LossPending(pool_key, now);
+  for (size_t i : plan.writable) {
+    if (preempted) break;
+    if (!slice_written[i] || cached_svcs[i] == nullptr) continue;
+    const json& have = *cached_svcs[i];
+    std::map<std::string, std::string> have_annotations;
+    if (have.contains("metadata") && have["metadata"].is_object() &&
+        have["metadata"].contains("annotations") &&
+        have["metadata"]["annotations"].is_object()) {
+      for (auto it = have["metadata"]["annotations"].begin();
+           it != have["metadata"]["annotations"].end(); ++it) {
+        if (it->is_string()) have_annotations[it.key()] = *it;
+      }
+    }
+    absl::Time switched = plan.last_switch;
+    if (switched == absl::InfinitePast()) {
+      // Unknown to this operator (just restarted, no Lease): keep what the
+      // Service says.
+      auto it = have_annotations.find(pool::kLeaderLastSwitchTimeAnnotation);
+      if (it != have_annotations.end()) {
+        switched = pool::ParseSwitchTime(it->second).value_or(switched);
+      }
+    }
+    std::optional<pool::LeaderPod> leader;
+    if (choice.leader) {
+      leader = pool::LeaderPod{choice.leader->name, choice.leader->uid};
+    }
+    json annotations = pool::LeaderAnnotationsPatch(
+        have_annotations, pool::LeaderAnnotations(leader, switched));
+    result.Update(PatchIfChanged(
+        deps_.writer, kServices,
+        pool::LeaderServiceApply(snap.routes[i].source), have,
+        annotations.empty() ? json::object()
+                            : annotations["metadata"]["annotations"]));
+  }
+
   // 6. Report: Events, the registry, metrics, the LeaderPolicy status.
   ReportOptions report_options;
   report_options.no_candidates_grace = options_.no_candidates_grace;
@@ -1097,7 +1110,7 @@ absl::Status TrafficDirector::Reconcile(const pool::PoolKey& key) {
     candidates_gauge_->WithLabels({ns, pool})->Set(choice.ready_candidates);
   }
   deps_.registry->Set(report.registry);
-  if (report.status) {
+  if (report.status && !LossPending(pool_key, now)) {
     json desired =
         pool::PolicyStatusApply(ns, pool, *report.status, *policy_obj, now);
     json have = policy_obj->contains("status") ? (*policy_obj)["status"]

@@ -203,6 +203,9 @@ class TrafficDirector : public Controller {
   absl::Status CreateOwned(client::Client* writer, const client::Resource& r,
                            const nlohmann::json& desired,
                            const std::string& owner_uid);
+  // Whether a pod event saw the pool's leader lose the ability to lead
+  // after `since` (a failover is waiting for this reconcile to end).
+  bool LossPending(const std::string& pool_key, absl::Time since) const;
   // Records a Warning once per (object, reason) while it lasts.
   void WarnOnce(PoolState& state, const EventInfo& e);
   void Emit(const EventInfo& e) const;

@@ -402,12 +402,20 @@ TEST_F(TrafficDirectorE2eTest, PodTemplateAnnotationsJoinThePool) {
   Create(kDeployments, d);
   ASSERT_TRUE(WaitFor([&] { return ReadyPods("tmpl").size() == 2; }));
   std::vector<std::string> pods = ReadyPods("tmpl");
-  ASSERT_TRUE(WaitFor([&] { return SliceLeader("tmpl-leader") == pods[0]; }))
-      << "the oldest Ready pod leads";
-  ASSERT_TRUE(api_->Delete(kPods, ns_, pods[0], {}).ok());
+  // (Both pods may have been created in the same second: either leads.)
+  std::string leader;
+  ASSERT_TRUE(WaitFor([&] {
+    std::optional<std::string> now = SliceLeader("tmpl-leader");
+    if (!now || std::find(pods.begin(), pods.end(), *now) == pods.end()) {
+      return false;
+    }
+    leader = *now;
+    return true;
+  })) << "a pod of the annotated Deployment leads";
+  ASSERT_TRUE(api_->Delete(kPods, ns_, leader, {}).ok());
   EXPECT_TRUE(WaitFor([&] {
     std::optional<std::string> now = SliceLeader("tmpl-leader");
-    return now && !now->empty() && *now != pods[0];
+    return now && !now->empty() && *now != leader;
   })) << "failover through the annotated template";
 
   Create(
