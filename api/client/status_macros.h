@@ -2,10 +2,12 @@
 // abseil 20220623 does not ship. Both only evaluate their argument once.
 //
 //   absl::StatusOr<Config> Load(const std::string& path) {
-//     ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+//     ASSIGN_OR_RETURN(std::string text, ReadFileToString(path));
 //     RETURN_IF_ERROR(Validate(text));
 //     return Parse(text);
 //   }
+//
+// Compiled in header_examples_test.cc.
 //
 // Guarded by #ifndef so that another module defining the same macros with the
 // same meaning does not clash.
@@ -32,10 +34,14 @@
 #define ASSIGN_OR_RETURN(lhs, expr)                                           \
   ZL_ASSIGN_OR_RETURN_IMPL_(ZL_STATUS_MACROS_CONCAT_(zl_statusor_, __LINE__), \
                             lhs, expr)
+// `statusor` is a variable name and `lhs` a declaration ("auto x"): neither
+// can be parenthesized.
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define ZL_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, expr)     \
   auto statusor = (expr);                                  \
   if (!statusor.ok()) return std::move(statusor).status(); \
   lhs = *std::move(statusor)
+// NOLINTEND(bugprone-macro-parentheses)
 #endif
 
 #endif  // ZEN_LEAD_API_CLIENT_STATUS_MACROS_H_

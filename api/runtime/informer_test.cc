@@ -699,7 +699,8 @@ TEST_F(InformerTest, HealthyReportsAWedgedHandler) {
 // starts, outside any one handler call, so the thread itself ends.
 struct CopyThrows {
   std::shared_ptr<std::atomic<bool>> armed;
-  CopyThrows(std::shared_ptr<std::atomic<bool>> a) : armed(std::move(a)) {}
+  explicit CopyThrows(std::shared_ptr<std::atomic<bool>> a)
+      : armed(std::move(a)) {}
   CopyThrows(const CopyThrows& other) : armed(other.armed) {
     if (armed->load()) throw std::runtime_error("copy failed");
   }

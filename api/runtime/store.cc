@@ -82,10 +82,10 @@ absl::Status Store::AddIndexer(const std::string& name, IndexFunc fn) {
   return absl::OkStatus();
 }
 
-Store::Slot Store::Pack(ObjectPtr obj) const {
+Store::Slot Store::Pack(const ObjectPtr& obj) const {
   Slot slot;
   if (!compact_) {
-    slot.obj = std::move(obj);
+    slot.obj = obj;
     return slot;
   }
   std::vector<uint8_t> bytes = nlohmann::json::to_msgpack(*obj);
@@ -164,7 +164,7 @@ void Store::Reindex(const std::string& key, const nlohmann::json& obj) {
   }
 }
 
-ObjectPtr Store::Put(const std::string& key, ObjectPtr obj) {
+ObjectPtr Store::Put(const std::string& key, const ObjectPtr& obj) {
   Slot packed = Pack(obj);  // outside the lock
   absl::MutexLock lock(&mu_);
   auto [it, inserted] = items_.try_emplace(key);

@@ -5,11 +5,13 @@
 // change; an update stores a new object.
 //
 //   Store store;
-//   store.AddIndexer("owner", IndexByOwnerUid());       // before any object
+//   absl::Status s = store.AddIndexer("owner", IndexByOwnerUid());  // first
 //   store.Put("ns/a", std::make_shared<const nlohmann::json>(pod));
 //   ObjectPtr a = store.Get("ns/a");                     // nullptr if absent
 //   absl::StatusOr<std::vector<ObjectPtr>> owned =
-//       store.ByIndex("owner", deployment_uid);
+//       store.ByIndex("owner", replicaset_uid);  // the pods it owns
+//
+// Compiled in header_examples_test.cc.
 //
 // Thread-safe: reads may run concurrently with the informer's writes.
 //
@@ -76,7 +78,7 @@ class Store {
       const std::string& index, const std::string& value) const;
 
   // Stores obj under key; returns the object it replaces (nullptr if none).
-  ObjectPtr Put(const std::string& key, ObjectPtr obj);
+  ObjectPtr Put(const std::string& key, const ObjectPtr& obj);
   // Removes key; returns the object removed (nullptr if none).
   ObjectPtr Remove(const std::string& key);
 
@@ -95,7 +97,7 @@ class Store {
     ObjectPtr obj;
     std::string packed;
   };
-  Slot Pack(ObjectPtr obj) const;
+  Slot Pack(const ObjectPtr& obj) const;
   ObjectPtr Unpack(const Slot& slot) const;
 
   const bool compact_;

@@ -24,6 +24,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <functional>
@@ -236,7 +237,8 @@ std::string Percentiles(std::vector<double> ms) {
   if (ms.empty()) return "no samples";
   std::sort(ms.begin(), ms.end());
   auto at = [&](double q) {
-    size_t i = static_cast<size_t>(q * (ms.size() - 1) + 0.5);
+    size_t i = static_cast<size_t>(
+        std::lround(q * static_cast<double>(ms.size() - 1)));
     return ms[std::min(i, ms.size() - 1)];
   };
   return absl::StrFormat("n=%d p50=%.1fms p90=%.1fms p99=%.1fms max=%.1fms",
@@ -247,6 +249,7 @@ std::string Percentiles(std::vector<double> ms) {
 void Parallel(int n, int threads, const std::function<void(int)>& fn) {
   std::atomic<int> next{0};
   std::vector<std::thread> ts;
+  ts.reserve(threads);
   for (int t = 0; t < threads; ++t) {
     ts.emplace_back([&] {
       for (int i = next++; i < n; i = next++) fn(i);
@@ -409,12 +412,14 @@ int main(int argc, char** argv) {
     churn = std::thread([&] {
       std::unique_ptr<client::RestClient> c = NewClient();
       std::mt19937 rng(42);
+      std::uniform_int_distribution<int> any_pool(0, pools - 1);
+      std::uniform_int_distribution<int> any_pod(0, per_pool - 1);
       absl::Duration every = absl::Seconds(1) / churn_qps;
       absl::Time next = absl::Now();
       while (!stop_churn) {
-        int i = rng() % pools;
+        int i = any_pool(rng);
         std::string leader = view.Leader(PoolName(i) + "-leader");
-        std::string pod = PodName(i, rng() % per_pool);
+        std::string pod = PodName(i, any_pod(rng));
         if (pod != leader) {
           SetReady(*c, ns, pod, false);
           SetReady(*c, ns, pod, true);
@@ -515,7 +520,8 @@ int main(int argc, char** argv) {
       "(%.0f/s target)\n",
       failovers, fail_s, churned.load(), churn_qps);
   std::printf("operator RSS: %.1f MiB after reconcile, %.1f MiB at end\n",
-              rss_after_start / 1024.0, rss_end / 1024.0);
+              static_cast<double>(rss_after_start) / 1024.0,
+              static_cast<double>(rss_end) / 1024.0);
   std::printf(
       "pool Leases at the end: %d, %d expired (renewTime older than "
       "leaseDurationSeconds); oldest renewal %.1fs ago\n",
