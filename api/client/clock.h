@@ -14,6 +14,8 @@
 //   Elector elector(&clock);              // waits 2 s on `clock`
 //   ASSERT_TRUE(clock.AwaitWaiters(1, absl::Seconds(10)));
 //   clock.Advance(absl::Seconds(2));      // the wait above ends now
+//
+// Compiled in header_examples_test.cc.
 #ifndef ZEN_LEAD_API_CLIENT_CLOCK_H_
 #define ZEN_LEAD_API_CLIENT_CLOCK_H_
 

@@ -4,12 +4,14 @@
 //   absl::StatusOr<Config> config = LoadConfig();  // $KUBECONFIG, in-cluster,
 //                                                  // then ~/.kube/config
 //   absl::StatusOr<Config> dev = LoadKubeconfig("/tmp/c/kubeconfig", "admin");
-//   if (!dev.ok()) std::cerr << dev.status();  // "kubeconfig
-//   /tmp/c/kubeconfig:
-//                                               //  context "admin" not found"
+//   if (!dev.ok()) std::cerr << dev.status();
+//   // INVALID_ARGUMENT: kubeconfig /tmp/c/kubeconfig: context "admin" not
+//   // found (contexts: kind)
 //
-//   TokenSource tokens(*config, RealClock());   // re-reads token_file
+//   TokenSource tokens(*config, RealClock());  // re-reads token_file
 //   absl::StatusOr<std::string> bearer = tokens.Token();
+//
+// Compiled in header_examples_test.cc.
 //
 // Certificates and keys are held in memory as PEM (file references are read
 // at load time, relative paths against the kubeconfig's directory); only the

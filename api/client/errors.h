@@ -5,10 +5,15 @@
 // payloads, so callers branch on what the API server said, not on strings.
 //
 //   absl::StatusOr<nlohmann::json> lease = client.Get(kLeases, ns, name);
-//   if (IsNotFound(lease.status())) return Create(...);
-//   if (IsConflict(status)) requeue();             // stale resourceVersion
-//   if (IsGone(watch_status)) relist();            // 410: version too old
-//   LOG << ReasonOf(status) << " " << HttpCodeOf(status);
+//   if (IsNotFound(lease.status())) lease = client.Create(kLeases, ns, fresh);
+//   absl::StatusOr<nlohmann::json> put = client.Update(kLeases, ns, renewed);
+//   bool reread = IsConflict(put.status());  // stale resourceVersion
+//   bool relist = IsGone(watch_status);      // 410: version too old
+//   std::string why = absl::StrCat(ReasonOf(put.status()), " ",
+//                                  HttpCodeOf(put.status()));
+//   // why == "Conflict 409"
+//
+// Compiled in header_examples_test.cc.
 //
 // Mapping: 400 InvalidArgument, 401 Unauthenticated, 403 PermissionDenied,
 // 404 NotFound, 409 AlreadyExists (reason AlreadyExists) or Aborted (any

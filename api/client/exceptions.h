@@ -7,11 +7,13 @@
 // naming where it happened, and counts it process-wide so that a caller can
 // export the count.
 //
-//   absl::Status s = CallCatchingExceptions("informer pods: on_add handler",
-//                                           [&] { handler.on_add(obj); });
-//   if (!s.ok()) log.Error("event handler threw; event skipped",
-//                          {{"error", s.ToString()}});
+//   bool more = true;
+//   absl::Status s = CallCatchingExceptions("watch leases: handler",
+//                                           [&] { more = handler(event); });
+//   if (!s.ok()) std::cerr << "handler threw; event skipped: " << s << "\n";
 //   int64_t caught = CaughtExceptions();  // e.g. for a metric
+//
+// Compiled in header_examples_test.cc.
 #ifndef ZEN_LEAD_API_CLIENT_EXCEPTIONS_H_
 #define ZEN_LEAD_API_CLIENT_EXCEPTIONS_H_
 

@@ -4,9 +4,12 @@
 // arithmetic is testable with a FakeClock and the caller chooses how to wait
 // (RestClient waits interruptibly, so Stop() is never stuck behind it).
 //
-//   TokenBucket bucket(/*qps=*/20, /*burst=*/30, RealClock());
-//   absl::Duration wait = bucket.Reserve();
-//   if (wait > absl::ZeroDuration()) SleepOrStop(wait);
+//   Clock* clock = RealClock();  // a FakeClock in tests
+//   TokenBucket bucket(/*qps=*/20, /*burst=*/30, clock);
+//   absl::Duration wait = bucket.Reserve();  // zero while the burst lasts
+//   if (wait > absl::ZeroDuration()) clock->SleepFor(wait);
+//
+// Compiled in header_examples_test.cc.
 #ifndef ZEN_LEAD_API_CLIENT_RATE_LIMITER_H_
 #define ZEN_LEAD_API_CLIENT_RATE_LIMITER_H_
 

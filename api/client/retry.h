@@ -7,6 +7,8 @@
 //                  /*idempotent=*/false, /*jitter=*/0.5);
 //   // wait == 2s: 429 means the server did not act, so even POST retries.
 //
+// Compiled in header_examples_test.cc.
+//
 // Rules: at most policy.max_retries retries; 429 always retries; 500, 502,
 // 503, 504 and connection errors after the request went out retry only
 // idempotent requests (never a POST: the server may have acted); connection

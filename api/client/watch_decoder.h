@@ -3,11 +3,14 @@
 // chunks. Only the unfinished last line is buffered, never the whole stream.
 //
 //   WatchDecoder decoder;
-//   std::vector<WatchEvent> events;
-//   absl::Status s = decoder.Feed(chunk, &events);  // 0..n complete events
-//   for (const WatchEvent& e : events) handle(e);
-//   ...
-//   s = decoder.Finish();  // at end of stream: error if an event was cut off
+//   for (absl::string_view chunk : chunks) {  // as the bytes arrive
+//     std::vector<WatchEvent> events;
+//     RETURN_IF_ERROR(decoder.Feed(chunk, &events));  // 0..n whole events
+//     for (const WatchEvent& e : events) handle(e);
+//   }
+//   RETURN_IF_ERROR(decoder.Finish());  // at the end: was an event cut off?
+//
+// Compiled in header_examples_test.cc.
 //
 // Malformed input (bad JSON, unknown type, missing object, an event larger
 // than max_event_bytes) gives InternalError naming the problem; after an error

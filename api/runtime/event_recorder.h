@@ -4,9 +4,14 @@
 //   EventRecorderOptions options;
 //   options.reporting_instance = pod_name;
 //   EventRecorder events(client.get(), std::move(options));
-//   ObjectReference ref{"zen-lead.io/v1alpha1", "LeaderPolicy", "ns", "db",
-//   uid}; events.Record(ref, EventType::kNormal, "LeaderElected", "Elect",
-//                 "Pod db-0 is the leader of pool db");
+//   ObjectReference ref{"coordination.kube-zen.io/v1alpha1", "LeaderPolicy",
+//                       "ns", "db", uid};
+//   absl::Status queued = events.Record(ref, EventType::kNormal,
+//                                       "LeaderElected", "Elect",
+//                                       "Pod db-0 is the leader of pool db");
+//   // !queued.ok(): a bad reason or action (a bug here), or the queue is full
+//
+// Compiled in header_examples_test.cc.
 //
 // Repeats are aggregated: the same (regarding object, type, reason, action,
 // note) within aggregation_window (10 minutes) of its previous occurrence
@@ -38,7 +43,7 @@ namespace zenlead::runtime {
 
 // The object an Event is about.
 struct ObjectReference {
-  std::string api_version;  // "v1", "apps/v1", "zen-lead.io/v1alpha1"
+  std::string api_version;  // "v1", "coordination.kube-zen.io/v1alpha1"
   std::string kind;
   std::string ns;  // "" for cluster-scoped objects
   std::string name;

@@ -50,6 +50,8 @@
 //   ...
 //   if (elector->IsLeader()) WriteSomething();
 //   elector->Stop();  // releases the Lease if leading
+//
+// Compiled in header_examples_test.cc.
 #ifndef ZEN_LEAD_API_RUNTIME_LEADER_ELECTION_H_
 #define ZEN_LEAD_API_RUNTIME_LEADER_ELECTION_H_
 

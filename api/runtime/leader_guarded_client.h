@@ -13,6 +13,8 @@
 //   absl::StatusOr<nlohmann::json> applied =
 //       writer.Apply(kServices, "ns", "db-leader", service, apply);
 //   if (IsNotLeader(applied.status())) return;  // the new leader takes over
+//
+// Compiled in header_examples_test.cc.
 #ifndef ZEN_LEAD_API_RUNTIME_LEADER_GUARDED_CLIENT_H_
 #define ZEN_LEAD_API_RUNTIME_LEADER_GUARDED_CLIENT_H_
 

@@ -1,8 +1,8 @@
 // Structured logs: one JSON object per line, with the time (RFC 3339, UTC,
 // milliseconds), the level, the message and key/value fields:
 //
-//   {"ts":"2025-03-01T12:00:00.123Z","level":"info","msg":"leader
-//   elected","pool":"db","pod":"db-0"}
+//   {"ts":"2025-03-01T12:00:00.123Z","level":"info","msg":"leader elected",
+//    "pool":"db","pod":"db-0"}                       (one line, cut here)
 //
 // Loggers are cheap handles that share a sink and a level filter; With()
 // gives one that adds fields to every line (a reconciler's key, say).
@@ -12,6 +12,8 @@
 //   log.Info("leader elected", {{"pool", pool}, {"pod", pod}, {"attempt", 2}});
 //   log.Error("update failed", {{"error", status.ToString()}});
 //   DefaultLogger().SetLevel(LogLevel::kDebug);  // affects every handle
+//
+// Compiled in header_examples_test.cc.
 #ifndef ZEN_LEAD_API_RUNTIME_LOGGING_H_
 #define ZEN_LEAD_API_RUNTIME_LOGGING_H_
 

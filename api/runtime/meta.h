@@ -4,6 +4,8 @@
 //   std::string key = ObjectKey(pod);                     // "ns/name"
 //   std::string rv = MetadataString(pod, "resourceVersion");
 //   lease["spec"]["renewTime"] = FormatMicroTime(clock->Now());
+//
+// Compiled in header_examples_test.cc.
 #ifndef ZEN_LEAD_API_RUNTIME_META_H_
 #define ZEN_LEAD_API_RUNTIME_META_H_
 

@@ -12,6 +12,8 @@
 //   (*latency)->WithLabels({"ok"})->Observe(0.042);
 //   std::string body = registry.Render();  // serve with kPrometheusContentType
 //
+// Compiled in header_examples_test.cc.
+//
 // Families and their children live as long as the registry; the pointers
 // returned stay valid, so hot paths look a child up once and keep it.
 // Thread-safe.

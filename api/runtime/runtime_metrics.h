@@ -20,6 +20,8 @@
 //   std::unique_ptr<WorkQueueMetrics> m = queues->ForQueue("trafficdirector");
 //   WorkQueueOptions queue_options;
 //   queue_options.metrics = m.get();
+//
+// Compiled in header_examples_test.cc.
 #ifndef ZEN_LEAD_API_RUNTIME_RUNTIME_METRICS_H_
 #define ZEN_LEAD_API_RUNTIME_RUNTIME_METRICS_H_
 

@@ -26,6 +26,8 @@
 //     if (s.ok()) queue.Forget(*key); else queue.AddRateLimited(*key);
 //     queue.Done(*key);
 //   }                                      // ends after queue.ShutDown()
+//
+// Compiled in header_examples_test.cc.
 #ifndef ZEN_LEAD_API_RUNTIME_WORKQUEUE_H_
 #define ZEN_LEAD_API_RUNTIME_WORKQUEUE_H_
 
