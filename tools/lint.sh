@@ -115,6 +115,7 @@ echo "lint: clang-tidy on ${#ccs[@]} file(s), $scope, $jobs at a time"
 start=$SECONDS
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
+trap 'exit 130' INT TERM  # so that the EXIT trap runs then too
 # One clang-tidy per file; each writes its own log, so parallel runs never
 # interleave. The flags are the build's (.bazelrc: C++17; the defines that
 # //third_party:httplib propagates, on which httplib's class layouts
