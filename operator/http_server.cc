@@ -29,9 +29,9 @@ constexpr char kTextPlain[] = "text/plain; charset=utf-8";
 // A client that does not read its response is dropped after this long.
 constexpr absl::Duration kWriteTimeout = absl::Seconds(10);
 // Request headers larger than this close the connection (ours are tiny).
-constexpr size_t kMaxHeaderBytes = 64 * 1024;
+constexpr size_t kMaxHeaderBytes = size_t{64} * 1024;
 // No endpoint takes a body.
-constexpr size_t kMaxBodyBytes = 64 * 1024;
+constexpr size_t kMaxBodyBytes = size_t{64} * 1024;
 // Requests on one kept-alive connection before it is closed.
 constexpr int kMaxRequestsPerConnection = 100;
 
@@ -57,7 +57,7 @@ int PollTimeout(absl::Time deadline) {
   if (left <= absl::ZeroDuration()) return 0;
   return static_cast<int>(std::min<int64_t>(
       absl::ToInt64Milliseconds(absl::Ceil(left, absl::Milliseconds(1))),
-      24 * 3600 * 1000));
+      int64_t{24} * 3600 * 1000));
 }
 
 // Waits until `fd` is ready for `events` (or hung up or failed: the next
@@ -373,11 +373,10 @@ class ConnectionServer : public httplib::Server {
       std::deque<Connection> still;
       for (size_t i = 0; i < waiting.size(); ++i) {
         Connection& c = waiting[i];
-        if (fds[i + 1].revents != 0 && !Receive(c, now)) {
-          Close(c);
-        } else if (HeadersComplete(c.buffer)) {
+        const bool failed = fds[i + 1].revents != 0 && !Receive(c, now);
+        if (!failed && HeadersComplete(c.buffer)) {
           Dispatch(std::move(c));
-        } else if (now >= c.deadline) {
+        } else if (failed || now >= c.deadline) {
           Close(c);
         } else {
           still.push_back(std::move(c));
@@ -466,7 +465,7 @@ std::string FormatBindAddress(const BindAddress& address) {
 }
 
 absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
-    HttpServerOptions options) {
+    const HttpServerOptions& options) {
   absl::StatusOr<BindAddress> bind = ParseBindAddress(options.address);
   if (!bind.ok()) return bind.status();
   const std::string host = bind->host.empty() ? "0.0.0.0" : bind->host;

@@ -104,7 +104,7 @@ class HttpServer {
   // Binds (so a port in use is reported here, not later) and starts serving
   // on a background thread.
   static absl::StatusOr<std::unique_ptr<HttpServer>> Start(
-      HttpServerOptions options);
+      const HttpServerOptions& options);
   ~HttpServer();
 
   HttpServer(const HttpServer&) = delete;

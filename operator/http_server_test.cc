@@ -66,7 +66,7 @@ class HttpServerTest : public ::testing::Test {
     options.ready = [this] { return ready_.load(); };
     if (tweak) tweak(options);
     absl::StatusOr<std::unique_ptr<HttpServer>> server =
-        HttpServer::Start(std::move(options));
+        HttpServer::Start(options);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
     ASSERT_GT(server_->port(), 0);
@@ -141,7 +141,7 @@ TEST_F(HttpServerTest, APortInUseIsAnErrorAtStart) {
   options.address = address;
   options.probes = true;
   absl::StatusOr<std::unique_ptr<HttpServer>> second =
-      HttpServer::Start(std::move(options));
+      HttpServer::Start(options);
   EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(second.status().message(), HasSubstr(address));
 }
@@ -328,7 +328,7 @@ TEST(HttpServerStopTest, StopRightAfterStartDoesNotHang) {
     options.address = "127.0.0.1:0";
     options.probes = true;
     absl::StatusOr<std::unique_ptr<HttpServer>> server =
-        HttpServer::Start(std::move(options));
+        HttpServer::Start(options);
     ASSERT_TRUE(server.ok()) << server.status();
     (*server)->Stop();
   }

@@ -335,7 +335,7 @@ absl::Status Manager::StartServers(Servers& servers) {
     HttpServerOptions http;
     http.address = options_.metrics_bind_address;
     http.metrics = &metrics_;
-    ASSIGN_OR_RETURN(servers.metrics, HttpServer::Start(std::move(http)));
+    ASSIGN_OR_RETURN(servers.metrics, HttpServer::Start(http));
     serving("metrics", options_.metrics_bind_address, servers.metrics->port());
   }
   if (options_.health_probe_bind_address != kDisabled) {
@@ -345,7 +345,7 @@ absl::Status Manager::StartServers(Servers& servers) {
     http.ready = [this] { return Ready(); };
     http.health_checks.push_back(
         {"controllers", [this] { return ControllersHealthy(); }});
-    ASSIGN_OR_RETURN(servers.probes, HttpServer::Start(std::move(http)));
+    ASSIGN_OR_RETURN(servers.probes, HttpServer::Start(http));
     serving("probes", options_.health_probe_bind_address,
             servers.probes->port());
   }

@@ -333,7 +333,7 @@ std::vector<std::string> PoolsIndexedFor(CacheKind kind, const json& obj) {
 }
 
 Cache::Cache(CacheDeps deps, CacheOptions options)
-    : deps_(std::move(deps)), options_(std::move(options)) {}
+    : deps_(deps), options_(std::move(options)) {}
 
 Cache::~Cache() { Stop(); }
 

@@ -26,7 +26,7 @@ json Owner(const std::string& kind, const std::string& name,
 }
 
 json Object(const std::string& name, const std::string& uid,
-            json owner = nullptr, json labels = json::object()) {
+            const json& owner = nullptr, const json& labels = json::object()) {
   json o = {{"metadata",
              {{"name", name},
               {"namespace", "shop"},
@@ -77,7 +77,7 @@ class MapIndex : public OwnerIndex {
 };
 
 // A pod at admission: no name, no UID, only generateName and its owner.
-json AdmissionPod(json owner) {
+json AdmissionPod(const json& owner) {
   return {{"metadata",
            {{"generateName", "web-7d4b9-"},
             {"labels", {{"app", "web"}}},

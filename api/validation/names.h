@@ -28,7 +28,7 @@ inline constexpr size_t kDns1123SubdomainMaxLength = 253;
 inline constexpr size_t kQualifiedNameMaxLength = 63;
 inline constexpr size_t kLabelValueMaxLength = 63;
 // Total size of all annotation keys and values on one object.
-inline constexpr size_t kTotalAnnotationSizeLimit = 256 * 1024;
+inline constexpr size_t kTotalAnnotationSizeLimit = size_t{256} * 1024;
 
 // RFC 1123 label: lower-case alphanumerics and '-', starting and ending
 // alphanumeric, at most 63 characters (namespace names, most object names).

@@ -365,6 +365,7 @@ ReportPlan PlanReport(const PoolSnapshot& snap, const RoutingPlan& plan,
   const std::string& port_error = outcome.port_error;
   if (!problems.empty()) {
     std::vector<std::string> messages;
+    messages.reserve(problems.size());
     for (const Problem& p : problems) messages.push_back(p.second);
     st.ready = {"False", problems.front().first, absl::StrJoin(messages, "; ")};
   } else if (!port_error.empty()) {

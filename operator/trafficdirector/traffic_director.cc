@@ -43,12 +43,9 @@ const Resource& kSlices = k8s::EndpointSliceClient::Resource();
 const Resource& kLeases = k8s::LeaseClient::Resource();
 
 using pool::kByHolder;
-using pool::kByLabel;
 using pool::kByLeaderName;
-using pool::kByOwner;
 using pool::kByPool;
 using pool::kByUid;
-using pool::LabelKey;
 using pool::UidKey;
 
 constexpr size_t kMaxCyclesRemembered = 10000;
@@ -224,7 +221,7 @@ absl::Status TrafficDirector::Start() {
   // Sources and Services also wake the pools of their namesakes (sources
   // whose leader Service has the same name): a name collision, or a user's
   // Service in the way, resolves when one of them goes.
-  auto pool_of_object = [this](runtime::IndexFunc pools,
+  auto pool_of_object = [this](const runtime::IndexFunc& pools,
                                bool namesakes = false) {
     auto keys = [this, pools, namesakes](const json& o) {
       std::vector<std::string> out = pools(o);
@@ -734,7 +731,8 @@ absl::Status TrafficDirector::PatchIfChanged(client::Client* writer,
     }
     return *at;
   };
-  auto compare = [&](std::initializer_list<const char*> path, json absent) {
+  auto compare = [&](std::initializer_list<const char*> path,
+                     const json& absent) {
     json want = field(desired, path);
     json got = field(have, path);
     if (want.is_null()) want = absent;
@@ -816,7 +814,9 @@ absl::Status TrafficDirector::Reconcile(const pool::PoolKey& key) {
     } else {
       state = pools_[pool_key];
     }
-    if (pools_gauge_) pools_gauge_->WithLabels({})->Set(pools_.size());
+    if (pools_gauge_) {
+      pools_gauge_->WithLabels({})->Set(static_cast<double>(pools_.size()));
+    }
   }
   if (sources.empty() && policy_obj == nullptr) {
     deps_.registry->Remove(ns, pool);

@@ -247,6 +247,7 @@ class TrafficDirectorE2eTest : public ::testing::Test {
     }
     std::sort(pods.begin(), pods.end());
     std::vector<std::string> out;
+    out.reserve(pods.size());
     for (auto& [t, n] : pods) out.push_back(n);
     return out;
   }

@@ -5,7 +5,6 @@
 namespace zenlead::op {
 namespace {
 
-using client::Resource;
 using nlohmann::json;
 using testing::Deployment;
 using testing::kDeployments;
