@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -96,6 +97,9 @@ struct RouteView {
   // Why zen-lead may not write this source's leader Service and slice
   // (claim check: a foreign object, a name collision, an invalid name).
   std::optional<Problem> claim_problem;
+  // The UIDs of the source's own pods (Cache::PodsOf): whether the leader
+  // is one of them decides how named target ports resolve.
+  std::set<std::string> pod_uids;
 };
 
 // What a reconcile reads, at `now`.

@@ -648,18 +648,6 @@ TrafficDirector::ClaimProblem(const pool::Source& s, const ObjectPtr& svc,
   return std::nullopt;
 }
 
-bool TrafficDirector::LeaderOfSource(const pool::Candidate& leader,
-                                     const pool::Source& s) const {
-  if (s.kind == pool::Source::Kind::kService) return true;  // its own selector
-  ObjectPtr pod = deps_.cache->ByUid(pool::CacheKind::kPods, s.ns, leader.uid);
-  if (pod == nullptr) return false;
-  for (const pool::Membership& m :
-       pool::PoolsOfPod(*pod, "", *deps_.cache, nullptr).pools) {
-    if (m.source.uid == s.uid) return true;
-  }
-  return false;
-}
-
 absl::Status TrafficDirector::CreateOwned(client::Client* writer,
                                           const Resource& r,
                                           const json& desired,
@@ -871,6 +859,7 @@ absl::Status TrafficDirector::Reconcile(const pool::PoolKey& key) {
       r.claim_problem = std::move(*p);
     }
     for (ObjectPtr& pod : deps_.cache->PodsOf(s)) {
+      r.pod_uids.insert(Meta(*pod, "uid"));
       snap.pods.push_back(std::move(pod));
     }
     r.source = std::move(s);
@@ -918,10 +907,14 @@ absl::Status TrafficDirector::Reconcile(const pool::PoolKey& key) {
     std::vector<pool::SlicePort> ports;
     std::optional<pool::Candidate> endpoint = choice.leader;
     if (choice.leader) {
+      // A Service's leader is its own by its selector; a workload's when it
+      // is one of the workload's pods.
+      const bool own_pod =
+          s.kind == pool::Source::Kind::kService ||
+          snap.routes[i].pod_uids.count(choice.leader->uid) > 0;
       absl::StatusOr<std::vector<pool::SlicePort>> resolved =
-          pool::ResolveSlicePorts(s.ports,
-                                  ContainerPortsOf(ns, choice.leader->name),
-                                  LeaderOfSource(*choice.leader, s));
+          pool::ResolveSlicePorts(
+              s.ports, ContainerPortsOf(ns, choice.leader->name), own_pod);
       if (resolved.ok()) {
         ports = std::move(*resolved);
       } else {

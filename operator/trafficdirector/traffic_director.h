@@ -174,9 +174,6 @@ class TrafficDirector : public Controller {
   // whose leader Service has the name that `obj`'s has, or is.
   std::vector<std::string> PoolsSharingLeaderName(
       const nlohmann::json& obj) const;
-  // Whether `leader` is a pod of `s` (its own workload's pod).
-  bool LeaderOfSource(const pool::Candidate& leader,
-                      const pool::Source& s) const;
   // Why zen-lead may not write `s`'s leader Service and EndpointSlice
   // (reason, message), or nullopt when it may.
   // svc, slice: the cached objects of its leader Service's name, if any.
