@@ -194,6 +194,15 @@ std::map<std::string, std::string> Labels(const json& obj) {
   return m ? LabelsOf(*m) : std::map<std::string, std::string>();
 }
 
+std::map<std::string, std::string> Annotations(const json& obj) {
+  const json* meta =
+      obj.is_object() && obj.contains("metadata") ? &obj["metadata"] : nullptr;
+  if (meta == nullptr) return {};
+  std::optional<k8s::ObjectMeta> m = Parse<k8s::ObjectMeta>(*meta);
+  return m ? m->annotations.value_or(std::map<std::string, std::string>())
+           : std::map<std::string, std::string>();
+}
+
 bool SelectorMatches(const std::map<std::string, std::string>& selector,
                      const std::map<std::string, std::string>& labels) {
   if (selector.empty()) return false;  // an empty selector selects nothing

@@ -191,6 +191,7 @@ struct OwnerRef {
 };
 std::optional<OwnerRef> ControllerOwner(const nlohmann::json& obj);
 std::map<std::string, std::string> Labels(const nlohmann::json& obj);
+std::map<std::string, std::string> Annotations(const nlohmann::json& obj);
 bool SelectorMatches(const std::map<std::string, std::string>& selector,
                      const std::map<std::string, std::string>& labels);
 

@@ -1045,15 +1045,8 @@ absl::Status TrafficDirector::Reconcile(const pool::PoolKey& key) {
     if (preempted) break;
     if (!slice_written[i] || cached_svcs[i] == nullptr) continue;
     const json& have = *cached_svcs[i];
-    std::map<std::string, std::string> have_annotations;
-    if (have.contains("metadata") && have["metadata"].is_object() &&
-        have["metadata"].contains("annotations") &&
-        have["metadata"]["annotations"].is_object()) {
-      for (auto it = have["metadata"]["annotations"].begin();
-           it != have["metadata"]["annotations"].end(); ++it) {
-        if (it->is_string()) have_annotations[it.key()] = *it;
-      }
-    }
+    const std::map<std::string, std::string> have_annotations =
+        pool::Annotations(have);
     absl::Time switched = plan.last_switch;
     if (switched == absl::InfinitePast()) {
       // Unknown to this operator (just restarted, no Lease): keep what the
