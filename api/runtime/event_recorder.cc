@@ -9,6 +9,7 @@
 #include "api/client/errors.h"
 #include "api/client/exceptions.h"
 #include "api/runtime/meta.h"
+#include "api/types/event.h"
 
 namespace zenlead::runtime {
 namespace {
@@ -18,12 +19,6 @@ constexpr size_t kMaxAction = 128;
 constexpr size_t kMaxNote = 1024;
 // Room for "." and 16 hex digits in a 253-character name.
 constexpr size_t kMaxNamePrefix = 253 - 17 - 4;
-
-const client::Resource& Events() {
-  static const client::Resource* const events =
-      new client::Resource{"events.k8s.io", "v1", "events", true};
-  return *events;
-}
 
 absl::Status CheckReason(absl::string_view reason) {
   bool ok = !reason.empty() && reason.size() <= kMaxReason &&
@@ -206,8 +201,9 @@ void EventRecorder::Write(const Pending& event) {
         {"series",
          {{"count", next.count},
           {"lastObservedTime", FormatMicroTime(event.time)}}}};
-    absl::StatusOr<nlohmann::json> patched = client_->Patch(
-        Events(), next.ns, next.name, client::PatchType::kMerge, patch, "");
+    absl::StatusOr<nlohmann::json> patched =
+        client_->Patch(k8s::EventClient::Resource(), next.ns, next.name,
+                       client::PatchType::kMerge, patch, "");
     if (patched.ok()) {
       Remember(key, std::move(next));
       absl::MutexLock lock(&mu_);
@@ -243,7 +239,7 @@ void EventRecorder::Write(const Pending& event) {
       {"type", type},
       {"regarding", regarding}};
   absl::StatusOr<nlohmann::json> created =
-      client_->Create(Events(), event_ns, object);
+      client_->Create(k8s::EventClient::Resource(), event_ns, object);
   if (!created.ok()) {
     log_.Warning("creating an event failed",
                  {{"reason", event.reason},

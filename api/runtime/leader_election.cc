@@ -10,15 +10,10 @@
 #include "api/client/errors.h"
 #include "api/client/exceptions.h"
 #include "api/runtime/meta.h"
+#include "api/types/lease.h"
 
 namespace zenlead::runtime {
 namespace {
-
-const client::Resource& Leases() {
-  static const client::Resource* const leases =
-      new client::Resource{"coordination.k8s.io", "v1", "leases", true};
-  return *leases;
-}
 
 std::string SpecString(const nlohmann::json& spec, const char* field) {
   auto it = spec.find(field);
@@ -244,7 +239,8 @@ LeaderElector::Attempt LeaderElector::TryAcquireOrRenew(absl::Time deadline) {
   const int64_t duration_seconds = absl::ToInt64Seconds(config_.lease_duration);
 
   absl::StatusOr<nlohmann::json> lease =
-      client_->Get(Leases(), config_.lease_namespace, config_.lease_name);
+      client_->Get(k8s::LeaseClient::Resource(), config_.lease_namespace,
+                   config_.lease_name);
   // Time counts from when the read came back: the Lease may have been
   // renewed at any moment while the request was on its way, so a time taken
   // before a slow read would make a live holder look expired.
@@ -271,8 +267,8 @@ LeaderElector::Attempt LeaderElector::TryAcquireOrRenew(absl::Time deadline) {
                               {{"name", config_.lease_name},
                                {"namespace", config_.lease_namespace}}},
                              {"spec", spec}};
-    absl::StatusOr<nlohmann::json> created =
-        client_->Create(Leases(), config_.lease_namespace, object);
+    absl::StatusOr<nlohmann::json> created = client_->Create(
+        k8s::LeaseClient::Resource(), config_.lease_namespace, object);
     if (!created.ok()) {
       // AlreadyExists: another candidate created it first.
       log_.Debug("creating the lease failed",
@@ -312,8 +308,8 @@ LeaderElector::Attempt LeaderElector::TryAcquireOrRenew(absl::Time deadline) {
   }
   nlohmann::json object = *lease;
   object["spec"] = spec;  // metadata.resourceVersion as read: a precondition
-  absl::StatusOr<nlohmann::json> updated =
-      client_->Update(Leases(), config_.lease_namespace, object);
+  absl::StatusOr<nlohmann::json> updated = client_->Update(
+      k8s::LeaseClient::Resource(), config_.lease_namespace, object);
   if (!updated.ok()) {
     if (client::IsConflict(updated.status())) {
       log_.Debug("lease changed since read (conflict)", {});
@@ -329,7 +325,8 @@ LeaderElector::Attempt LeaderElector::TryAcquireOrRenew(absl::Time deadline) {
 
 void LeaderElector::Release() {
   absl::StatusOr<nlohmann::json> lease =
-      client_->Get(Leases(), config_.lease_namespace, config_.lease_name);
+      client_->Get(k8s::LeaseClient::Resource(), config_.lease_namespace,
+                   config_.lease_name);
   if (!lease.ok() || !lease->is_object()) return;
   nlohmann::json spec = lease->value("spec", nlohmann::json::object());
   if (!spec.is_object() ||
@@ -342,8 +339,8 @@ void LeaderElector::Release() {
   spec["renewTime"] = now_text;
   nlohmann::json object = *lease;
   object["spec"] = spec;
-  absl::StatusOr<nlohmann::json> updated =
-      client_->Update(Leases(), config_.lease_namespace, object);
+  absl::StatusOr<nlohmann::json> updated = client_->Update(
+      k8s::LeaseClient::Resource(), config_.lease_namespace, object);
   if (updated.ok()) {
     log_.Info("released the lease", {});
   } else {
