@@ -8,16 +8,11 @@
 #include "absl/strings/str_cat.h"
 #include "api/pool/service_settings.h"
 #include "api/runtime/meta.h"
-#include "api/types/cronjob.h"
-#include "api/types/deployment.h"
 #include "api/types/endpointslice.h"
-#include "api/types/job.h"
 #include "api/types/leaderpolicy.h"
 #include "api/types/lease.h"
 #include "api/types/pod.h"
-#include "api/types/replicaset.h"
 #include "api/types/service.h"
-#include "api/types/statefulset.h"
 
 namespace zenlead::pool {
 namespace {
@@ -30,61 +25,45 @@ std::string Meta(const json& obj, const char* field) {
   return runtime::MetadataString(obj, field);
 }
 
-std::optional<Source::Kind> WorkloadKind(CacheKind kind) {
-  switch (kind) {
-    case CacheKind::kDeployments:
-      return Source::Kind::kDeployment;
-    case CacheKind::kStatefulSets:
-      return Source::Kind::kStatefulSet;
-    case CacheKind::kJobs:
-      return Source::Kind::kJob;
-    case CacheKind::kCronJobs:
-      return Source::Kind::kCronJob;
-    default:
-      return std::nullopt;
+// The informer that caches each kind an owner chain follows; where such a
+// kind is watched, and the source it forms, come from FollowedOwnerKind
+// (membership.h).
+struct OwnerCache {
+  CacheKind kind;
+  const char* owner_kind;
+};
+constexpr OwnerCache kOwnerCaches[] = {
+    {CacheKind::kReplicaSets, "ReplicaSet"},
+    {CacheKind::kDeployments, "Deployment"},
+    {CacheKind::kStatefulSets, "StatefulSet"},
+    {CacheKind::kJobs, "Job"},
+    {CacheKind::kCronJobs, "CronJob"},
+};
+
+// The owner kind an informer of `kind` caches; nullptr for the others.
+const OwnerKind* OwnerKindOf(CacheKind kind) {
+  for (const OwnerCache& c : kOwnerCaches) {
+    if (c.kind == kind) return FollowedOwnerKind(c.owner_kind);
   }
+  return nullptr;
 }
 
 std::optional<CacheKind> KindOfOwner(const std::string& kind) {
-  if (kind == "ReplicaSet") return CacheKind::kReplicaSets;
-  if (kind == "Deployment") return CacheKind::kDeployments;
-  if (kind == "StatefulSet") return CacheKind::kStatefulSets;
-  if (kind == "Job") return CacheKind::kJobs;
-  if (kind == "CronJob") return CacheKind::kCronJobs;
+  for (const OwnerCache& c : kOwnerCaches) {
+    if (kind == c.owner_kind) return c.kind;
+  }
   return std::nullopt;
 }
 
-const char* OwnerKindName(CacheKind kind) {
-  switch (kind) {
-    case CacheKind::kReplicaSets:
-      return "ReplicaSet";
-    case CacheKind::kDeployments:
-      return "Deployment";
-    case CacheKind::kStatefulSets:
-      return "StatefulSet";
-    case CacheKind::kJobs:
-      return "Job";
-    case CacheKind::kCronJobs:
-      return "CronJob";
-    default:
-      return "";
-  }
+std::optional<Source::Kind> WorkloadKind(CacheKind kind) {
+  const OwnerKind* owner = OwnerKindOf(kind);
+  return owner != nullptr ? owner->source : std::nullopt;
 }
 
 const client::Resource& ResourceOf(CacheKind kind) {
   switch (kind) {
     case CacheKind::kPolicies:
       return api::v1alpha1::LeaderPolicyClient::Resource();
-    case CacheKind::kDeployments:
-      return k8s::DeploymentClient::Resource();
-    case CacheKind::kStatefulSets:
-      return k8s::StatefulSetClient::Resource();
-    case CacheKind::kReplicaSets:
-      return k8s::ReplicaSetClient::Resource();
-    case CacheKind::kJobs:
-      return k8s::JobClient::Resource();
-    case CacheKind::kCronJobs:
-      return k8s::CronJobClient::Resource();
     case CacheKind::kServices:
       return k8s::ServiceClient::Resource();
     case CacheKind::kPods:
@@ -92,9 +71,10 @@ const client::Resource& ResourceOf(CacheKind kind) {
     case CacheKind::kSlices:
       return k8s::EndpointSliceClient::Resource();
     case CacheKind::kLeases:
-      break;
+      return k8s::LeaseClient::Resource();
+    default:  // a kind an owner chain follows
+      return *OwnerKindOf(kind)->resource;
   }
-  return k8s::LeaseClient::Resource();
 }
 
 // {"metadata": {the listed metadata fields of obj}}.
@@ -498,7 +478,7 @@ std::optional<OwnerNode> Cache::Owner(const std::string& ns,
   if (!kind || Get(*kind) == nullptr) return std::nullopt;
   ObjectPtr o = ByUid(*kind, ns, ref.uid);
   if (o == nullptr) return std::nullopt;
-  return OwnerNodeOf(OwnerKindName(*kind), *o);
+  return OwnerNodeOf(ref.kind, *o);
 }
 
 std::vector<Source> Cache::ServicesSelecting(

@@ -1,6 +1,7 @@
 #include "api/pool/membership.h"
 
 #include <algorithm>
+#include <array>
 #include <set>
 #include <tuple>
 #include <utility>
@@ -25,25 +26,6 @@ std::string MetaString(const json& obj, const char* field) {
   if (m == obj.end() || !m->is_object()) return "";
   auto v = m->find(field);
   return v != m->end() && v->is_string() ? v->get<std::string>() : "";
-}
-
-// The workload kind of an owner kind that forms sources.
-std::optional<Source::Kind> SourceKind(const std::string& kind) {
-  if (kind == "Deployment") return Source::Kind::kDeployment;
-  if (kind == "StatefulSet") return Source::Kind::kStatefulSet;
-  if (kind == "Job") return Source::Kind::kJob;
-  if (kind == "CronJob") return Source::Kind::kCronJob;
-  return std::nullopt;
-}
-
-// Where an owner of this kind is read; nullptr for kinds no chain follows.
-const client::Resource* ResourceOf(const std::string& kind) {
-  if (kind == "ReplicaSet") return &k8s::ReplicaSetClient::Resource();
-  if (kind == "Deployment") return &k8s::DeploymentClient::Resource();
-  if (kind == "StatefulSet") return &k8s::StatefulSetClient::Resource();
-  if (kind == "Job") return &k8s::JobClient::Resource();
-  if (kind == "CronJob") return &k8s::CronJobClient::Resource();
-  return nullptr;
 }
 
 // The source kind a pod's own annotations most likely come through, from
@@ -82,7 +64,8 @@ class Walk {
         out_.cycle_owner = ref;
         return;
       }
-      if (ResourceOf(ref.kind) == nullptr) return;  // not a workload chain
+      if (FollowedOwnerKind(ref.kind) == nullptr)
+        return;  // not a workload chain
       std::optional<OwnerNode> node = index_.Owner(current.ns, ref);
       if (!node && reader_ != nullptr) {
         absl::StatusOr<std::optional<OwnerNode>> read =
@@ -135,6 +118,23 @@ class Walk {
 
 }  // namespace
 
+const OwnerKind* FollowedOwnerKind(absl::string_view kind) {
+  // Built on first use: each Resource() is a function-local static too.
+  static const auto* const kinds = new std::array<OwnerKind, 5>{{
+      {"ReplicaSet", &k8s::ReplicaSetClient::Resource(), std::nullopt},
+      {"Deployment", &k8s::DeploymentClient::Resource(),
+       Source::Kind::kDeployment},
+      {"StatefulSet", &k8s::StatefulSetClient::Resource(),
+       Source::Kind::kStatefulSet},
+      {"Job", &k8s::JobClient::Resource(), Source::Kind::kJob},
+      {"CronJob", &k8s::CronJobClient::Resource(), Source::Kind::kCronJob},
+  }};
+  for (const OwnerKind& k : *kinds) {
+    if (kind == k.name) return &k;
+  }
+  return nullptr;
+}
+
 std::optional<OwnerNode> OwnerNodeOf(const std::string& kind, const json& obj) {
   if (!obj.is_object() || !obj.contains("metadata")) return std::nullopt;
   OwnerNode n;
@@ -143,8 +143,8 @@ std::optional<OwnerNode> OwnerNodeOf(const std::string& kind, const json& obj) {
   n.name = MetaString(obj, "name");
   n.uid = MetaString(obj, "uid");
   n.controller = ControllerOwner(obj);
-  if (std::optional<Source::Kind> k = SourceKind(kind)) {
-    n.source = SourceFromWorkload(*k, obj);
+  if (const OwnerKind* k = FollowedOwnerKind(kind); k != nullptr && k->source) {
+    n.source = SourceFromWorkload(*k->source, obj);
   }
   return n;
 }
@@ -162,8 +162,8 @@ int64_t OwnerReader::reads() const {
 
 absl::StatusOr<std::optional<OwnerNode>> OwnerReader::Read(
     const std::string& ns, const OwnerRef& ref) {
-  const client::Resource* resource = ResourceOf(ref.kind);
-  if (resource == nullptr) {
+  const OwnerKind* owner = FollowedOwnerKind(ref.kind);
+  if (owner == nullptr) {
     return absl::InvalidArgumentError(
         absl::StrCat("owners of kind ", ref.kind, " are not followed"));
   }
@@ -176,7 +176,7 @@ absl::StatusOr<std::optional<OwnerNode>> OwnerReader::Read(
     }
     ++reads_;
   }
-  absl::StatusOr<json> got = client_->Get(*resource, ns, ref.name);
+  absl::StatusOr<json> got = client_->Get(*owner->resource, ns, ref.name);
   std::optional<OwnerNode> node;
   if (got.ok()) {
     node = OwnerNodeOf(ref.kind, *got);

@@ -32,6 +32,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "api/client/client.h"
@@ -57,6 +58,19 @@ struct OwnerNode {
   // The source it forms (a workload that joins a pool), if any.
   std::optional<Source> source;
 };
+// The kinds an owner chain is followed through, as ownerReferences[].kind
+// names them: where an owner of the kind is read (and watched), and the
+// source a workload of the kind forms. The one table of these facts: the
+// owner walk, OwnerReader and OwnerNodeOf read it here, and the Cache reads
+// it for the informers of these kinds (cache.cc).
+struct OwnerKind {
+  const char* name;                    // "ReplicaSet", "Deployment", ...
+  const client::Resource* resource;    // the generated XClient::Resource()
+  std::optional<Source::Kind> source;  // nullopt: a ReplicaSet forms none
+};
+// The row of `kind`, or nullptr for a kind no owner chain follows.
+const OwnerKind* FollowedOwnerKind(absl::string_view kind);
+
 // The node of an object of `kind` (nullopt when it does not parse).
 std::optional<OwnerNode> OwnerNodeOf(const std::string& kind,
                                      const nlohmann::json& obj);
