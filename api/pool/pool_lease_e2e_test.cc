@@ -3,18 +3,25 @@
 // resourceVersion precondition and decided again, so a fencing token is
 // never issued twice, even to concurrent writers; and managedFields names
 // the writer's field manager for the create and for the patch.
+//
+// WriteReservation the same way: two webhook replicas reserving one pool at
+// once, round after round, admit exactly one pod per round with exactly one
+// new token; a conflict still unresolved at the deadline denies.
+#include <atomic>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/barrier.h"
 #include "absl/synchronization/mutex.h"
 #include "api/client/errors.h"
 #include "api/client/rest_client.h"
 #include "api/client/testing/e2e_env.h"
 #include "api/pool/objects.h"
 #include "api/pool/pool_lease.h"
+#include "api/pool/reservation_testing.h"
 #include "gtest/gtest.h"
 
 namespace zenlead::pool {
@@ -38,6 +45,23 @@ LeaseDecision Elect(const std::string& pod) {
   return [pod](const std::optional<LeaseState>& current) {
     return NextLease(current, Pod(pod), DefaultPolicySettings(), 0, kEvery,
                      absl::Now());
+  };
+}
+
+ReservationRequest Request(const std::string& requester,
+                           const std::string& owner) {
+  ReservationRequest r;
+  r.requester = requester;
+  r.owner.kind = "ReplicaSet";
+  r.owner.name = owner;
+  r.owner.uid = "uid-" + owner;
+  return r;
+}
+
+ReservationDecide Reserve(const ReservationRequest& request) {
+  return [request](const std::optional<PoolLease>& current) {
+    return DecideReservation(current, request, DefaultPolicySettings(), 0,
+                             absl::Now());
   };
 }
 
@@ -187,11 +211,177 @@ TEST(WriteLeaseChangeE2eTest, ForeignLeaseIsNeverWritten) {
     absl::StatusOr<LeaseState> s = WriteLeaseChange(
         *api, ns.name(), "pool", DefaultPolicySettings(), read, Elect("a"));
     EXPECT_TRUE(IsLeaseConflict(s.status())) << s.status();
+    absl::StatusOr<ReservationDecision> r = WriteReservation(
+        *api, ns.name(), "pool", DefaultPolicySettings(), read,
+        Reserve(Request("wh-0/req", "rs")), absl::Now() + absl::Seconds(10));
+    EXPECT_TRUE(IsLeaseConflict(r.status())) << r.status();
+    EXPECT_FALSE(Admitted(r));
   }
   absl::StatusOr<nlohmann::json> after = api->Get(kLeases, ns.name(), "pool");
   ASSERT_TRUE(after.ok());
   EXPECT_EQ((*after)["metadata"]["resourceVersion"],
             (*foreign)["metadata"]["resourceVersion"]);
+}
+
+// Two webhook replicas (two clients, two threads) reserve the pool at the
+// same moment from the same read, 50 times: each round exactly one is
+// admitted, the other is denied naming the winner's reservation, and the
+// token grows by exactly one. The operator then binds and releases the
+// winner's pod, or expires its reservation, neither taking a token.
+TEST(WriteReservationE2eTest, ConcurrentReservationsAdmitExactlyOnePerRound) {
+  std::unique_ptr<client::RestClient> api = NewE2eClient();
+  ASSERT_NE(api, nullptr);
+  TestNamespace ns(api.get(), "reserve-e2e");
+  std::unique_ptr<client::RestClient> replicas[2] = {NewE2eClient(),
+                                                     NewE2eClient()};
+  ASSERT_NE(replicas[0], nullptr);
+  ASSERT_NE(replicas[1], nullptr);
+  const PolicySettings policy = DefaultPolicySettings();
+  constexpr int kRounds = 50;
+  for (int round = 0; round < kRounds; ++round) {
+    SCOPED_TRACE(absl::StrCat("round ", round));
+    // Round 0 starts with no Lease: both create, one gets AlreadyExists.
+    std::optional<LeaseRead> shared = Read(*api, ns.name());
+    ASSERT_EQ(shared.has_value() ? shared->state.transitions : 0, round);
+    // Every third round both pods are of one ReplicaSet (its replicas).
+    ReservationRequest requests[2];
+    for (int i = 0; i < 2; ++i) {
+      requests[i] = Request(absl::StrCat("wh-", i, "/req-", round),
+                            round % 3 == 0 ? "rs" : absl::StrCat("rs-", i));
+    }
+    absl::StatusOr<ReservationDecision> results[2] = {
+        absl::UnknownError("not run"), absl::UnknownError("not run")};
+    auto* start = new absl::Barrier(2);
+    std::vector<std::thread> threads;
+    threads.reserve(2);
+    for (int i = 0; i < 2; ++i) {
+      threads.emplace_back([&, i] {
+        if (start->Block()) delete start;
+        results[i] = WriteReservation(*replicas[i], ns.name(), "pool", policy,
+                                      shared, Reserve(requests[i]),
+                                      absl::Now() + absl::Seconds(20));
+      });
+    }
+    for (std::thread& t : threads) t.join();
+    ASSERT_TRUE(results[0].ok()) << results[0].status();
+    ASSERT_TRUE(results[1].ok()) << results[1].status();
+    ASSERT_NE(Admitted(results[0]), Admitted(results[1]))
+        << "exactly one of two concurrent reservations must be admitted";
+    const int winner = Admitted(results[0]) ? 0 : 1;
+    const ReservationDecision& won = *results[winner];
+    const ReservationDecision& lost = *results[1 - winner];
+    EXPECT_EQ(won.verdict, ReservationDecision::Verdict::kAdmit);
+    EXPECT_EQ(won.Token(), round + 1);
+    EXPECT_EQ(lost.verdict, ReservationDecision::Verdict::kDeny);
+    EXPECT_EQ(lost.lease.state.holder_identity, requests[winner].requester);
+
+    std::optional<LeaseRead> now = Read(*api, ns.name());
+    ASSERT_TRUE(now.has_value());
+    ASSERT_TRUE(now->reservation.has_value());
+    EXPECT_EQ(now->state.transitions, round + 1);
+    EXPECT_EQ(now->state.holder_identity, requests[winner].requester);
+    EXPECT_EQ(now->reservation->owner.name, requests[winner].owner.name);
+
+    // The operator's side, through the same loop.
+    PoolLeaseDecision operator_step;
+    if (round % 2 == 0) {
+      Candidate pod = Pod(absl::StrCat("pod-", round));
+      absl::StatusOr<PoolLease> held = WritePoolLease(
+          *api, ns.name(), "pool", policy, now,
+          [&](const std::optional<PoolLease>& current) {
+            return BindReservation(current, pod, requests[winner].owner,
+                                   absl::Now());
+          },
+          absl::Now() + absl::Seconds(20));
+      ASSERT_TRUE(held.ok()) << held.status();
+      ASSERT_EQ(PhaseOf(*held), LeasePhase::kHeld);
+      std::optional<LeaseRead> bound = Read(*api, ns.name());
+      ASSERT_TRUE(bound.has_value());
+      EXPECT_EQ(bound->state.holder_uid, pod.uid);
+      EXPECT_FALSE(bound->reservation.has_value());
+      EXPECT_EQ(bound->state.transitions, round + 1);
+      operator_step = [](const std::optional<PoolLease>& current) {
+        return ReleaseIfGone(current, std::nullopt);
+      };
+      now = bound;
+    } else {
+      // Time is passed in: "leaseDurationSeconds later" without waiting.
+      operator_step = [](const std::optional<PoolLease>& current) {
+        return ExpireReservation(current, absl::Now() + absl::Hours(1));
+      };
+    }
+    absl::StatusOr<PoolLease> free =
+        WritePoolLease(*api, ns.name(), "pool", policy, now, operator_step,
+                       absl::Now() + absl::Seconds(20));
+    ASSERT_TRUE(free.ok()) << free.status();
+    ASSERT_EQ(PhaseOf(*free), LeasePhase::kFree);
+  }
+  std::optional<LeaseRead> last = Read(*api, ns.name());
+  ASSERT_TRUE(last.has_value());
+  EXPECT_EQ(last->state.transitions, kRounds);
+  EXPECT_EQ(PhaseOf(*PoolLeaseOf(last)), LeasePhase::kFree);
+  EXPECT_EQ(last->state.holder_identity, "");
+}
+
+// A reservation decided from a stale read meets a 409; when the deadline
+// has passed by the time it could decide again, it is denied and nothing
+// is written. The same call with time left admits with the next token, so
+// the deadline alone made the difference.
+TEST(WriteReservationE2eTest, AConflictUnresolvedByTheDeadlineDenies) {
+  std::unique_ptr<client::RestClient> api = NewE2eClient();
+  ASSERT_NE(api, nullptr);
+  TestNamespace ns(api.get(), "reserve-e2e");
+  const PolicySettings policy = DefaultPolicySettings();
+  ASSERT_TRUE(Admitted(WriteReservation(
+      *api, ns.name(), "pool", policy, std::nullopt,
+      Reserve(Request("wh-0/first", "rs")), absl::Now() + absl::Seconds(20))));
+  ASSERT_TRUE(WritePoolLease(
+                  *api, ns.name(), "pool", policy, Read(*api, ns.name()),
+                  [](const std::optional<PoolLease>& current) {
+                    return ExpireReservation(current,
+                                             absl::Now() + absl::Hours(1));
+                  },
+                  absl::Now() + absl::Seconds(20))
+                  .ok());
+  std::optional<LeaseRead> stale = Read(*api, ns.name());
+  ASSERT_TRUE(stale.has_value());
+  ASSERT_EQ(PhaseOf(*PoolLeaseOf(stale)), LeasePhase::kFree);
+  // Someone writes the Lease (it stays free): `stale` is now out of date.
+  ASSERT_TRUE(WritePoolLease(
+                  *api, ns.name(), "pool", policy, stale,
+                  [](const std::optional<PoolLease>& current) {
+                    PoolLease next = *current;
+                    next.state.lease_duration_seconds += 5;
+                    return std::optional<PoolLease>(next);
+                  },
+                  absl::Now() + absl::Seconds(20))
+                  .ok());
+  std::optional<LeaseRead> before = Read(*api, ns.name());
+  ASSERT_TRUE(before.has_value());
+
+  // The first attempt starts at t0; the re-decision would start at t0 + 1 s,
+  // past the deadline of t0 + 500 ms.
+  const absl::Time t0 = absl::Now();
+  testing::SteppingClock clock(t0, absl::Seconds(1));
+  absl::StatusOr<ReservationDecision> late =
+      WriteReservation(*api, ns.name(), "pool", policy, stale,
+                       Reserve(Request("wh-1/late", "rs-2")),
+                       t0 + absl::Milliseconds(500), clock);
+  EXPECT_TRUE(absl::IsDeadlineExceeded(late.status())) << late.status();
+  EXPECT_FALSE(Admitted(late));
+  EXPECT_EQ(clock.Reads(), 2);
+  std::optional<LeaseRead> after = Read(*api, ns.name());
+  ASSERT_TRUE(after.has_value());
+  EXPECT_EQ(after->resource_version, before->resource_version);
+  EXPECT_EQ(after->state.transitions, 1);
+  EXPECT_EQ(PhaseOf(*PoolLeaseOf(after)), LeasePhase::kFree);
+
+  absl::StatusOr<ReservationDecision> in_time =
+      WriteReservation(*api, ns.name(), "pool", policy, stale,
+                       Reserve(Request("wh-1/in-time", "rs-2")),
+                       absl::Now() + absl::Seconds(20));
+  ASSERT_TRUE(Admitted(in_time)) << in_time.status();
+  EXPECT_EQ(in_time->Token(), 2);
 }
 
 }  // namespace
