@@ -12,6 +12,9 @@
 //     endpoint not ready), for every failover;
 //   - the operator's RSS (VmRSS, /proc/PID/status) after reconciling and
 //     after the failovers.
+// With --samples_out, every failover's latencies (and the buckets of the
+// operator's zen_lead_failover_latency_seconds) also go to a data file that
+// e2e/bench/plot_failover.sh draws.
 // With --churn_qps > 0, a background thread flips the readiness of follower
 // pods in random pools, so every pool sees churn while failovers run.
 //
@@ -64,6 +67,10 @@ ABSL_FLAG(int, renew_deadline_seconds, 0,
           "spec.renewDeadlineSeconds of every LeaderPolicy (0: the default).");
 ABSL_FLAG(bool, keep_namespace, false,
           "Leave the namespace and its pools in place at the end.");
+ABSL_FLAG(std::string, samples_out, "",
+          "Write every failover's latencies and the operator's failover "
+          "histogram buckets to this file (gnuplot data, read by "
+          "e2e/bench/plot_failover.sh; empty: off).");
 
 namespace {
 
@@ -243,6 +250,49 @@ std::string Percentiles(std::vector<double> ms) {
   };
   return absl::StrFormat("n=%d p50=%.1fms p90=%.1fms p99=%.1fms max=%.1fms",
                          ms.size(), at(0.5), at(0.9), at(0.99), ms.back());
+}
+
+// One failover as timed by the bench; plain_ms < 0 when the plain Service
+// did not drop the endpoint within the wait.
+struct Sample {
+  int pool;
+  double zen_ms;
+  double plain_ms;
+  double patch_ms;
+};
+
+// Writes the raw figures of a run for plot_failover.sh: a "# run:" line of
+// key=value pairs, then gnuplot data index 0 (one line per failover, "-" for
+// a missing value) and index 1 (the operator's cumulative histogram buckets,
+// the last one +Inf), the two separated by two blank lines.
+bool WriteSamples(const std::string& path, const std::string& run,
+                  const std::vector<Sample>& samples,
+                  const std::vector<std::pair<double, double>>& buckets) {
+  std::ofstream f(path);
+  if (!f) return false;
+  f << "# zen-lead failover benchmark (e2e/bench/failover_bench.cc)\n";
+  f << "# run: " << run << "\n";
+  f << "# index 0, one line per failover: failover pool zen_ms plain_ms "
+       "patch_ms\n";
+  f << "#   zen_ms: NotReady patch -> leader slice moved; plain_ms: NotReady "
+       "patch -> endpoint not ready in the plain Service (- if not seen); "
+       "patch_ms: the PATCH round trip\n";
+  for (size_t k = 0; k < samples.size(); ++k) {
+    const Sample& s = samples[k];
+    f << absl::StrFormat(
+        "%d %d %.3f %s %.3f\n", k, s.pool, s.zen_ms,
+        s.plain_ms < 0 ? std::string("-") : absl::StrFormat("%.3f", s.plain_ms),
+        s.patch_ms);
+  }
+  f << "\n\n# index 1, zen_lead_failover_latency_seconds (the operator's "
+       "own view, leader loss seen -> slice write sent): le_ms "
+       "cumulative_count\n";
+  for (const auto& [le, count] : buckets) {
+    f << (le >= 1e300 ? std::string("+Inf") : absl::StrFormat("%g", le * 1000))
+      << absl::StrFormat(" %.0f\n", count);
+  }
+  if (buckets.empty()) f << "# (not scraped)\n";
+  return static_cast<bool>(f);
 }
 
 // Runs fn(i) for i in [0, n) on `threads` threads.
@@ -433,6 +483,7 @@ int main(int argc, char** argv) {
 
   // 5. Failovers.
   std::vector<double> zen_ms, plain_ms, patch_ms;
+  std::vector<Sample> samples;
   const int failovers = absl::GetFlag(FLAGS_failovers);
   absl::Time t_fail = absl::Now();
   for (int k = 0; k < failovers; ++k) {
@@ -474,6 +525,10 @@ int main(int argc, char** argv) {
     if (plain_at != absl::InfiniteFuture()) {
       plain_ms.push_back(absl::ToDoubleMilliseconds(plain_at - t0));
     }
+    samples.push_back(
+        {i, zen_ms.back(),
+         plain_at != absl::InfiniteFuture() ? plain_ms.back() : -1,
+         patch_ms.back()});
     SetReady(*api, ns, old, true);  // back as a follower (sticky leader)
     // Ready again in the plain Service before this pool fails over again.
     view.Await([&](SliceView& v) { return v.PlainReady(plain_svc, old); },
@@ -527,6 +582,8 @@ int main(int argc, char** argv) {
       "leaseDurationSeconds); oldest renewal %.1fs ago\n",
       counted, expired, oldest_s);
 
+  // The operator's histogram buckets, (le in seconds, cumulative count).
+  std::vector<std::pair<double, double>> buckets;
   if (int port = absl::GetFlag(FLAGS_metrics_port); port > 0) {
     httplib::Client metrics("127.0.0.1", port);
     if (auto res = metrics.Get("/metrics")) {
@@ -534,7 +591,6 @@ int main(int argc, char** argv) {
           "operator's own view (leader loss observed -> slice write sent):\n");
       // Cumulative buckets: the smallest upper bound holding 50% / 99% of
       // the observations bounds p50 / p99 from above.
-      std::vector<std::pair<double, double>> buckets;  // (le, count)
       for (absl::string_view line : absl::StrSplit(res->body, '\n')) {
         if (!absl::StartsWith(line, "zen_lead_failover_latency_seconds")) {
           continue;
@@ -563,6 +619,18 @@ int main(int argc, char** argv) {
             "p99 <= %g ms\n",
             total, bound_of(0.5) * 1000, bound_of(0.99) * 1000);
       }
+    }
+  }
+  if (const std::string out = absl::GetFlag(FLAGS_samples_out); !out.empty()) {
+    const std::string run = absl::StrFormat(
+        "pools=%d pods_per_pool=%d failovers=%d churn_qps=%g "
+        "lease_duration_seconds=%d renew_deadline_seconds=%d date=%s",
+        pools, per_pool, failovers, churn_qps,
+        absl::GetFlag(FLAGS_lease_duration_seconds),
+        absl::GetFlag(FLAGS_renew_deadline_seconds),
+        absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t_fail, absl::UTCTimeZone()));
+    if (!WriteSamples(out, run, samples, buckets)) {
+      Fail("cannot write " + out);
     }
   }
   PrintOperatorDiagnostics();
