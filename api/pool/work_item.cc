@@ -8,6 +8,7 @@ namespace zenlead::pool {
 namespace {
 
 constexpr absl::string_view kRenewPrefix = "renew:";
+constexpr absl::string_view kPublishPrefix = "publish:";
 
 }  // namespace
 
@@ -25,13 +26,24 @@ absl::StatusOr<PoolKey> PoolKey::Parse(absl::string_view text) {
 }
 
 std::string WorkItem::Encode() const {
-  return kind == Kind::kRenew ? absl::StrCat(kRenewPrefix, pool.String())
-                              : pool.String();
+  switch (kind) {
+    case Kind::kRenew:
+      return absl::StrCat(kRenewPrefix, pool.String());
+    case Kind::kPublish:
+      return absl::StrCat(kPublishPrefix, pool.String());
+    case Kind::kReconcile:
+      break;
+  }
+  return pool.String();
 }
 
 absl::StatusOr<WorkItem> WorkItem::Decode(absl::string_view key) {
   WorkItem item;
-  if (absl::ConsumePrefix(&key, kRenewPrefix)) item.kind = Kind::kRenew;
+  if (absl::ConsumePrefix(&key, kRenewPrefix)) {
+    item.kind = Kind::kRenew;
+  } else if (absl::ConsumePrefix(&key, kPublishPrefix)) {
+    item.kind = Kind::kPublish;
+  }
   absl::StatusOr<PoolKey> pool = PoolKey::Parse(key);
   if (!pool.ok()) return pool.status();
   item.pool = *std::move(pool);

@@ -43,14 +43,21 @@ struct PoolKey {
 // One unit of a controller's work on a pool.
 struct WorkItem {
   enum class Kind {
-    kReconcile,  // converge everything zen-lead writes for the pool
-    kRenew,      // only renew the pool Lease of a leader that can still lead
+    // Route the pool: elect its leader and write its EndpointSlices (the
+    // failover), then queue kPublish.
+    kReconcile,
+    // Publish the leader the slices route to: the pool Lease (fencing
+    // token), the leader Services' annotations, Events, the registry, the
+    // status. Its own key, so a failover never waits behind these writes.
+    kPublish,
+    kRenew,  // only renew the pool Lease of a leader that can still lead
   };
   Kind kind = Kind::kReconcile;
   PoolKey pool;
 
-  // The work-queue key: "ns/name" for a reconcile, "renew:ns/name" for a
-  // renewal (':' cannot appear in a namespace, so the two never collide).
+  // The work-queue key: "ns/name" for a reconcile, "publish:ns/name" and
+  // "renew:ns/name" for the others (':' cannot appear in a namespace, so
+  // they never collide).
   std::string Encode() const;
   static absl::StatusOr<WorkItem> Decode(absl::string_view key);
 

@@ -1,5 +1,8 @@
 #include "api/pool/work_item.h"
 
+#include <set>
+#include <string>
+
 #include "gtest/gtest.h"
 
 namespace zenlead::pool {
@@ -21,6 +24,21 @@ TEST(WorkItemTest, ReconcileKeysAreThePoolKey) {
   EXPECT_EQ(*WorkItem::Decode("ns/web"), r);
 }
 
+TEST(WorkItemTest, EveryKindRoundTripsAndKindsNeverCollide) {
+  const PoolKey pool{"ns", "web"};
+  std::set<std::string> keys;
+  for (WorkItem::Kind kind :
+       {WorkItem::Kind::kReconcile, WorkItem::Kind::kPublish,
+        WorkItem::Kind::kRenew}) {
+    WorkItem item{kind, pool};
+    EXPECT_TRUE(keys.insert(item.Encode()).second) << item.Encode();
+    absl::StatusOr<WorkItem> back = WorkItem::Decode(item.Encode());
+    ASSERT_TRUE(back.ok()) << back.status();
+    EXPECT_EQ(*back, item);
+  }
+  EXPECT_EQ(WorkItem::Decode("publish:ns/web")->kind, WorkItem::Kind::kPublish);
+}
+
 TEST(PoolKeyTest, FirstSlashSeparatesTheNameMayHoldAnything) {
   absl::StatusOr<PoolKey> k = PoolKey::Parse("ns/a/b c");
   ASSERT_TRUE(k.ok());
@@ -30,7 +48,8 @@ TEST(PoolKeyTest, FirstSlashSeparatesTheNameMayHoldAnything) {
 }
 
 TEST(PoolKeyTest, MalformedKeysAreOneError) {
-  for (const char* bad : {"", "ns", "/db", "ns/", "renew:", "renew:ns"}) {
+  for (const char* bad : {"", "ns", "/db", "ns/", "renew:", "renew:ns",
+                          "publish:", "publish:ns"}) {
     EXPECT_FALSE(WorkItem::Decode(bad).ok()) << bad;
   }
   EXPECT_NE(PoolKey::Parse("nopool").status().message().find("nopool"),

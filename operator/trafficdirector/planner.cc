@@ -202,17 +202,101 @@ RoutingPlan PlanRouting(const PoolSnapshot& snap, PoolMemory& memory) {
   return plan;
 }
 
-void CommitLeader(const RoutingPlan& plan, absl::Time now, PoolMemory& memory) {
+void CommitLeader(const RoutingPlan& plan, const PoolSnapshot& snapshot,
+                  PoolMemory& memory) {
   const pool::Choice& choice = plan.choice;
-  if (!choice.changed) return;
+  if (!choice.changed) {
+    // Kept: after a restart, the leader recovered from the Lease or a slice
+    // is this operator's leader from now on (its loss is a failover).
+    if (choice.leader && memory.leader_uid.empty()) {
+      memory.leader_uid = choice.leader->uid;
+      memory.leader_since =
+          snapshot.lease &&
+                  snapshot.lease->state.holder_uid == choice.leader->uid &&
+                  snapshot.lease->state.acquire_time != absl::InfinitePast()
+              ? snapshot.lease->state.acquire_time
+              : snapshot.now;
+    }
+    return;
+  }
   const std::string new_uid = choice.leader ? choice.leader->uid : "";
   if (memory.leader_uid == new_uid &&
       (new_uid.empty() || memory.leader_since != absl::InfinitePast())) {
     return;  // committed already
   }
   memory.leader_uid = new_uid;
-  memory.leader_since = choice.leader ? now : absl::InfinitePast();
+  memory.leader_since = choice.leader ? snapshot.now : absl::InfinitePast();
   if (choice.leader) memory.no_candidates_reported = false;
+}
+
+void RecordRoute(const RoutingPlan& plan, RouteOutcome outcome,
+                 PoolMemory& memory) {
+  RouteOutcome& route = memory.route;
+  outcome.changed = route.changed || plan.choice.changed;
+  outcome.from_uid = route.changed ? route.from_uid : plan.current_uid;
+  route = std::move(outcome);
+}
+
+RouteOutcome TakeRouteChange(PoolMemory& memory) {
+  RouteOutcome taken = memory.route;
+  memory.route.changed = false;
+  memory.route.from_uid.clear();
+  return taken;
+}
+
+void ReturnRouteChange(const RouteOutcome& taken, PoolMemory& memory) {
+  if (!taken.changed) return;
+  memory.route.changed = true;
+  memory.route.from_uid = taken.from_uid;
+}
+
+void ApplyRoute(const RouteOutcome& route, RoutingPlan& plan,
+                WriteOutcome& outcome) {
+  if (route.changed) {
+    plan.choice.changed = true;
+    plan.current_uid = route.from_uid;
+  }
+  outcome.problems.insert(outcome.problems.end(), route.problems.begin(),
+                          route.problems.end());
+  outcome.warnings.insert(outcome.warnings.end(), route.warnings.begin(),
+                          route.warnings.end());
+  if (outcome.port_error.empty()) outcome.port_error = route.port_error;
+  outcome.result.Update(route.result);
+}
+
+void MergeRouted(const PoolMemory& routed, PoolMemory& into) {
+  if (into.first_seen == absl::InfinitePast() ||
+      (routed.first_seen != absl::InfinitePast() &&
+       routed.first_seen < into.first_seen)) {
+    into.first_seen = routed.first_seen;
+  }
+  into.last_good_policy = routed.last_good_policy;
+  into.renew_every = routed.renew_every;
+  into.ever_led |= routed.ever_led;
+  if (into.leader_uid != routed.leader_uid ||
+      into.leader_since != routed.leader_since) {
+    into.leader_uid = routed.leader_uid;
+    into.leader_since = routed.leader_since;
+    if (!routed.leader_uid.empty()) into.no_candidates_reported = false;
+  }
+  into.last_switch = routed.last_switch;
+}
+
+void MergePublished(const PoolMemory& published, PoolMemory& into) {
+  into.token_high_water =
+      std::max(into.token_high_water, published.token_high_water);
+  into.reported = published.reported;
+  into.policy_missing_reported = published.policy_missing_reported;
+  // A leader committed meanwhile resets it (MergeRouted); else the
+  // publish's word.
+  if (into.leader_uid == published.leader_uid) {
+    into.no_candidates_reported = published.no_candidates_reported;
+    if (into.leader_since == absl::InfinitePast()) {
+      into.leader_since = published.leader_since;
+    }
+  }
+  into.candidates_due = published.candidates_due;
+  into.ever_led |= published.ever_led;
 }
 
 SliceWrite SliceWriteFor(bool cached, bool owned_by_source,
@@ -251,7 +335,7 @@ ReportPlan PlanReport(const PoolSnapshot& snap, const RoutingPlan& plan,
 
   // The leader, and its Event.
   const std::string new_uid = choice.leader ? choice.leader->uid : "";
-  CommitLeader(plan, now, memory);  // (done already after the slice writes)
+  CommitLeader(plan, snap, memory);  // (done already after the slice writes)
   if (choice.changed) {
     if (choice.leader) {
       report.leader_changed = true;

@@ -27,6 +27,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "api/pool/election.h"
 #include "api/pool/objects.h"
@@ -48,6 +49,28 @@ struct EventInfo {
   bool warning = false;
   std::string reason;  // UpperCamelCase
   std::string note;
+};
+
+// A reason (UpperCamelCase) and a message for the Ready condition.
+using Problem = std::pair<std::string, std::string>;
+
+// What the route of a pool (the slice writes) found, for the publish that
+// reports it.
+struct RouteOutcome {
+  // The leader changed since the last publish took the change (by one or
+  // more routes), and who led before the first of those changes.
+  bool changed = false;
+  std::string from_uid;
+  // The latest route's findings: the problems and warnings its writes met
+  // (a leader Service or slice that is someone else's), the leader's ports
+  // that could not be resolved, its first write error.
+  std::vector<Problem> problems;
+  std::vector<EventInfo> warnings;
+  std::string port_error;
+  absl::Status result;
+  // The sources (by UID) whose EndpointSlice the latest route wrote or
+  // found right: their leader Services may name the leader.
+  std::set<std::string> routed;
 };
 
 // What the operator remembers of a pool between reconciles.
@@ -81,10 +104,25 @@ struct PoolMemory {
   // When the leader last changed (to a pod or to none), as this operator
   // saw it: the leader Service's zen-lead.io/leader-last-switch-time.
   absl::Time last_switch = absl::InfinitePast();
+  // What the routes left for the publish that follows them.
+  RouteOutcome route;
 };
 
-// A reason (UpperCamelCase) and a message for the Ready condition.
-using Problem = std::pair<std::string, std::string>;
+// A route and a publish of one pool may run at once (a failover never waits
+// for the Lease and status writes of the publish before it), each on its own
+// copy of the memory; each writes back only the fields it owns.
+//
+// The route owns the settings and the leader: first_seen, last_good_policy,
+// renew_every, ever_led, leader_uid, leader_since, last_switch, and resets
+// no_candidates_reported when it commits a leader. `route` is written by
+// the route and taken by the publish (TakeRouteChange) under the owner's
+// lock, never merged.
+void MergeRouted(const PoolMemory& routed, PoolMemory& into);
+// The publish owns the report: token_high_water, reported,
+// policy_missing_reported, no_candidates_reported, candidates_due, and the
+// leader's start time recovered after a restart (only for the leader the
+// memory still names).
+void MergePublished(const PoolMemory& published, PoolMemory& into);
 
 // One source of the pool, with what the cache holds under its leader
 // Service's name.
@@ -100,6 +138,9 @@ struct RouteView {
   // The UIDs of the source's own pods (Cache::PodsOf): whether the leader
   // is one of them decides how named target ports resolve.
   std::set<std::string> pod_uids;
+  // The cached objects themselves (nullptr: none), for the writer.
+  runtime::ObjectPtr service;
+  runtime::ObjectPtr slice;
 };
 
 // What a reconcile reads, at `now`.
@@ -159,10 +200,12 @@ RoutingPlan PlanRouting(const PoolSnapshot& snapshot, PoolMemory& memory);
 
 // Records the plan's leader in `memory` (who leads, since when): done as
 // soon as the slices are written, so that a pod event arriving while the
-// rest of the reconcile writes (the Lease, the status) already knows the
-// new leader, and its loss counts as a failover. Idempotent; PlanReport
-// calls it too.
-void CommitLeader(const RoutingPlan& plan, absl::Time now, PoolMemory& memory);
+// publish writes (the Lease, the status) already knows the new leader, and
+// its loss counts as a failover. A leader recovered after a restart (kept,
+// not changed) is recorded too, since the Lease's acquireTime when the
+// Lease names it. Idempotent; PlanReport calls it too.
+void CommitLeader(const RoutingPlan& plan, const PoolSnapshot& snapshot,
+                  PoolMemory& memory);
 
 // How a source's EndpointSlice is written.
 enum class SliceWrite {
@@ -191,6 +234,22 @@ struct WriteOutcome {
   // The first write error (OK: every write succeeded).
   absl::Status result;
 };
+
+// Records a route in `memory.route`: the change accumulates until a publish
+// takes it; the findings are the latest route's.
+void RecordRoute(const RoutingPlan& plan, RouteOutcome outcome,
+                 PoolMemory& memory);
+// What a publish starts from: memory.route, whose change is then cleared
+// (a route after this point records a change of its own).
+RouteOutcome TakeRouteChange(PoolMemory& memory);
+// Gives a taken change back (the publish stopped for a newer route): it
+// joins any change recorded since, from the earlier leader.
+void ReturnRouteChange(const RouteOutcome& taken, PoolMemory& memory);
+// What a publish reports: its own plan (from a newer snapshot, which found
+// the committed leader unchanged) as the routes left it: the change they
+// made and what their writes found.
+void ApplyRoute(const RouteOutcome& route, RoutingPlan& plan,
+                WriteOutcome& outcome);
 
 struct ReportOptions {
   // See TrafficDirectorOptions::no_candidates_grace.

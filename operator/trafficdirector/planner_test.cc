@@ -479,7 +479,7 @@ TEST_F(PlannerTest, LeaderCommittedBeforeTheReport) {
   snap_.pods[0] = Pod("a", false, kT0 - absl::Minutes(9));
   snap_.now = kT0 + absl::Seconds(1);
   plan_ = PlanRouting(snap_, memory_);
-  CommitLeader(plan_, snap_.now, memory_);
+  CommitLeader(plan_, snap_, memory_);
   EXPECT_EQ(memory_.leader_uid, "uid-b") << "known before the Lease write";
   EXPECT_EQ(memory_.leader_since, snap_.now);
   WriteOutcome outcome;
@@ -488,6 +488,127 @@ TEST_F(PlannerTest, LeaderCommittedBeforeTheReport) {
   ASSERT_EQ(r.events.size(), 1u);
   EXPECT_EQ(r.events[0].reason, "LeaderChanged");
   EXPECT_EQ(memory_.leader_since, snap_.now) << "not moved by the report";
+}
+
+// Route and publish as the controller runs them, each on its own copy of
+// the memory: two failovers land before the publish runs; it reports one
+// change, from the first leader, and neither copy undoes the other's fields.
+TEST_F(PlannerTest, RoutesAndPublishShareTheMemoryByOwnership) {
+  snap_.policy_object = &policy_;
+  snap_.pods = {Pod("a", true, kT0 - absl::Minutes(9)),
+                Pod("b", true, kT0 - absl::Minutes(7)),
+                Pod("c", true, kT0 - absl::Minutes(5))};
+  Reconcile(Held("a", 1));
+  memory_.route = {};
+  const PoolMemory before = memory_;
+
+  // Route 1: a is lost, b is elected; the publish starts and takes it.
+  snap_.pods[0] = Pod("a", false, kT0 - absl::Minutes(9));
+  snap_.now = kT0 + absl::Seconds(1);
+  PoolMemory routed = memory_;
+  RoutingPlan r1 = PlanRouting(snap_, routed);
+  ASSERT_TRUE(r1.choice.changed);
+  CommitLeader(r1, snap_, routed);
+  MergeRouted(routed, memory_);
+  RouteOutcome w1;
+  w1.routed = {"src-web"};
+  RecordRoute(r1, w1, memory_);
+  EXPECT_EQ(memory_.leader_uid, "uid-b");
+  RouteOutcome taken = TakeRouteChange(memory_);
+  EXPECT_TRUE(taken.changed);
+  EXPECT_EQ(taken.from_uid, "uid-a");
+  EXPECT_FALSE(memory_.route.changed) << "taken";
+
+  // Route 2 while that publish runs: b is lost too, c is elected.
+  snap_.pods[1] = Pod("b", false, kT0 - absl::Minutes(7));
+  snap_.now = kT0 + absl::Seconds(2);
+  routed = memory_;
+  RoutingPlan r2 = PlanRouting(snap_, routed);
+  ASSERT_TRUE(r2.choice.changed);
+  EXPECT_EQ(r2.current_uid, "uid-b");
+  CommitLeader(r2, snap_, routed);
+  MergeRouted(routed, memory_);
+  RecordRoute(r2, RouteOutcome{}, memory_);
+  // The publish sees the leader moved: it gives its change back, which
+  // then counts from a.
+  ReturnRouteChange(taken, memory_);
+  EXPECT_TRUE(memory_.route.changed);
+  EXPECT_EQ(memory_.route.from_uid, "uid-a");
+
+  // The next publish: its own plan finds c committed and unchanged; the
+  // routes make it one LeaderChanged, to c, with the Lease's token.
+  PoolMemory published = memory_;
+  RouteOutcome route = TakeRouteChange(memory_);
+  published.route = {};
+  RoutingPlan plan = PlanRouting(snap_, published);
+  EXPECT_FALSE(plan.choice.changed);
+  EXPECT_EQ(plan.choice.leader->name, "c");
+  WriteOutcome outcome;
+  ApplyRoute(route, plan, outcome);
+  outcome.lease_now = Held("c", 2, snap_.now);
+  ReportPlan report = PlanReport(snap_, plan, outcome, options_, published);
+  ASSERT_EQ(report.events.size(), 1u);
+  EXPECT_EQ(report.events[0].reason, "LeaderChanged");
+  EXPECT_NE(report.events[0].note.find("pod c"), std::string::npos);
+  EXPECT_NE(report.events[0].note.find("fencing token 2"), std::string::npos);
+  EXPECT_TRUE(report.leader_changed);
+
+  // A route committed meanwhile is not undone by the publish's write-back,
+  // and the publish's own fields land.
+  routed = memory_;
+  routed.leader_uid = "uid-x";
+  routed.leader_since = snap_.now;
+  MergeRouted(routed, memory_);
+  published.reported["k/Reason"] = "note";
+  published.token_high_water = 2;
+  MergePublished(published, memory_);
+  EXPECT_EQ(memory_.leader_uid, "uid-x");
+  EXPECT_EQ(memory_.token_high_water, 2);
+  EXPECT_EQ(memory_.reported.count("k/Reason"), 1u);
+  EXPECT_EQ(memory_.first_seen, before.first_seen);
+}
+
+// A route's write findings reach the publish's report, and only the latest
+// route's: a conflict fixed by a later route is no longer reported.
+TEST_F(PlannerTest, PublishReportsTheLatestRoutesFindings) {
+  snap_.policy_object = &policy_;
+  snap_.pods = {Pod("a", true)};
+  plan_ = PlanRouting(snap_, memory_);
+  RouteOutcome conflict;
+  conflict.problems = {{"LeaderServiceConflict", "Service web-leader ..."}};
+  conflict.result = absl::UnavailableError("slice write failed");
+  RecordRoute(plan_, conflict, memory_);
+  WriteOutcome outcome;
+  ApplyRoute(TakeRouteChange(memory_), plan_, outcome);
+  outcome.lease_now = Held("a", 1);
+  ReportPlan r = PlanReport(snap_, plan_, outcome, options_, memory_);
+  ASSERT_TRUE(r.status.has_value());
+  EXPECT_EQ(r.status->ready.status, "False");
+  EXPECT_EQ(r.status->ready.reason, "LeaderServiceConflict");
+  EXPECT_NE(r.status->ready.message.find("slice write failed"),
+            std::string::npos);
+  // Fixed by the next route.
+  RecordRoute(plan_, RouteOutcome{}, memory_);
+  WriteOutcome clean;
+  ApplyRoute(TakeRouteChange(memory_), plan_, clean);
+  clean.lease_now = Held("a", 1);
+  ReportPlan fixed = PlanReport(snap_, plan_, clean, options_, memory_);
+  EXPECT_EQ(fixed.status->ready.status, "True");
+}
+
+// After a restart the kept leader is committed by the route (its loss is
+// then a failover), since the Lease's acquireTime.
+TEST_F(PlannerTest, RecoveredLeaderIsCommittedByTheRoute) {
+  snap_.pods = {Pod("a", true, kT0 - absl::Minutes(9)),
+                Pod("b", true, kT0 - absl::Minutes(5))};
+  snap_.lease =
+      pool::LeaseRead{Held("b", 4, kT0 - absl::Minutes(1)), "rv", false};
+  plan_ = PlanRouting(snap_, memory_);
+  EXPECT_FALSE(plan_.choice.changed);
+  EXPECT_TRUE(memory_.leader_uid.empty());
+  CommitLeader(plan_, snap_, memory_);
+  EXPECT_EQ(memory_.leader_uid, "uid-b");
+  EXPECT_EQ(memory_.leader_since, kT0 - absl::Minutes(1));
 }
 
 }  // namespace

@@ -65,37 +65,6 @@ std::string Meta(const json& obj, const char* field) {
   return runtime::MetadataString(obj, field);
 }
 
-// Whether zen-lead wrote this object for the source with this UID.
-bool OwnedBy(const json& obj, const std::string& owner_uid) {
-  std::map<std::string, std::string> labels = pool::Labels(obj);
-  return labels[pool::kManagedByLabel] == pool::kManagedBy &&
-         pool::ControllerOwnerUid(obj) == owner_uid;
-}
-
-std::string OwnerText(const json& obj) {
-  std::optional<pool::OwnerRef> owner = pool::ControllerOwner(obj);
-  if (!owner) return "no owner";
-  return absl::StrCat(owner->kind, "/", owner->name, " (uid ", owner->uid, ")");
-}
-
-// Whether the cached leader Service already has the ports the body names.
-bool ServiceUpToDate(const json& desired, const json& cached) {
-  const json& want = desired["spec"]["ports"];
-  if (!cached.contains("spec") || !cached["spec"].contains("ports")) {
-    return false;
-  }
-  const json& have = cached["spec"]["ports"];
-  if (!have.is_array() || have.size() != want.size()) return false;
-  for (size_t i = 0; i < want.size(); ++i) {
-    for (const char* k : {"name", "port", "protocol", "appProtocol"}) {
-      json a = want[i].contains(k) ? want[i][k] : json();
-      json b = have[i].contains(k) ? have[i][k] : json();
-      if (a != b) return false;
-    }
-  }
-  return true;
-}
-
 bool PodIdentical(const ObjectPtr& a, const ObjectPtr& b) {
   return a && b && *a == *b;
 }
@@ -115,12 +84,6 @@ std::string SliceEndpointUid(const json& slice) {
     return "";
   }
   return typed->endpoints->front().target_ref->uid.value_or("");
-}
-
-// A cached slice's addressType ("IPv4" when it has none).
-std::string AddressTypeOfSlice(const json& slice) {
-  std::optional<k8s::EndpointSlice> typed = ParseSlice(slice);
-  return typed && !typed->address_type.empty() ? typed->address_type : "IPv4";
 }
 
 }  // namespace
@@ -146,6 +109,7 @@ TrafficDirector::TrafficDirector(TrafficDirectorDeps deps,
                                  TrafficDirectorOptions options)
     : deps_(std::move(deps)),
       options_(std::move(options)),
+      writer_(deps_.writer, deps_.failover_writer),
       clock_(deps_.clock != nullptr ? deps_.clock : client::RealClock()),
       log_(runtime::DefaultLogger().With({{"controller", "trafficdirector"}})) {
   if (deps_.failover_writer == nullptr) deps_.failover_writer = deps_.writer;
@@ -648,26 +612,6 @@ TrafficDirector::ClaimProblem(const pool::Source& s, const ObjectPtr& svc,
   return std::nullopt;
 }
 
-absl::Status TrafficDirector::CreateOwned(client::Client* writer,
-                                          const Resource& r,
-                                          const json& desired,
-                                          const std::string& owner_uid) {
-  const std::string ns = desired["metadata"]["namespace"];
-  const std::string name = desired["metadata"]["name"];
-  absl::Status created = writer->Create(r, ns, desired).status();
-  if (!client::IsAlreadyExists(created)) return created;
-  // There already: ours, not cached yet, or someone else's.
-  absl::StatusOr<json> existing = writer->Get(r, ns, name);
-  if (!existing.ok()) return existing.status();
-  if (!OwnedBy(*existing, owner_uid)) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        r.resource == "services" ? "Service " : "EndpointSlice ", name,
-        " exists and zen-lead did not create it for this source (",
-        OwnerText(*existing), "); zen-lead leaves it alone"));
-  }
-  return PatchIfChanged(writer, r, desired, *existing);
-}
-
 bool TrafficDirector::LossPending(const std::string& pool_key,
                                   absl::Time since) const {
   absl::MutexLock lock(&mu_);
@@ -684,98 +628,6 @@ void TrafficDirector::WarnOnce(PoolState& state, const EventInfo& e) {
   Emit(e);
 }
 
-std::vector<pool::ContainerPort> TrafficDirector::ContainerPortsOf(
-    const std::string& ns, const std::string& pod) const {
-  ObjectPtr p = informers_->pods->store().Get(ns, pod);
-  if (p == nullptr) return {};
-  return pool::PodContainerPorts(*p);
-}
-
-absl::Status TrafficDirector::PatchIfChanged(client::Client* writer,
-                                             const Resource& r,
-                                             const json& desired,
-                                             const json& have,
-                                             const json& annotations) {
-  // A JSON merge patch of what differs, not a server-side apply: every
-  // object here was created with a POST (create-only, so a name someone
-  // else holds is never taken), and the fields that POST set stay co-owned
-  // by its field manager, so an apply could not remove a port or an
-  // endpoint; a patch replaces them whole. It also costs the API server less
-  // (every millisecond of the slice write is failover latency). Our labels
-  // are set, never others removed.
-  json patch = json::object();
-  std::map<std::string, std::string> labels = pool::Labels(have);
-  for (auto it = desired["metadata"]["labels"].begin();
-       it != desired["metadata"]["labels"].end(); ++it) {
-    if (labels[it.key()] != it->get<std::string>()) {
-      patch["metadata"]["labels"][it.key()] = *it;
-    }
-  }
-  auto field = [](const json& obj, std::initializer_list<const char*> path) {
-    const json* at = &obj;
-    for (const char* k : path) {
-      if (!at->is_object() || !at->contains(k)) return json();
-      at = &(*at)[k];
-    }
-    return *at;
-  };
-  auto compare = [&](std::initializer_list<const char*> path,
-                     const json& absent) {
-    json want = field(desired, path);
-    json got = field(have, path);
-    if (want.is_null()) want = absent;
-    if (got.is_null()) got = absent;
-    if (want == got) return;
-    json* at = &patch;
-    for (const char* k : path) at = &(*at)[k];
-    *at = std::move(want);
-  };
-  compare({"metadata", "ownerReferences"}, json::array());
-  if (&r == &kSlices) {
-    compare({"endpoints"}, json::array());
-    compare({"ports"}, json::array());
-  } else if (!ServiceUpToDate(desired, have)) {
-    patch["spec"]["ports"] = field(desired, {"spec", "ports"});
-  }
-  if (!annotations.empty()) {
-    patch["metadata"]["annotations"] = annotations;
-  }
-  if (patch.empty()) return absl::OkStatus();
-  // The UID as read: if the object was replaced by someone else's since,
-  // the API server refuses the patch (uid is immutable) instead of zen-lead
-  // taking it over.
-  patch["metadata"]["uid"] = Meta(have, "uid");
-  return writer
-      ->Patch(r, Meta(desired, "namespace"), Meta(desired, "name"),
-              client::PatchType::kMerge, patch, "")
-      .status();
-}
-
-absl::Status TrafficDirector::Cleanup(const std::string& ns,
-                                      const std::string& pool,
-                                      const std::set<std::string>& keep) {
-  // Leader Services and slices of sources that left the pool (opt-out).
-  const std::string key = PoolKey(ns, pool);
-  absl::Status result;
-  auto sweep = [&](const runtime::Informer& inf, const Resource& r) {
-    absl::StatusOr<std::vector<ObjectPtr>> objs =
-        inf.store().ByIndex(kByPool, key);
-    if (!objs.ok()) return;
-    for (const ObjectPtr& o : *objs) {
-      std::map<std::string, std::string> labels = pool::Labels(*o);
-      if (labels[pool::kManagedByLabel] != pool::kManagedBy) continue;
-      if (keep.count(labels[pool::kSourceLabel])) continue;
-      client::DeleteOptions del;
-      del.uid = Meta(*o, "uid");
-      absl::Status s = deps_.writer->Delete(r, ns, Meta(*o, "name"), del);
-      if (!s.ok() && !client::IsNotFound(s)) result.Update(s);
-    }
-  };
-  sweep(*informers_->slices, kSlices);
-  sweep(*informers_->services, kServices);
-  return result;
-}
-
 void TrafficDirector::Emit(const EventInfo& e) const {
   log_.Info("event", {{"reason", e.reason},
                       {"object", absl::StrCat(e.kind, "/", e.ns, "/", e.name)},
@@ -783,79 +635,25 @@ void TrafficDirector::Emit(const EventInfo& e) const {
   if (deps_.record_event) deps_.record_event(e);
 }
 
-absl::Status TrafficDirector::Reconcile(const pool::PoolKey& key) {
-  const std::string pool_key = key.String();
-  const std::string& ns = key.ns;
-  const std::string& pool = key.name;
-  const absl::Time now = clock_->Now();
-
-  ObjectPtr policy_obj = informers_->policies->store().Get(ns, pool);
-  std::vector<pool::Source> sources = SourcesOf(ns, pool);
-  std::set<std::string> source_names;
-  for (const pool::Source& s : sources) source_names.insert(s.name);
-
-  PoolState state;
-  {
-    absl::MutexLock lock(&mu_);
-    if (sources.empty() && policy_obj == nullptr) {
-      pools_.erase(pool_key);
-    } else {
-      state = pools_[pool_key];
-    }
-    if (pools_gauge_) {
-      pools_gauge_->WithLabels({})->Set(static_cast<double>(pools_.size()));
-    }
-  }
-  if (sources.empty() && policy_obj == nullptr) {
-    deps_.registry->Remove(ns, pool);
-    absl::Status cleanup = Cleanup(ns, pool, source_names);
-    if (!cleanup.ok()) return cleanup;
-    // A pool Lease outlives its pool only when no LeaderPolicy owns it
-    // (garbage collection removes the others). It goes after a grace
-    // period, so that a pool whose workload is replaced keeps its count.
-    if (ObjectPtr lease = informers_->leases->store().Get(ns, pool)) {
-      std::optional<pool::LeaseRead> read = pool::LeaseReadFromObject(*lease);
-      const absl::Time last =
-          read ? std::max(read->state.renew_time, read->state.acquire_time)
-               : absl::InfinitePast();
-      if (last != absl::InfinitePast() &&
-          now - last < options_.orphan_lease_grace) {
-        absl::MutexLock lock(&mu_);
-        if (queue_ != nullptr) {
-          queue_->AddAfter(
-              pool_key,
-              last + options_.orphan_lease_grace - now + absl::Milliseconds(10),
-              runtime::Priority::kLow);
-        }
-        return absl::OkStatus();
-      }
-      client::DeleteOptions del;
-      del.uid = Meta(*lease, "uid");
-      absl::Status s = deps_.writer->Delete(kLeases, ns, pool, del);
-      if (!s.ok() && !client::IsNotFound(s) && !client::IsConflict(s)) {
-        return s;
-      }
-    }
-    return absl::OkStatus();
-  }
-  // 1. The snapshot, read from the cache once: each source with what is
-  //    cached under its leader Service's name, and the pods.
+PoolSnapshot TrafficDirector::Snapshot(
+    const pool::PoolKey& key, absl::Time now, const ObjectPtr& policy,
+    std::vector<pool::Source> sources) const {
+  // Read from the cache once: each source with what is cached under its
+  // leader Service's name, its pods, and the pool Lease.
   PoolSnapshot snap;
   snap.key = key;
   snap.now = now;
-  snap.policy_object = policy_obj.get();
-  std::vector<ObjectPtr> cached_svcs, cached_slices;  // by route
+  snap.policy_object = policy.get();
   for (pool::Source& s : sources) {
-    ObjectPtr svc =
-        informers_->services->store().Get(ns, s.LeaderServiceName());
-    ObjectPtr slice =
-        informers_->slices->store().Get(ns, s.LeaderServiceName());
     RouteView r;
-    r.service_cached = svc != nullptr;
-    r.slice_cached = slice != nullptr;
-    if (slice) r.slice_endpoint_uid = SliceEndpointUid(*slice);
+    r.service =
+        informers_->services->store().Get(key.ns, s.LeaderServiceName());
+    r.slice = informers_->slices->store().Get(key.ns, s.LeaderServiceName());
+    r.service_cached = r.service != nullptr;
+    r.slice_cached = r.slice != nullptr;
+    if (r.slice) r.slice_endpoint_uid = SliceEndpointUid(*r.slice);
     if (std::optional<std::pair<std::string, std::string>> p =
-            ClaimProblem(s, svc, slice)) {
+            ClaimProblem(s, r.service, r.slice)) {
       r.claim_problem = std::move(*p);
     }
     for (ObjectPtr& pod : deps_.cache->PodsOf(s)) {
@@ -864,212 +662,172 @@ absl::Status TrafficDirector::Reconcile(const pool::PoolKey& key) {
     }
     r.source = std::move(s);
     snap.routes.push_back(std::move(r));
-    cached_svcs.push_back(std::move(svc));
-    cached_slices.push_back(std::move(slice));
   }
-  ObjectPtr lease_obj = informers_->leases->store().Get(ns, pool);
-  if (lease_obj) snap.lease = pool::LeaseReadFromObject(*lease_obj);
+  if (ObjectPtr lease = informers_->leases->store().Get(key.ns, key.name)) {
+    snap.lease = pool::LeaseReadFromObject(*lease);
+  }
+  return snap;
+}
 
-  // 2. Decide.
+absl::Status TrafficDirector::Forget(const pool::PoolKey& key, absl::Time now) {
+  const std::string pool_key = key.String();
+  {
+    absl::MutexLock lock(&mu_);
+    pools_.erase(pool_key);
+    if (pools_gauge_) {
+      pools_gauge_->WithLabels({})->Set(static_cast<double>(pools_.size()));
+    }
+  }
+  deps_.registry->Remove(key.ns, key.name);
+  if (absl::Status cleanup = Cleanup(key, {}); !cleanup.ok()) return cleanup;
+  // A pool Lease outlives its pool only when no LeaderPolicy owns it
+  // (garbage collection removes the others). It goes after a grace period,
+  // so that a pool whose workload is replaced keeps its count.
+  ObjectPtr lease = informers_->leases->store().Get(key.ns, key.name);
+  if (lease == nullptr) return absl::OkStatus();
+  std::optional<pool::LeaseRead> read = pool::LeaseReadFromObject(*lease);
+  const absl::Time last =
+      read ? std::max(read->state.renew_time, read->state.acquire_time)
+           : absl::InfinitePast();
+  if (last != absl::InfinitePast() &&
+      now - last < options_.orphan_lease_grace) {
+    absl::MutexLock lock(&mu_);
+    if (queue_ != nullptr) {
+      queue_->AddAfter(
+          pool_key,
+          last + options_.orphan_lease_grace - now + absl::Milliseconds(10),
+          runtime::Priority::kLow);
+    }
+    return absl::OkStatus();
+  }
+  return writer_.DeleteLease(key, Meta(*lease, "uid"));
+}
+
+absl::Status TrafficDirector::Reconcile(const pool::PoolKey& key) {
+  const std::string pool_key = key.String();
+  const absl::Time now = clock_->Now();
+  ObjectPtr policy = informers_->policies->store().Get(key.ns, key.name);
+  std::vector<pool::Source> sources = SourcesOf(key.ns, key.name);
+  if (sources.empty() && policy == nullptr) return Forget(key, now);
+  PoolState state;
+  {
+    absl::MutexLock lock(&mu_);
+    state = pools_[pool_key];
+    if (pools_gauge_) {
+      pools_gauge_->WithLabels({})->Set(static_cast<double>(pools_.size()));
+    }
+  }
+  // Decide, then write the slices: this is the failover. Nothing that can
+  // wait (the Lease, Events, status, the registry) comes before them: the
+  // publish does it, as its own work item.
+  const PoolSnapshot snap = Snapshot(key, now, policy, std::move(sources));
   const RoutingPlan plan = PlanRouting(snap, state);
   const pool::Choice& choice = plan.choice;
-  WriteOutcome outcome;
-  absl::Status& result = outcome.result;
-  auto write_problem = [&](const pool::Source& s, const std::string& reason,
-                           const std::string& message) {
-    outcome.problems.push_back({reason, message});
-    outcome.warnings.push_back({s.ApiVersion(), s.KindName(), s.ns, s.name,
-                                s.uid, true, reason, message});
-  };
-
-  // 3. EndpointSlices first: this is the failover. Nothing that can wait
-  //    (Events, status, the registry) comes before them.
-  std::vector<bool> slice_written(snap.routes.size(), false);
   const absl::Time slice_sent = clock_->Now();
-  for (size_t i : plan.writable) {
-    const pool::Source& s = snap.routes[i].source;
-    const std::string leader_name = s.LeaderServiceName();
-    if (cached_svcs[i] == nullptr) {
-      // First time (or not cached yet): the Service first, so that the
-      // slice never serves a Service zen-lead did not create.
-      absl::Status created = CreateOwned(deps_.writer, kServices,
-                                         pool::LeaderServiceApply(s), s.uid);
-      if (absl::IsFailedPrecondition(created)) {
-        write_problem(s, "LeaderServiceConflict",
-                      std::string(created.message()));
-        continue;
-      }
-      if (!created.ok()) {
-        result.Update(created);
-        continue;
-      }
-    }
-    std::vector<pool::SlicePort> ports;
-    std::optional<pool::Candidate> endpoint = choice.leader;
-    if (choice.leader) {
-      // A Service's leader is its own by its selector; a workload's when it
-      // is one of the workload's pods.
-      const bool own_pod =
-          s.kind == pool::Source::Kind::kService ||
-          snap.routes[i].pod_uids.count(choice.leader->uid) > 0;
-      absl::StatusOr<std::vector<pool::SlicePort>> resolved =
-          pool::ResolveSlicePorts(
-              s.ports, ContainerPortsOf(ns, choice.leader->name), own_pod);
-      if (resolved.ok()) {
-        ports = std::move(*resolved);
-      } else {
-        endpoint.reset();  // fail closed
-        outcome.port_error = std::string(resolved.status().message());
-        outcome.warnings.push_back(
-            {s.ApiVersion(), s.KindName(), s.ns, s.name, s.uid, true,
-             "PortResolutionFailed",
-             absl::StrCat("Service ", leader_name,
-                          " has no endpoint: ", outcome.port_error)});
-      }
-    }
-    const ObjectPtr& cached_slice = cached_slices[i];
-    const std::string cached_type =
-        cached_slice ? AddressTypeOfSlice(*cached_slice) : "IPv4";
-    const std::string address_type =
-        endpoint ? pool::AddressTypeOf(endpoint->pod_ip) : cached_type;
-    json desired = pool::EndpointSliceApply(s, endpoint, ports, address_type);
-    absl::Status written;
-    switch (SliceWriteFor(cached_slice != nullptr,
-                          cached_slice && OwnedBy(*cached_slice, s.uid),
-                          cached_type, address_type)) {
-      case SliceWrite::kCreate:
-        written = CreateOwned(deps_.failover_writer, kSlices, desired, s.uid);
-        break;
-      case SliceWrite::kReplace: {
-        client::DeleteOptions del;
-        del.uid = Meta(*cached_slice, "uid");
-        written = deps_.failover_writer->Delete(kSlices, ns, leader_name, del);
-        if (written.ok() || client::IsNotFound(written)) {
-          written = CreateOwned(deps_.failover_writer, kSlices, desired, s.uid);
-        }
-        break;
-      }
-      case SliceWrite::kPatch:
-        written = PatchIfChanged(deps_.failover_writer, kSlices, desired,
-                                 *cached_slice);
-        break;
-    }
-    if (absl::IsFailedPrecondition(written)) {
-      write_problem(s, "LeaderServiceConflict", std::string(written.message()));
-      continue;
-    }
-    result.Update(written);
-    slice_written[i] = written.ok();
-  }
+  RouteOutcome routed = writer_.WriteRoutes(snap, plan);
+  absl::Status result = routed.result;
   if (choice.changed && state.loss_observed != absl::InfinitePast() &&
-      result.ok()) {
-    if (failover_latency_) {
-      failover_latency_->WithLabels({})->ObserveDuration(slice_sent -
-                                                         state.loss_observed);
-    }
+      result.ok() && failover_latency_) {
+    failover_latency_->WithLabels({})->ObserveDuration(slice_sent -
+                                                       state.loss_observed);
   }
   if (choice.changed || choice.leader) {
     state.loss_observed = absl::InfinitePast();
   }
-  // The new leader is known at once: a pod event during the writes below
-  // (the Lease, the status) sees it, and the loss of that leader is urgent.
-  CommitLeader(plan, now, state);
-  if (choice.changed) {
+  CommitLeader(plan, snap, state);
+
+  absl::MutexLock lock(&mu_);
+  if (auto it = pools_.find(pool_key); it != pools_.end()) {
+    PoolState& memory = it->second;
+    MergeRouted(state, memory);
+    // A leader loss seen by a pod event while this route ran stays
+    // recorded (its failover latency is measured by the next route).
+    if (memory.loss_observed <= now) memory.loss_observed = state.loss_observed;
+    RecordRoute(plan, std::move(routed), memory);
+  }
+  if (queue_ != nullptr) {
+    const pool::WorkItem publish{pool::WorkItem::Kind::kPublish, key};
+    queue_->Add(publish.Encode(), choice.changed ? runtime::Priority::kHigh
+                                                 : runtime::Priority::kNormal);
+    // A minReadySeconds re-check may elect a leader: high lane when the
+    // pool has none.
+    if (choice.recheck_after) {
+      queue_->AddAfter(pool_key, *choice.recheck_after + absl::Milliseconds(10),
+                       choice.leader ? runtime::Priority::kNormal
+                                     : runtime::Priority::kHigh);
+    }
+  }
+  return result;
+}
+
+void TrafficDirector::GiveBack(const std::string& pool_key,
+                               const RouteOutcome& taken,
+                               const PoolState& state) {
+  absl::MutexLock lock(&mu_);
+  auto it = pools_.find(pool_key);
+  if (it == pools_.end()) return;
+  ReturnRouteChange(taken, it->second);
+  it->second.token_high_water =
+      std::max(it->second.token_high_water, state.token_high_water);
+}
+
+absl::Status TrafficDirector::Publish(const pool::PoolKey& key) {
+  const std::string pool_key = key.String();
+  const absl::Time now = clock_->Now();
+  PoolState state;
+  RouteOutcome route;
+  {
     absl::MutexLock lock(&mu_);
-    if (auto it = pools_.find(pool_key); it != pools_.end()) {
-      it->second.leader_uid = state.leader_uid;
-      it->second.leader_since = state.leader_since;
-      if (it->second.loss_observed <= now) {
-        it->second.loss_observed = absl::InfinitePast();
-      }
-    }
+    auto it = pools_.find(pool_key);
+    if (it == pools_.end()) return absl::OkStatus();  // forgotten
+    route = TakeRouteChange(it->second);
+    state = it->second;
   }
+  ObjectPtr policy = informers_->policies->store().Get(key.ns, key.name);
+  std::vector<pool::Source> sources = SourcesOf(key.ns, key.name);
+  std::set<std::string> source_names;
+  for (const pool::Source& s : sources) source_names.insert(s.name);
+  const PoolSnapshot snap = Snapshot(key, now, policy, std::move(sources));
+  RoutingPlan plan = PlanRouting(snap, state);
+  const std::string committed = state.leader_uid;
+  auto bounce = [&] {
+    // The leader moves again (or the pool went): the route goes first and
+    // queues this publish again; the change taken waits for it.
+    GiveBack(pool_key, route, state);
+    Enqueue(pool_key, runtime::Priority::kHigh);
+    return absl::OkStatus();
+  };
+  if (snap.routes.empty() && policy == nullptr) return bounce();
+  // (A plan that only "changes" to the committed leader, e.g. from a Lease
+  // that still names the leader lost before, is what the routes decided:
+  // the Lease write below settles it.)
+  if ((plan.choice.leader ? plan.choice.leader->uid : "") != committed) {
+    return bounce();
+  }
+  WriteOutcome outcome;
+  ApplyRoute(route, plan, outcome);
 
-  // 4. The pool Lease: holder, fencing token, renewals. Every holder change
-  //    is written conditioned on the version it was decided from.
-  bool lease_unknown = !plan.pool_name_valid;
-  std::optional<pool::LeaseRead> lease_read = snap.lease;
-  if (plan.pool_name_valid && !lease_read) {
-    // Not in our cache (which holds only zen-lead's Leases): just created
-    // by us and not seen yet, a foreign Lease, or none. Ask the API server,
-    // so the fencing token always counts from the Lease as it is.
-    absl::StatusOr<std::optional<pool::LeaseRead>> fresh =
-        pool::ReadLease(*deps_.writer, ns, pool);
-    if (fresh.ok()) {
-      lease_read = std::move(*fresh);
-    } else {
-      result.Update(fresh.status());
-      lease_unknown = true;  // no Lease write, no token this time
-    }
+  // The pool Lease: holder, fencing token, renewals; then the leader
+  // Services with the annotations naming the leader. Both only for the
+  // leader the slices route to: when it was lost meanwhile, the route
+  // already queued writes them for the next one.
+  if (LossPending(pool_key, now)) return bounce();
+  LeaseOutcome lease = writer_.WriteLease(snap, plan);
+  if (lease.renewed && lease.result.ok()) {
+    ObserveRenewal(snap.lease->state, plan.renew_every, now);
   }
-  if (!lease_unknown && lease_read && lease_read->foreign) {
-    outcome.lease_conflict = true;
-  } else if (!lease_unknown) {
-    auto decide = [&](const std::optional<pool::LeaseState>& current) {
-      return pool::NextLease(current, choice.leader, plan.policy,
-                             plan.token_high_water, plan.renew_every, now);
-    };
-    std::optional<pool::LeaseState> current =
-        lease_read ? std::optional<pool::LeaseState>(lease_read->state)
-                   : std::nullopt;
-    std::optional<pool::LeaseState> want = decide(current);
-    if (!want || (!current && !choice.leader)) {
-      // Nothing to change, or nothing to record: no Lease is created for a
-      // pool that has never had a leader.
-      outcome.lease_now = current;
-    } else if (current && pool::OnlyRenewal(*current, *want)) {
-      absl::Status renewed =
-          WriteRenewal(ns, pool, *current, lease_read->resource_version,
-                       plan.renew_every, now);
-      result.Update(renewed);
-      outcome.lease_now = renewed.ok() ? want : current;
-    } else {
-      absl::StatusOr<pool::LeaseState> written = pool::WriteLeaseChange(
-          *deps_.writer, ns, pool, plan.policy, lease_read, decide);
-      if (written.ok()) {
-        outcome.lease_now = *written;
-      } else if (pool::IsLeaseConflict(written.status())) {
-        outcome.lease_conflict = true;
-      } else {
-        result.Update(written.status());
-      }
-    }
+  outcome.lease_now = lease.lease_now;
+  outcome.lease_conflict = lease.lease_conflict;
+  absl::Status own = lease.result;
+  if (outcome.lease_now) {
+    state.token_high_water =
+        std::max(state.token_high_water, outcome.lease_now->transitions);
   }
+  if (LossPending(pool_key, now)) return bounce();
+  own.Update(writer_.WriteLeaderServices(snap, plan, route.routed));
+  outcome.result.Update(own);
 
-  // 5. The leader Services (created above when they were missing), with
-  //    the annotations naming the leader: after the slices, never before.
-  //    Skipped when the new leader was lost meanwhile: the next reconcile,
-  //    already queued, writes them, and the failover does not wait here.
-  const bool preempted = LossPending(pool_key, now);
-  for (size_t i : plan.writable) {
-    if (preempted) break;
-    if (!slice_written[i] || cached_svcs[i] == nullptr) continue;
-    const json& have = *cached_svcs[i];
-    const std::map<std::string, std::string> have_annotations =
-        pool::Annotations(have);
-    absl::Time switched = plan.last_switch;
-    if (switched == absl::InfinitePast()) {
-      // Unknown to this operator (just restarted, no Lease): keep what the
-      // Service says.
-      auto it = have_annotations.find(pool::kLeaderLastSwitchTimeAnnotation);
-      if (it != have_annotations.end()) {
-        switched = pool::ParseSwitchTime(it->second).value_or(switched);
-      }
-    }
-    std::optional<pool::LeaderPod> leader;
-    if (choice.leader) {
-      leader = pool::LeaderPod{choice.leader->name, choice.leader->uid};
-    }
-    json annotations = pool::LeaderAnnotationsPatch(
-        have_annotations, pool::LeaderAnnotations(leader, switched));
-    result.Update(PatchIfChanged(
-        deps_.writer, kServices,
-        pool::LeaderServiceApply(snap.routes[i].source), have,
-        annotations.empty() ? json::object()
-                            : annotations["metadata"]["annotations"]));
-  }
-
-  // 6. Report: Events, the registry, metrics, the LeaderPolicy status.
+  // The report: Events, the registry, metrics, the LeaderPolicy status.
   ReportOptions report_options;
   report_options.no_candidates_grace = options_.no_candidates_grace;
   const ReportPlan report =
@@ -1090,98 +848,84 @@ absl::Status TrafficDirector::Reconcile(const pool::PoolKey& key) {
     it = warned.count(it->first) ? std::next(it) : state.reported.erase(it);
   }
   if (report.leader_changed && leader_changes_) {
-    leader_changes_->WithLabels({ns, pool})->Inc();
+    leader_changes_->WithLabels({key.ns, key.name})->Inc();
   }
   if (candidates_gauge_) {
-    candidates_gauge_->WithLabels({ns, pool})->Set(choice.ready_candidates);
+    candidates_gauge_->WithLabels({key.ns, key.name})
+        ->Set(plan.choice.ready_candidates);
   }
   deps_.registry->Set(report.registry);
+  std::optional<absl::Time> status_due;
   if (report.status && !LossPending(pool_key, now)) {
     json desired =
-        pool::PolicyStatusApply(ns, pool, *report.status, *policy_obj, now);
-    json have = policy_obj->contains("status") ? (*policy_obj)["status"]
-                                               : json::object();
+        pool::PolicyStatusApply(key.ns, key.name, *report.status, *policy, now);
+    json have =
+        policy->contains("status") ? (*policy)["status"] : json::object();
     StatusWrite sw = PlanStatusWrite(have, desired["status"], now,
                                      kCandidatesDebounce, state);
-    if (sw.due) {
-      absl::MutexLock lock(&mu_);
-      if (queue_ != nullptr) {
-        queue_->AddAfter(pool_key, *sw.due - now, runtime::Priority::kLow);
-      }
-    }
-    if (!sw.patch.empty()) {
-      result.Update(deps_.writer
-                        ->Patch(kPolicies, ns, pool, client::PatchType::kMerge,
-                                {{"status", sw.patch}}, "status")
-                        .status());
-    }
+    status_due = sw.due;
+    if (!sw.patch.empty()) own.Update(writer_.PatchStatus(key, sw.patch));
   }
 
   // Members that left the pool: their leader Services and slices go, after
-  // the failover writes above (a failed delete must not hold routing up).
-  result.Update(Cleanup(ns, pool, source_names));
+  // the writes above (a failed delete must not hold the pool up).
+  own.Update(Cleanup(key, source_names));
 
-  {
-    absl::MutexLock lock(&mu_);
-    if (auto it = pools_.find(pool_key); it != pools_.end()) {
-      // A leader loss seen by a pod event while this reconcile ran stays
-      // recorded (its failover latency is measured by the next reconcile).
-      if (it->second.loss_observed > now) {
-        state.loss_observed = it->second.loss_observed;
-      }
-      it->second = state;
+  absl::MutexLock lock(&mu_);
+  if (auto it = pools_.find(pool_key); it != pools_.end()) {
+    MergePublished(state, it->second);
+  }
+  // Scheduled whatever the result (a failed step is retried separately,
+  // with backoff; AddAfter keeps the earliest time, so this never piles
+  // up): a pool must never drop out of renewals or re-checks because a
+  // write of its publish failed.
+  if (queue_ != nullptr) {
+    const std::string publish =
+        pool::WorkItem{pool::WorkItem::Kind::kPublish, key}.Encode();
+    // The Lease renewal is upkeep: its own key, in the low lane.
+    if (plan.choice.leader && !outcome.lease_conflict) {
+      queue_->AddAfter(RenewKey(key), plan.renew_every,
+                       runtime::Priority::kLow);
     }
-    // Scheduled whatever the result (a failed step is retried separately,
-    // with backoff; AddAfter keeps the earliest time, so this never piles
-    // up): a pool must never drop out of renewals or re-checks because a
-    // later write of its reconcile failed.
-    if (queue_ != nullptr) {
-      // The Lease renewal is upkeep: its own key, in the low lane.
-      if (choice.leader && !outcome.lease_conflict) {
-        queue_->AddAfter(RenewKey(key), plan.renew_every,
-                         runtime::Priority::kLow);
-      }
-      // A minReadySeconds re-check may elect a leader: high lane when the
-      // pool has none.
-      if (choice.recheck_after) {
-        queue_->AddAfter(pool_key,
-                         *choice.recheck_after + absl::Milliseconds(10),
-                         choice.leader ? runtime::Priority::kNormal
-                                       : runtime::Priority::kHigh);
-      }
-      if (report.no_candidates_recheck) {
-        queue_->AddAfter(
-            pool_key,
-            *report.no_candidates_recheck - now + absl::Milliseconds(10),
-            runtime::Priority::kLow);
-      }
+    if (status_due) {
+      queue_->AddAfter(publish, *status_due - now, runtime::Priority::kLow);
+    }
+    if (report.no_candidates_recheck) {
+      queue_->AddAfter(
+          publish, *report.no_candidates_recheck - now + absl::Milliseconds(10),
+          runtime::Priority::kLow);
     }
   }
-  return result;
+  return own;
 }
 
-absl::Status TrafficDirector::WriteRenewal(const std::string& ns,
-                                           const std::string& pool,
-                                           const pool::LeaseState& lease,
-                                           const std::string& resource_version,
-                                           absl::Duration every,
-                                           absl::Time now) {
+void TrafficDirector::ObserveRenewal(const pool::LeaseState& lease,
+                                     absl::Duration every, absl::Time now) {
   if (renewal_lateness_ && lease.renew_time != absl::InfinitePast()) {
     renewal_lateness_->WithLabels({})->ObserveDuration(
         std::max(now - (lease.renew_time + every), absl::ZeroDuration()));
   }
-  // The routine write, ~200/s at 1,000 pools: a merge patch of renewTime
-  // costs the API server far less than a server-side apply. Conditioned on
-  // the version the renewal was decided from: a Lease someone else changed
-  // meanwhile (another holder) is never extended; the 409 sends the pool
-  // to a full reconcile.
-  json patch = {{"metadata", {{"resourceVersion", resource_version}}},
-                {"spec", {{"renewTime", pool::RfcMicroTime(now)}}}};
-  return deps_.writer
-      ->Patch(kLeases, ns, pool, client::PatchType::kMerge, patch, "")
-      .status();
 }
 
+absl::Status TrafficDirector::Cleanup(const pool::PoolKey& key,
+                                      const std::set<std::string>& keep) {
+  // Leader Services and slices of sources that left the pool (opt-out).
+  auto stale = [&](const runtime::Informer& inf) {
+    std::vector<ObjectPtr> out;
+    absl::StatusOr<std::vector<ObjectPtr>> objs =
+        inf.store().ByIndex(kByPool, key.String());
+    if (!objs.ok()) return out;
+    for (const ObjectPtr& o : *objs) {
+      std::map<std::string, std::string> labels = pool::Labels(*o);
+      if (labels[pool::kManagedByLabel] != pool::kManagedBy) continue;
+      if (keep.count(labels[pool::kSourceLabel])) continue;
+      out.push_back(o);
+    }
+    return out;
+  };
+  return writer_.DeleteStale(stale(*informers_->slices),
+                             stale(*informers_->services));
+}
 absl::Status TrafficDirector::Renew(const pool::PoolKey& key) {
   const std::string pool_key = key.String();
   const std::string& ns = key.ns;
@@ -1225,8 +969,8 @@ absl::Status TrafficDirector::Renew(const pool::PoolKey& key) {
     }
     return absl::OkStatus();
   }
-  absl::Status s =
-      WriteRenewal(ns, pool, *lease, read->resource_version, every, now);
+  absl::Status s = writer_.WriteRenewal(key, read->resource_version, now);
+  if (s.ok()) ObserveRenewal(*lease, every, now);
   if (client::IsConflict(s)) {
     // Changed since the cache saw it: decide again from the Lease as it is.
     Enqueue(pool_key, runtime::Priority::kNormal);
@@ -1286,7 +1030,17 @@ void TrafficDirector::RunWorker(runtime::WorkQueue* queue, size_t index) {
     const bool renewal = item->kind == pool::WorkItem::Kind::kRenew;
     absl::Status s;
     try {
-      s = renewal ? Renew(item->pool) : Reconcile(item->pool);
+      switch (item->kind) {
+        case pool::WorkItem::Kind::kRenew:
+          s = Renew(item->pool);
+          break;
+        case pool::WorkItem::Kind::kPublish:
+          s = Publish(item->pool);
+          break;
+        case pool::WorkItem::Kind::kReconcile:
+          s = Reconcile(item->pool);
+          break;
+      }
     } catch (const std::exception& e) {
       // A bug, not bad input (objects are parsed into typed structs); the
       // key is retried with backoff and the operator keeps serving.
@@ -1344,6 +1098,10 @@ void TrafficDirector::StartWorkers() {
     }
     o.metrics = queue_metrics_.get();
     queue_ = std::make_shared<runtime::WorkQueue>(std::move(o));
+    // A new term: what this replica remembers from an earlier one may be
+    // stale (another replica led meanwhile); every pool is recovered from
+    // the cluster (slices, Leases, status) by its first route.
+    pools_.clear();
     progress_.assign(std::max(1, options_.workers), WorkerProgress{});
     for (int i = 0; i < std::max(1, options_.workers); ++i) {
       workers_.emplace_back([this, q = queue_.get(), i] {

@@ -5,8 +5,9 @@
 // the name a Service's zen-lead.io/leader-service-name gives) to it through
 // an EndpointSlice with exactly one endpoint, records the pool Lease
 // (fencing token = leaseTransitions), the LeaderPolicy status, Events and
-// metrics. Its decisions are the pure functions of planner.h; this class
-// reads the snapshot and writes.
+// metrics. Its decisions are the pure functions of planner.h, its writes
+// those of writer.h; this class reads the snapshot, runs the work items
+// (route, publish, renew) and keeps the pools' memory.
 //
 // Level-triggered: the process's shared cache keeps policies, workloads,
 // ReplicaSets, Services, pods (projected), and zen-lead's own EndpointSlices
@@ -60,6 +61,7 @@
 #include "operator/controller.h"
 #include "operator/leaderservice/leader_registry.h"
 #include "operator/trafficdirector/planner.h"
+#include "operator/trafficdirector/writer.h"
 
 namespace zenlead::op {
 
@@ -124,20 +126,20 @@ class TrafficDirector : public Controller {
   // write that never returns).
   absl::Status Healthy() const override;
 
-  // Converges one pool now; what a worker runs.
+  // Routes one pool now (a worker's kReconcile): elects its leader from the
+  // cache and writes its EndpointSlices, the failover, then queues the
+  // publish. Nothing else waits on this path.
   absl::Status Reconcile(const pool::PoolKey& key);
+  // Publishes the leader the slices route to (kPublish): the pool Lease,
+  // the leader Services' annotations, Events, the registry, the status,
+  // the cleanup of sources that left. Its own work item, so a failover of
+  // the pool never queues behind these writes; it writes nothing for a
+  // leader lost meanwhile (the route of the next one comes first).
+  absl::Status Publish(const pool::PoolKey& key);
   // Renews the pool Lease of a leader that can still lead (a merge patch of
   // renewTime), without a full reconcile: the upkeep that runs for every
   // pool every leaseDuration - renewDeadline seconds.
   absl::Status Renew(const pool::PoolKey& key);
-  // Patches the pool Lease's renewTime to `now` and records how late that
-  // is against `every` after the Lease's last renewal.
-  // resource_version: the version `lease` was read at (the patch is
-  // conditioned on it: a Lease someone else changed is not renewed).
-  absl::Status WriteRenewal(const std::string& ns, const std::string& pool,
-                            const pool::LeaseState& lease,
-                            const std::string& resource_version,
-                            absl::Duration every, absl::Time now);
 
  private:
   using PoolState = PoolMemory;
@@ -182,24 +184,23 @@ class TrafficDirector : public Controller {
       const runtime::ObjectPtr& slice) const;
   std::vector<pool::Source> SourcesOf(const std::string& ns,
                                       const std::string& pool) const;
-  std::vector<pool::ContainerPort> ContainerPortsOf(
-      const std::string& ns, const std::string& pod) const;
-  absl::Status Cleanup(const std::string& ns, const std::string& pool,
+  // The pool as cached now.
+  PoolSnapshot Snapshot(const pool::PoolKey& key, absl::Time now,
+                        const runtime::ObjectPtr& policy,
+                        std::vector<pool::Source> sources) const;
+  // The pool has no policy and no member: its memory, registry entry and
+  // leader objects go, and its Lease after options.orphan_lease_grace.
+  absl::Status Forget(const pool::PoolKey& key, absl::Time now);
+  // A publish that stops for a newer route returns the change it took.
+  void GiveBack(const std::string& pool_key, const RouteOutcome& taken,
+                const PoolState& state);
+  // Deletes zen-lead's leader Services and slices of the pool whose source
+  // is not in `keep_sources` (by name).
+  absl::Status Cleanup(const pool::PoolKey& key,
                        const std::set<std::string>& keep_sources);
-  // Merge-patches an object zen-lead owns (as read: `have`) to say what
-  // `desired` says; nothing when it already does. annotations: a merge
-  // patch of metadata.annotations to send with it (zen-lead's own keys).
-  absl::Status PatchIfChanged(
-      client::Client* writer, const client::Resource& r,
-      const nlohmann::json& desired, const nlohmann::json& have,
-      const nlohmann::json& annotations = nlohmann::json::object());
-  // Creates an object zen-lead owns that is not in the cache (a POST); if
-  // one of that name exists and is `owner_uid`'s, merge-patches it to say
-  // what `desired` says (PatchIfChanged); if it exists and is not, leaves it
-  // alone and returns FailedPrecondition.
-  absl::Status CreateOwned(client::Client* writer, const client::Resource& r,
-                           const nlohmann::json& desired,
-                           const std::string& owner_uid);
+  // Records how late a renewal of `lease` (as read) was against `every`.
+  void ObserveRenewal(const pool::LeaseState& lease, absl::Duration every,
+                      absl::Time now);
   // Whether a pod event saw the pool's leader lose the ability to lead
   // after `since` (a failover is waiting for this reconcile to end).
   bool LossPending(const std::string& pool_key, absl::Time since) const;
@@ -210,6 +211,7 @@ class TrafficDirector : public Controller {
 
   TrafficDirectorDeps deps_;
   const TrafficDirectorOptions options_;
+  PoolWriter writer_;
   client::Clock* const clock_;
   const runtime::Logger log_;
   std::unique_ptr<Informers> informers_;

@@ -65,7 +65,7 @@ TEST_F(TrafficDirectorE2eTest, LeaderServiceSliceLeaseAndStatus) {
   EXPECT_EQ(Condition(p, "Ready", "status"), "True");
   EXPECT_EQ(Condition(p, "LeaderElected", "status"), "True");
   EXPECT_EQ(p["status"]["observedGeneration"], p["metadata"]["generation"]);
-  EXPECT_TRUE(HasEvent("LeaderElected"));
+  EXPECT_TRUE(WaitFor([&] { return HasEvent("LeaderElected"); }));
   std::optional<PoolLeader> known = registry_.Get(ns_, "web");
   ASSERT_TRUE(known.has_value());
   EXPECT_EQ(known->pod_name, oldest);
@@ -106,7 +106,7 @@ TEST_F(TrafficDirectorE2eTest, FailoverOnDeletionAndOnReadinessLoss) {
   }));
   EXPECT_EQ(SliceLeader("db-leader"), third);
   EXPECT_EQ(Transitions("db"), 3);
-  EXPECT_TRUE(HasEvent("LeaderChanged"));
+  EXPECT_TRUE(WaitFor([&] { return HasEvent("LeaderChanged"); }));
 }
 
 TEST_F(TrafficDirectorE2eTest, NoReadyCandidatesThenRecovery) {
@@ -120,7 +120,7 @@ TEST_F(TrafficDirectorE2eTest, NoReadyCandidatesThenRecovery) {
   EXPECT_EQ(Condition(p, "LeaderElected", "status"), "False");
   EXPECT_EQ(Condition(p, "LeaderElected", "reason"), "NoReadyCandidates");
   EXPECT_FALSE(p["status"].contains("currentHolder"));
-  EXPECT_TRUE(HasEvent("NoReadyCandidates"));
+  EXPECT_TRUE(WaitFor([&] { return HasEvent("NoReadyCandidates"); }));
 
   SetReady(pods[1], true);
   ASSERT_TRUE(WaitFor([&] { return SliceLeader("q-leader") == pods[1]; }));
@@ -203,7 +203,7 @@ TEST_F(TrafficDirectorE2eTest, UnresolvableNamedTargetPortFailsClosed) {
     return Condition(Policy("bad"), "Ready", "reason") ==
            "PortResolutionFailed";
   }));
-  EXPECT_TRUE(HasEvent("PortResolutionFailed"));
+  EXPECT_TRUE(WaitFor([&] { return HasEvent("PortResolutionFailed"); }));
 }
 
 TEST_F(TrafficDirectorE2eTest, OptOutRemovesLeaderServiceAndSlice) {
@@ -213,7 +213,8 @@ TEST_F(TrafficDirectorE2eTest, OptOutRemovesLeaderServiceAndSlice) {
     std::optional<std::string> l = SliceLeader("out-leader");
     return l && !l->empty();
   }));
-  EXPECT_TRUE(HasEvent("PolicyNotFound"));  // no LeaderPolicy "out"
+  EXPECT_TRUE(WaitFor(
+      [&] { return HasEvent("PolicyNotFound"); }));  // no LeaderPolicy "out"
   json patch = {{"metadata", {{"labels", {{"zen-lead/pool", nullptr}}}}}};
   ASSERT_TRUE(api_->Patch(kDeployments, ns_, "out", client::PatchType::kMerge,
                           patch, "")
@@ -275,6 +276,8 @@ TEST_F(TrafficDirectorE2eTest, OperatorRestartKeepsTheLeader) {
     leader = *l;
     return true;
   }));
+  // The Lease follows the slice (the publish): the failover's token.
+  ASSERT_TRUE(WaitFor([&] { return Transitions("keep") == 2; }));
   SetReady(oldest, true);
   ASSERT_TRUE(WaitFor([&] { return Candidates("keep") == 3; }));
   int64_t transitions = Transitions("keep");

@@ -120,7 +120,7 @@ TEST_F(TrafficDirectorFaultsE2eTest, ForeignLeaderServiceIsNeverAdopted) {
     return Condition(Policy("own"), "Ready", "reason") ==
            "LeaderServiceConflict";
   })) << Policy("own").dump();
-  EXPECT_TRUE(HasEvent("LeaderServiceConflict"));
+  EXPECT_TRUE(WaitFor([&] { return HasEvent("LeaderServiceConflict"); }));
   EXPECT_NE(EventNote("LeaderServiceConflict").find("own-leader"),
             std::string::npos);
   // Opt-out: the user's Service stays as it was.
@@ -194,7 +194,7 @@ TEST_F(TrafficDirectorFaultsE2eTest, NameCollisionWritesForOneSource) {
     return Condition(Policy("pb"), "Ready", "reason") ==
            "LeaderServiceConflict";
   })) << Policy("pb").dump();
-  EXPECT_TRUE(HasEvent("LeaderServiceConflict"));
+  EXPECT_TRUE(WaitFor([&] { return HasEvent("LeaderServiceConflict"); }));
   const std::string slice_rv = ResourceVersion(kSlices, "twin-leader");
   const std::string svc_rv = ResourceVersion(kServices, "twin-leader");
   absl::SleepFor(absl::Seconds(3));
@@ -289,7 +289,7 @@ TEST_F(TrafficDirectorFaultsE2eTest, RefusedWritesAreReported) {
            "InvalidLeaderServiceName";
   })) << Policy("longname").dump();
   EXPECT_EQ(Condition(Policy("longname"), "Ready", "status"), "False");
-  EXPECT_TRUE(HasEvent("InvalidLeaderServiceName"));
+  EXPECT_TRUE(WaitFor([&] { return HasEvent("InvalidLeaderServiceName"); }));
 
   // A pool name that cannot name a Lease nor be a label value.
   Create(kServices,
@@ -352,7 +352,7 @@ TEST_F(TrafficDirectorFaultsE2eTest, InvalidStoredPolicyIsReportedNotUsed) {
       << message;
   EXPECT_NE(message.find("spec.identityStrategy"), std::string::npos)
       << message;
-  EXPECT_TRUE(HasEvent("InvalidPolicy"));
+  EXPECT_TRUE(WaitFor([&] { return HasEvent("InvalidPolicy"); }));
   // Routed on the defaults: a Lease of 15 s, never 0.
   ASSERT_TRUE(WaitFor([&] { return Transitions("relaxed") == 1; }));
   absl::StatusOr<json> lease = api_->Get(kLeases, ns_, "relaxed");
