@@ -109,6 +109,11 @@ absl::Status ValidateOptions(const ManagerOptions& o) {
     return absl::InvalidArgumentError(
         absl::StrFormat("--burst (%d) must be at least 1", o.burst));
   }
+  if (o.heap_trim_interval < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--heap-trim-interval (", absl::FormatDuration(o.heap_trim_interval),
+        ") must not be negative (0 disables it)"));
+  }
   if (o.qps < 0) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "--qps (%g) must not be negative (0 disables the limit)", o.qps));
@@ -185,6 +190,7 @@ absl::Status Manager::Run() {
   // stopped and the Lease released by Lead(); now the caches, pending
   // Events, the servers and the client.
   SetWorkers(false);
+  if (trimmer_ != nullptr) trimmer_->Stop();
   if (is_leader_ != nullptr) is_leader_->Set(0);
   {
     absl::WriterMutexLock lock(&health_mu_);
@@ -319,8 +325,9 @@ absl::Status Manager::RunInternal(Servers& servers) {
   RETURN_IF_ERROR(WaitForSync());
   // The initial lists parsed whole pages of full objects; hand the freed
   // pages back to the kernel instead of keeping them as the process's
-  // high-water mark.
+  // high-water mark, now and from then on.
   malloc_trim(0);
+  trimmer_ = std::make_unique<HeapTrimmer>(options_.heap_trim_interval);
   return Lead();
 }
 

@@ -43,6 +43,7 @@
 #include "api/runtime/metrics.h"
 #include "api/runtime/runtime_metrics.h"
 #include "operator/controller.h"
+#include "operator/heap_trimmer.h"
 #include "operator/leaderservice/leader_registry.h"
 
 namespace zenlead::op {
@@ -86,6 +87,9 @@ struct ManagerOptions {
   absl::Duration cache_sync_timeout = absl::Minutes(2);
   // How long Shutdown waits for in-flight gRPC calls and queued Events.
   absl::Duration shutdown_grace = absl::Seconds(3);
+  // How often free heap pages go back to the kernel once the caches have
+  // synced (heap_trimmer.h); zero disables.
+  absl::Duration heap_trim_interval = absl::Seconds(10);
 
   // nullptr: runtime::DefaultLogger().
   const runtime::Logger* logger = nullptr;
@@ -199,6 +203,7 @@ class Manager {
   // cancelling its own).
   std::unique_ptr<client::RestClient> watch_client_;
   std::unique_ptr<pool::Cache> cache_;
+  std::unique_ptr<HeapTrimmer> trimmer_;
   // Set by Lead() (Run's thread); MayWrite reads it from any thread.
   std::unique_ptr<runtime::LeaderElector> elector_;
   std::atomic<const runtime::LeaderElector*> leader_check_{nullptr};

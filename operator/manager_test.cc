@@ -110,6 +110,8 @@ TEST(ValidateOptionsTest, ErrorsNameTheFlag) {
        "--retry-period"},
       {[](ManagerOptions& o) { o.identity = ""; }, "--identity"},
       {[](ManagerOptions& o) { o.burst = 0; }, "--burst"},
+      {[](ManagerOptions& o) { o.heap_trim_interval = absl::Seconds(-1); },
+       "--heap-trim-interval"},
       {[](ManagerOptions& o) { o.qps = -1; }, "--qps"},
   };
   for (const Case& c : cases) {

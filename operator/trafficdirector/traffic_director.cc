@@ -815,6 +815,10 @@ absl::Status TrafficDirector::Publish(const pool::PoolKey& key) {
   LeaseOutcome lease = writer_.WriteLease(snap, plan);
   if (lease.renewed && lease.result.ok()) {
     ObserveRenewal(snap.lease->state, plan.renew_every, now);
+  } else if (lease.renewed && client::IsConflict(lease.result)) {
+    // Renewed meanwhile (the renewal work item, a moment before the cache
+    // saw it): nothing to retry; the renewal keeps its own schedule.
+    lease.result = absl::OkStatus();
   }
   outcome.lease_now = lease.lease_now;
   outcome.lease_conflict = lease.lease_conflict;
