@@ -323,7 +323,7 @@ TEST(OperatorHelpTest, ListsEveryFlagAndExitsZero) {
         "--leader-election-lease-duration=", "--renew-deadline=",
         "--retry-period=", "--identity=", "--metrics-bind-address=",
         "--health-probe-bind-address=", "--grpc-bind-address=", "--log-level=",
-        "--qps=", "--burst="}) {
+        "--qps=", "--burst=", "--heap-trim-interval="}) {
     EXPECT_TRUE(absl::StrContains(out, flag)) << flag << " missing:\n" << out;
   }
 
