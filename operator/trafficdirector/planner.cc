@@ -234,6 +234,8 @@ void RecordRoute(const RoutingPlan& plan, RouteOutcome outcome,
   RouteOutcome& route = memory.route;
   outcome.changed = route.changed || plan.choice.changed;
   outcome.from_uid = route.changed ? route.from_uid : plan.current_uid;
+  outcome.leaders = std::move(route.leaders);
+  if (plan.choice.changed) outcome.leaders.push_back(plan.choice.leader);
   route = std::move(outcome);
 }
 
@@ -241,6 +243,7 @@ RouteOutcome TakeRouteChange(PoolMemory& memory) {
   RouteOutcome taken = memory.route;
   memory.route.changed = false;
   memory.route.from_uid.clear();
+  memory.route.leaders.clear();
   return taken;
 }
 

@@ -61,6 +61,10 @@ struct RouteOutcome {
   // more routes), and who led before the first of those changes.
   bool changed = false;
   std::string from_uid;
+  // Every leader the routes routed to since a publish last took them, in
+  // order (nullopt: none): each gets its pool Lease transition (its fencing
+  // token), also one lost again before the publish ran.
+  std::vector<std::optional<pool::Candidate>> leaders;
   // The latest route's findings: the problems and warnings its writes met
   // (a leader Service or slice that is someone else's), the leader's ports
   // that could not be resolved, its first write error.
@@ -243,7 +247,8 @@ void RecordRoute(const RoutingPlan& plan, RouteOutcome outcome,
 // (a route after this point records a change of its own).
 RouteOutcome TakeRouteChange(PoolMemory& memory);
 // Gives a taken change back (the publish stopped for a newer route): it
-// joins any change recorded since, from the earlier leader.
+// joins any change recorded since, from the earlier leader. The leaders
+// taken are not given back: the publish wrote their Lease transitions.
 void ReturnRouteChange(const RouteOutcome& taken, PoolMemory& memory);
 // What a publish reports: its own plan (from a newer snapshot, which found
 // the committed leader unchanged) as the routes left it: the change they

@@ -534,6 +534,12 @@ TEST_F(PlannerTest, RoutesAndPublishShareTheMemoryByOwnership) {
   ReturnRouteChange(taken, memory_);
   EXPECT_TRUE(memory_.route.changed);
   EXPECT_EQ(memory_.route.from_uid, "uid-a");
+  // b's Lease transition was the first publish's (taken, not given back);
+  // c's waits for the next one.
+  ASSERT_EQ(taken.leaders.size(), 1u);
+  EXPECT_EQ(taken.leaders[0]->name, "b");
+  ASSERT_EQ(memory_.route.leaders.size(), 1u);
+  EXPECT_EQ(memory_.route.leaders[0]->name, "c");
 
   // The next publish: its own plan finds c committed and unchanged; the
   // routes make it one LeaderChanged, to c, with the Lease's token.
@@ -609,6 +615,31 @@ TEST_F(PlannerTest, RecoveredLeaderIsCommittedByTheRoute) {
   CommitLeader(plan_, snap_, memory_);
   EXPECT_EQ(memory_.leader_uid, "uid-b");
   EXPECT_EQ(memory_.leader_since, kT0 - absl::Minutes(1));
+}
+
+// Two routes before one publish: both leaders wait for their Lease
+// transitions, in order; a route that changes nothing adds none.
+TEST_F(PlannerTest, EveryRoutedLeaderWaitsForItsLeaseTransition) {
+  snap_.pods = {Pod("a", true, kT0 - absl::Minutes(9)),
+                Pod("b", true, kT0 - absl::Minutes(7))};
+  plan_ = PlanRouting(snap_, memory_);
+  CommitLeader(plan_, snap_, memory_);
+  RecordRoute(plan_, RouteOutcome{}, memory_);
+  snap_.pods[0] = Pod("a", false, kT0 - absl::Minutes(9));
+  snap_.now = kT0 + absl::Seconds(1);
+  RoutingPlan second = PlanRouting(snap_, memory_);
+  ASSERT_TRUE(second.choice.changed);
+  CommitLeader(second, snap_, memory_);
+  RecordRoute(second, RouteOutcome{}, memory_);
+  RoutingPlan same = PlanRouting(snap_, memory_);
+  ASSERT_FALSE(same.choice.changed);
+  RecordRoute(same, RouteOutcome{}, memory_);
+  RouteOutcome taken = TakeRouteChange(memory_);
+  ASSERT_EQ(taken.leaders.size(), 2u);
+  EXPECT_EQ(taken.leaders[0]->name, "a");
+  EXPECT_EQ(taken.leaders[1]->name, "b");
+  EXPECT_EQ(taken.from_uid, "");
+  EXPECT_TRUE(memory_.route.leaders.empty());
 }
 
 }  // namespace

@@ -14,33 +14,15 @@
 #include "api/pool/pool_lease.h"
 #include "api/pool/service_settings.h"
 #include "api/pool/work_item.h"
-#include "api/types/deployment.h"
 #include "api/types/endpointslice.h"
-#include "api/types/leaderpolicy.h"
-#include "api/types/lease.h"
-#include "api/types/pod.h"
-#include "api/types/replicaset.h"
-#include "api/types/service.h"
-#include "api/types/statefulset.h"
 #include "api/validation/names.h"
 
 namespace zenlead::op {
 namespace {
 
 namespace k8s = zenlead::k8s;
-using client::Resource;
 using nlohmann::json;
 using runtime::ObjectPtr;
-
-// API paths from the generated clients (one source for each).
-const Resource& kPolicies = api::v1alpha1::LeaderPolicyClient::Resource();
-const Resource& kDeployments = k8s::DeploymentClient::Resource();
-const Resource& kStatefulSets = k8s::StatefulSetClient::Resource();
-const Resource& kReplicaSets = k8s::ReplicaSetClient::Resource();
-const Resource& kServices = k8s::ServiceClient::Resource();
-const Resource& kPods = k8s::PodClient::Resource();
-const Resource& kSlices = k8s::EndpointSliceClient::Resource();
-const Resource& kLeases = k8s::LeaseClient::Resource();
 
 using pool::kByHolder;
 using pool::kByLeaderName;
@@ -798,35 +780,52 @@ absl::Status TrafficDirector::Publish(const pool::PoolKey& key) {
     return absl::OkStatus();
   };
   if (snap.routes.empty() && policy == nullptr) return bounce();
+  const bool moving =
+      (plan.choice.leader ? plan.choice.leader->uid : "") != committed;
   // (A plan that only "changes" to the committed leader, e.g. from a Lease
   // that still names the leader lost before, is what the routes decided:
   // the Lease write below settles it.)
-  if ((plan.choice.leader ? plan.choice.leader->uid : "") != committed) {
-    return bounce();
-  }
+  if (moving && route.leaders.empty()) return bounce();
   WriteOutcome outcome;
   ApplyRoute(route, plan, outcome);
 
-  // The pool Lease: holder, fencing token, renewals; then the leader
-  // Services with the annotations naming the leader. Both only for the
-  // leader the slices route to: when it was lost meanwhile, the route
-  // already queued writes them for the next one.
-  if (LossPending(pool_key, now)) return bounce();
-  LeaseOutcome lease = writer_.WriteLease(snap, plan);
-  if (lease.renewed && lease.result.ok()) {
-    ObserveRenewal(snap.lease->state, plan.renew_every, now);
-  } else if (lease.renewed && client::IsConflict(lease.result)) {
-    // Renewed meanwhile (the renewal work item, a moment before the cache
-    // saw it): nothing to retry; the renewal keeps its own schedule.
-    lease.result = absl::OkStatus();
+  // The pool Lease: holder, fencing token, renewals. First for every leader
+  // the routes routed to since the last publish, in order, so that each
+  // holder the slices routed to takes its token (also one lost meanwhile:
+  // the Lease follows the slices, never runs ahead of them).
+  auto write_lease = [&](const RoutingPlan& p, bool cached_lease) {
+    LeaseOutcome lease = writer_.WriteLease(snap, p, cached_lease);
+    if (lease.renewed_from && lease.result.ok()) {
+      ObserveRenewal(*lease.renewed_from, p.renew_every, now);
+    } else if (lease.renewed_from && client::IsConflict(lease.result)) {
+      // Renewed meanwhile (the renewal work item, a moment before the cache
+      // saw it): nothing to retry; the renewal keeps its own schedule.
+      lease.result = absl::OkStatus();
+    }
+    if (lease.lease_now) {
+      state.token_high_water =
+          std::max(state.token_high_water, lease.lease_now->transitions);
+    }
+    return lease;
+  };
+  LeaseOutcome lease;
+  absl::Status own;
+  if (route.leaders.empty()) {
+    lease = write_lease(plan, true);
+    own.Update(lease.result);
+  }
+  for (size_t i = 0; i < route.leaders.size(); ++i) {
+    RoutingPlan routed = plan;
+    routed.choice.leader = route.leaders[i];
+    lease = write_lease(routed, i == 0);  // later ones read what it wrote
+    own.Update(lease.result);
   }
   outcome.lease_now = lease.lease_now;
   outcome.lease_conflict = lease.lease_conflict;
-  absl::Status own = lease.result;
-  if (outcome.lease_now) {
-    state.token_high_water =
-        std::max(state.token_high_water, outcome.lease_now->transitions);
-  }
+  // The leader Services with the annotations naming the leader, and the
+  // report: only for the leader the slices route to. When it was lost
+  // meanwhile, the route already queued writes them for the next one.
+  if (moving) return bounce();
   if (LossPending(pool_key, now)) return bounce();
   own.Update(writer_.WriteLeaderServices(snap, plan, route.routed));
   outcome.result.Update(own);

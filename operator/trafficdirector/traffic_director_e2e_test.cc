@@ -49,7 +49,12 @@ TEST_F(TrafficDirectorE2eTest, LeaderServiceSliceLeaseAndStatus) {
   EXPECT_FALSE(ep.value("nodeName", "").empty());
   EXPECT_EQ((*slice)["ports"][0]["port"], 8080);
 
-  absl::StatusOr<json> lease = api_->Get(kLeases, ns_, "web");
+  // The Lease follows the slice (the publish, a work item of its own).
+  absl::StatusOr<json> lease;
+  ASSERT_TRUE(WaitFor([&] {
+    lease = api_->Get(kLeases, ns_, "web");
+    return lease.ok();
+  }));
   ASSERT_TRUE(lease.ok());
   EXPECT_EQ((*lease)["spec"]["holderIdentity"], oldest);
   EXPECT_EQ((*lease)["spec"]["leaseTransitions"], 1);
@@ -115,7 +120,12 @@ TEST_F(TrafficDirectorE2eTest, NoReadyCandidatesThenRecovery) {
   ASSERT_TRUE(WaitFor([&] { return SliceLeader("q-leader") == pods[0]; }));
   for (const std::string& p : pods) SetReady(p, false);
   ASSERT_TRUE(WaitFor([&] { return SliceLeader("q-leader") == ""; }));
-  ASSERT_TRUE(WaitFor([&] { return Phase("q") == "NoCandidates"; }));
+  // The status follows the slice: wait for the one written after it.
+  ASSERT_TRUE(WaitFor([&] {
+    return Phase("q") == "NoCandidates" &&
+           Condition(Policy("q"), "LeaderElected", "reason") ==
+               "NoReadyCandidates";
+  }));
   json p = Policy("q");
   EXPECT_EQ(Condition(p, "LeaderElected", "status"), "False");
   EXPECT_EQ(Condition(p, "LeaderElected", "reason"), "NoReadyCandidates");

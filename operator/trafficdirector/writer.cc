@@ -175,12 +175,14 @@ bool PoolWriter::WriteRoute(const PoolSnapshot& snap, const RoutingPlan& plan,
 }
 
 LeaseOutcome PoolWriter::WriteLease(const PoolSnapshot& snap,
-                                    const RoutingPlan& plan) {
+                                    const RoutingPlan& plan,
+                                    bool cached_lease) {
   LeaseOutcome out;
   if (!plan.pool_name_valid) return out;  // no Lease can have that name
   const std::string& ns = snap.key.ns;
   const std::string& pool = snap.key.name;
-  std::optional<pool::LeaseRead> read = snap.lease;
+  std::optional<pool::LeaseRead> read =
+      cached_lease ? snap.lease : std::nullopt;
   if (!read) {
     // Not in the cache (which holds only zen-lead's Leases): just created
     // and not seen yet, a foreign Lease, or none. Ask the API server.
@@ -211,7 +213,7 @@ LeaseOutcome PoolWriter::WriteLease(const PoolSnapshot& snap,
     return out;
   }
   if (current && pool::OnlyRenewal(*current, *want)) {
-    out.renewed = true;
+    out.renewed_from = current;
     out.result = WriteRenewal(snap.key, read->resource_version, snap.now);
     out.lease_now = out.result.ok() ? want : current;
     return out;

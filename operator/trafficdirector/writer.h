@@ -50,8 +50,9 @@ struct LeaseOutcome {
   bool lease_conflict = false;  // a Lease of that name is not zen-lead's
   // OK, or the error of the read or write.
   absl::Status result;
-  // The Lease only needed its renewTime moved (written as a renewal).
-  bool renewed = false;
+  // Set when the Lease only needed its renewTime moved (written as a
+  // renewal): the Lease as it was read (cached, or from the API server).
+  std::optional<pool::LeaseState> renewed_from;
 };
 
 class PoolWriter {
@@ -73,8 +74,10 @@ class PoolWriter {
   // was decided from (pool::WriteLeaseChange). A Lease missing from the
   // snapshot is read from the API server first, so the fencing token
   // always counts from the Lease as it is.
-  LeaseOutcome WriteLease(const PoolSnapshot& snapshot,
-                          const RoutingPlan& plan);
+  // cached_lease false: snapshot.lease is not used (it is older than a
+  // Lease write since), the Lease is read from the API server.
+  LeaseOutcome WriteLease(const PoolSnapshot& snapshot, const RoutingPlan& plan,
+                          bool cached_lease = true);
 
   // The leader Services of the `routed` sources: their ports, and the
   // annotations naming the leader (zen-lead.io/leader-pod-name, -uid,
