@@ -1,0 +1,182 @@
+// The admission webhook's HTTPS server: AdmissionReview (admission.k8s.io/v1)
+// over TLS 1.2 or 1.3 on one port, one route per webhook, each answered by an
+// AdmissionHandler. The certificate can be replaced while serving; new
+// handshakes use the new one, open connections keep theirs.
+//
+//   class AllowAll : public AdmissionHandler {
+//     Decision Review(const k8s::AdmissionRequest&, absl::Time) override {
+//       return Decision::Allow("OutsidePool");
+//     }
+//   };
+//   AllowAll pods;
+//   runtime::Registry metrics;
+//   ServerOptions options;
+//   options.host = "127.0.0.1";  // "0.0.0.0" in the pod
+//   options.port = 0;            // 9443 in the pod; 0 picks a free port
+//   options.cert_pem = cert;     // leaf first, then intermediates
+//   options.key_pem = key;
+//   options.metrics = &metrics;
+//   options.routes.push_back({kPodsPath, PodsRoute(), &pods});
+//   absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(options);
+//   if (!server.ok()) return server.status();  // bad certificate, port in use
+//   int port = (*server)->port();
+//   absl::Status swapped = (*server)->SetCertificate(new_cert, new_key);
+//   (*server)->Stop();  // also done by the destructor
+//
+// Compiled in server_test.cc.
+//
+// Connections never hold a worker while the network is slow: one thread
+// does every TLS handshake and collects every request (headers and body) on
+// all connections at once, each with a deadline; a bounded pool of workers
+// runs only complete requests, and a handler runs on its own bounded pool
+// with a deadline, so a handler that hangs costs one handler thread and its
+// request an error answer, not the server. Why this shape and not plain
+// cpp-httplib SSLServer or Boost.Beast: docs/webhook.md.
+#ifndef ZEN_LEAD_WEBHOOK_SERVER_H_
+#define ZEN_LEAD_WEBHOOK_SERVER_H_
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "api/runtime/metrics.h"
+#include "api/types/admissionreview.h"
+#include "webhook/admission_review.h"
+
+namespace zenlead::webhook {
+
+// The paths the ValidatingWebhookConfiguration names.
+inline constexpr char kPodsPath[] = "/validate/pods";
+inline constexpr char kLeaderPoliciesPath[] = "/validate/leaderpolicies";
+
+// Decides the requests of one route. Called on a handler thread, possibly on
+// several at once: it must be thread-safe. It should return by `deadline`
+// (the server answers with a HandlerTimeout denial then anyway, and the
+// thread stays busy until Review returns). An exception it throws is caught
+// and answered as a HandlerError denial.
+class AdmissionHandler {
+ public:
+  virtual ~AdmissionHandler() = default;
+  // `request` has passed CheckRoute for the route: its kind, operation and
+  // object are the route's.
+  virtual Decision Review(const k8s::AdmissionRequest& request,
+                          absl::Time deadline) = 0;
+};
+
+struct Route {
+  // "/validate/pods"; POST only.
+  std::string path;
+  RouteSpec spec;
+  // Not owned; must outlive the server.
+  AdmissionHandler* handler = nullptr;
+};
+
+struct ServerOptions {
+  // Address to listen on; port 0 picks a free one (see Server::port).
+  std::string host = "0.0.0.0";
+  int port = 0;
+  // The serving certificate (PEM: the leaf, then any intermediates) and its
+  // private key (PEM). Checked by Start as by SetCertificate.
+  std::string cert_pem;
+  std::string key_pem;
+  std::vector<Route> routes;
+  // Metrics are registered here (names under zen_lead_webhook_); must
+  // outlive the server. Null: a private registry (tests).
+  runtime::Registry* metrics = nullptr;
+
+  // Threads running complete requests (decode, route check, encode).
+  int workers = 4;
+  // Threads running AdmissionHandler::Review; requests beyond these and
+  // `max_queued_reviews` get a ServerBusy denial at once.
+  int handler_threads = 4;
+  int max_queued_reviews = 64;
+  // A handler's time for one request. The API server gives the whole call
+  // 3 s (the configuration's timeoutSeconds), so the answer leaves before.
+  absl::Duration handler_timeout = absl::Seconds(2);
+  // From the TCP accept to the end of the TLS handshake.
+  absl::Duration handshake_timeout = absl::Seconds(5);
+  // From a request's first byte to its last (headers and body). A client
+  // that has sent part of a request by then gets 408 and is disconnected.
+  absl::Duration request_timeout = absl::Seconds(5);
+  // A client that does not read its response is dropped after this long.
+  absl::Duration write_timeout = absl::Seconds(5);
+  // How long a kept-alive connection may stay idle between requests. Longer
+  // than the API server's own idle timeout for its webhook connections
+  // (90 s in client-go's transport), so the client closes first and never
+  // sends a request on a connection that the server is closing.
+  absl::Duration idle_timeout = absl::Seconds(120);
+  // Bodies larger than this get 413.
+  size_t max_body_bytes = size_t{3} * 1024 * 1024;
+  // Open connections at most (handshaking, collecting, idle or being
+  // served); more are closed at accept.
+  int max_connections = 1024;
+  // Bytes of requests being collected, over all connections; a connection
+  // that would go beyond it is closed (a flood of large slow bodies cannot
+  // exhaust memory).
+  size_t max_buffered_bytes = size_t{64} * 1024 * 1024;
+  // Requests on one connection before the server answers with
+  // "Connection: close".
+  int max_requests_per_connection = 1000;
+};
+
+class ConnectionLoop;  // server.cc
+struct ServerMetrics;  // server.cc
+class TlsContext;      // server.cc
+class WorkerPool;      // server.cc
+
+class Server {
+ public:
+  // Checks the options and the certificate, binds (a port in use is
+  // reported here) and starts serving on background threads.
+  static absl::StatusOr<std::unique_ptr<Server>> Start(
+      const ServerOptions& options);
+  ~Server();
+
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // The bound port (the real one when the options asked for port 0).
+  int port() const { return port_; }
+
+  // Serves `cert_pem`/`key_pem` from the next handshake on, once they are
+  // checked: both parse, the key is the certificate's, and the certificate
+  // is valid now. Errors (InvalidArgument, FailedPrecondition for an
+  // expired or not yet valid certificate) leave the current pair in use.
+  // Thread-safe.
+  absl::Status SetCertificate(const std::string& cert_pem,
+                              const std::string& key_pem);
+
+  // Stops accepting, closes idle and partial connections, waits for
+  // running requests and handlers to finish and joins the threads. A
+  // handler that never returns keeps Stop waiting. Idempotent; thread-safe.
+  void Stop() ABSL_LOCKS_EXCLUDED(stop_mu_);
+
+ private:
+  Server(int port, std::unique_ptr<runtime::Registry> own_registry,
+         std::unique_ptr<ServerMetrics> metrics,
+         std::unique_ptr<TlsContext> tls, std::unique_ptr<WorkerPool> reviews,
+         std::unique_ptr<ConnectionLoop> loop);
+  void Serve();
+
+  const int port_;
+  std::unique_ptr<runtime::Registry> own_registry_;
+  std::unique_ptr<ServerMetrics> metrics_;
+  std::unique_ptr<TlsContext> tls_;
+  std::unique_ptr<WorkerPool> reviews_;
+  std::unique_ptr<ConnectionLoop> loop_;
+  absl::Notification served_;  // the accept loop returned
+  absl::Mutex stop_mu_;
+  std::thread thread_ ABSL_GUARDED_BY(stop_mu_);
+};
+
+}  // namespace zenlead::webhook
+
+#endif  // ZEN_LEAD_WEBHOOK_SERVER_H_
