@@ -30,7 +30,7 @@ std::vector<std::string> Seeds() {
   return out;
 }
 
-int Run(const std::string& input) {
+int Feed(const std::string& input) {
   return LLVMFuzzerTestOneInput(reinterpret_cast<const uint8_t*>(input.data()),
                                 input.size());
 }
@@ -41,7 +41,7 @@ TEST(AdmissionReviewFuzzerTest, SeedsAndEveryPrefixOfThemPass) {
   size_t inputs = 0;
   for (const std::string& seed : seeds) {
     for (size_t n = 0; n <= seed.size(); ++n) {
-      ASSERT_EQ(Run(seed.substr(0, n)), 0);
+      ASSERT_EQ(Feed(seed.substr(0, n)), 0);
       ++inputs;
     }
   }
