@@ -1,0 +1,60 @@
+// PolicyLookups over the process's one cache (api/pool/cache.h): the
+// Deployments of a pool from the cache's sources, the pool Lease from the
+// API server. The seam of policy_validation.h, wired for the webhook.
+//
+// The Lease is read from the API server, not the cache: the cache holds
+// only the Leases zen-lead manages (it watches them by label), and a Lease
+// zen-lead does not manage is exactly what the check looks for. A
+// LeaderPolicy write is rare, so one GET per CREATE or spec UPDATE costs
+// nothing that matters (the Pod hot path never comes here).
+//
+//   pool::Cache cache(deps, options);
+//   cache.Use(pool::CacheKind::kDeployments);  // before Start
+//   ...
+//   CachePolicyLookups lookups(&cache, client.get());
+//   PolicyDecision d = ValidatePolicyRequest(request, &lookups);
+//
+// Compiled in policy_validation_cache_e2e_test.cc.
+#ifndef ZEN_LEAD_WEBHOOK_POLICY_VALIDATION_CACHE_H_
+#define ZEN_LEAD_WEBHOOK_POLICY_VALIDATION_CACHE_H_
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "api/client/client.h"
+#include "api/pool/cache.h"
+#include "nlohmann/json.hpp"
+#include "webhook/policy_validation.h"
+
+namespace zenlead::webhook {
+
+class CachePolicyLookups : public PolicyLookups {
+ public:
+  // cache: with CacheKind::kDeployments in use. client: reads the pool
+  // Lease. Neither is owned; both must outlive this object.
+  CachePolicyLookups(const pool::Cache* cache, client::Client* client)
+      : cache_(cache), client_(client) {}
+
+  absl::StatusOr<std::optional<PoolLeaseInfo>> PoolLease(
+      const std::string& ns, const std::string& pool) const override;
+  // Unavailable while the cache has not synced, FailedPrecondition when it
+  // does not cache Deployments: "none" is never guessed.
+  absl::StatusOr<std::vector<PoolDeployment>> PoolDeployments(
+      const std::string& ns, const std::string& pool) const override;
+
+ private:
+  const pool::Cache* const cache_;
+  client::Client* const client_;
+};
+
+// What the rollout check reads of a Deployment object: name, spec.replicas
+// (default 1) and spec.strategy (the API server always writes it; absent,
+// the API server's defaults apply). nullopt when it does not parse.
+std::optional<PoolDeployment> PoolDeploymentFromObject(
+    const nlohmann::json& deployment);
+
+}  // namespace zenlead::webhook
+
+#endif  // ZEN_LEAD_WEBHOOK_POLICY_VALIDATION_CACHE_H_

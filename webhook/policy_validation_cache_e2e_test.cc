@@ -1,0 +1,152 @@
+// CachePolicyLookups against the real API server (e2e/cluster): the
+// Deployments of a pool come from the shared cache with the strategy the
+// API server defaulted, the pool Lease is read from the API server (a
+// foreign one too, which the cache never holds), and ValidatePolicy over
+// them denies a scaleDown policy whose Deployment cannot roll out.
+#include <memory>
+#include <string>
+
+#include "api/client/rest_client.h"
+#include "api/client/testing/e2e_env.h"
+#include "api/pool/cache.h"
+#include "api/types/deployment.h"
+#include "api/types/lease.h"
+#include "gtest/gtest.h"
+#include "webhook/policy_validation_cache.h"
+
+namespace zenlead::webhook {
+namespace {
+
+using client::testing::NewE2eClient;
+using client::testing::TestNamespace;
+using client::testing::WaitFor;
+using json = nlohmann::json;
+
+json PooledDeployment(const std::string& name, const std::string& pool,
+                      const json& strategy) {
+  json d = {
+      {"apiVersion", "apps/v1"},
+      {"kind", "Deployment"},
+      {"metadata", {{"name", name}, {"labels", {{"zen-lead/pool", pool}}}}},
+      {"spec",
+       {{"replicas", 2},
+        {"selector", {{"matchLabels", {{"app", name}}}}},
+        {"template",
+         {{"metadata", {{"labels", {{"app", name}}}}},
+          {"spec",
+           {{"containers",
+             json::array({{{"name", "app"}, {"image", "example/app"}}})}}}}}}}};
+  if (!strategy.is_null()) d["spec"]["strategy"] = strategy;
+  return d;
+}
+
+json LeaseObject(const std::string& name, bool zen_lead) {
+  json l = {{"apiVersion", "coordination.k8s.io/v1"},
+            {"kind", "Lease"},
+            {"metadata", {{"name", name}}},
+            {"spec", {{"holderIdentity", "someone-else"}}}};
+  if (zen_lead) {
+    l["metadata"]["labels"] = {{"app.kubernetes.io/managed-by", "zen-lead"}};
+  }
+  return l;
+}
+
+TEST(PolicyValidationCacheE2eTest, LookupsAndDecisionsOnARealCluster) {
+  std::unique_ptr<client::RestClient> api = NewE2eClient();
+  ASSERT_NE(api, nullptr);
+  std::unique_ptr<client::RestClient> watch = NewE2eClient();
+  ASSERT_NE(watch, nullptr);
+  TestNamespace test_ns(api.get(), "lpval");
+  const std::string ns = test_ns.name();
+  const client::Resource& deployments = k8s::DeploymentClient::Resource();
+  const client::Resource& leases = k8s::LeaseClient::Resource();
+  // No strategy: the API server writes RollingUpdate 25% / 25%.
+  ASSERT_TRUE(
+      api->Create(deployments, ns, PooledDeployment("rolling", "web", json()))
+          .ok());
+  ASSERT_TRUE(
+      api->Create(deployments, ns,
+                  PooledDeployment("recreate", "web", {{"type", "Recreate"}}))
+          .ok());
+  ASSERT_TRUE(api->Create(leases, ns, LeaseObject("taken", false)).ok());
+  ASSERT_TRUE(api->Create(leases, ns, LeaseObject("ours", true)).ok());
+
+  pool::CacheOptions options;
+  options.ns = ns;
+  pool::Cache cache(pool::CacheDeps{watch.get(), nullptr, nullptr}, options);
+  CachePolicyLookups lookups(&cache, api.get());
+  // Before the cache holds Deployments: an error, never "none".
+  EXPECT_TRUE(
+      absl::IsFailedPrecondition(lookups.PoolDeployments(ns, "web").status()));
+  ASSERT_TRUE(cache.Use(pool::CacheKind::kDeployments).ok());
+  ASSERT_TRUE(cache.Start().ok());
+  ASSERT_TRUE(WaitFor([&] { return cache.HasSynced(); }, absl::Seconds(30)));
+
+  absl::StatusOr<std::vector<PoolDeployment>> found;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        found = lookups.PoolDeployments(ns, "web");
+        return found.ok() && found->size() == 2;
+      },
+      absl::Seconds(30)));
+  // SourcesOf sorts by name.
+  EXPECT_EQ((*found)[0].name, "recreate");
+  EXPECT_EQ((*found)[0].strategy_type, "Recreate");
+  EXPECT_EQ((*found)[1].name, "rolling");
+  EXPECT_EQ((*found)[1].strategy_type, "RollingUpdate");
+  EXPECT_EQ((*found)[1].replicas, 2);
+  ASSERT_TRUE((*found)[1].max_unavailable.has_value());
+  EXPECT_EQ((*found)[1].max_unavailable->ToString(), "25%");
+  ASSERT_TRUE((*found)[1].max_surge.has_value());
+  EXPECT_EQ((*found)[1].max_surge->ToString(), "25%");
+  absl::StatusOr<std::vector<PoolDeployment>> other =
+      lookups.PoolDeployments(ns, "other");
+  ASSERT_TRUE(other.ok());
+  EXPECT_TRUE(other->empty());
+
+  absl::StatusOr<std::optional<PoolLeaseInfo>> taken =
+      lookups.PoolLease(ns, "taken");
+  ASSERT_TRUE(taken.ok()) << taken.status();
+  ASSERT_TRUE(taken->has_value());
+  EXPECT_FALSE((*taken)->managed_by_zen_lead);
+  absl::StatusOr<std::optional<PoolLeaseInfo>> ours =
+      lookups.PoolLease(ns, "ours");
+  ASSERT_TRUE(ours.ok() && ours->has_value()) << ours.status();
+  EXPECT_TRUE((*ours)->managed_by_zen_lead);
+  absl::StatusOr<std::optional<PoolLeaseInfo>> none =
+      lookups.PoolLease(ns, "web");
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_FALSE(none->has_value());
+
+  // Decisions over the real objects.
+  auto policy = [&](const std::string& name, const json& spec) {
+    return *api::v1alpha1::LeaderPolicy::FromJson(
+        {{"metadata", {{"name", name}, {"namespace", ns}}}, {"spec", spec}});
+  };
+  PolicyDecision scale_down = ValidatePolicy(
+      ns, policy("web", {{"followerMode", "scaleDown"}}), nullptr, &lookups);
+  EXPECT_FALSE(scale_down.allowed);
+  EXPECT_EQ(scale_down.reason, kReasonRolloutBlocked);
+  EXPECT_EQ(scale_down.message,
+            "spec.followerMode (scaleDown): Deployment " + ns +
+                "/rolling could never finish a rollout: its RollingUpdate "
+                "strategy keeps 2 of its 2 replicas available "
+                "(maxUnavailable 25% is 0), but only one pod of a scaleDown "
+                "pool runs, and the new ReplicaSet's pod is refused while it "
+                "does; set the Deployment's spec.strategy.type to Recreate "
+                "(or rollingUpdate.maxUnavailable to 100%)");
+  EXPECT_TRUE(
+      ValidatePolicy(ns, policy("web", json::object()), nullptr, &lookups)
+          .allowed);
+  PolicyDecision conflict =
+      ValidatePolicy(ns, policy("taken", json::object()), nullptr, &lookups);
+  EXPECT_FALSE(conflict.allowed);
+  EXPECT_EQ(conflict.reason, kReasonLeaseConflict);
+  EXPECT_TRUE(
+      ValidatePolicy(ns, policy("ours", json::object()), nullptr, &lookups)
+          .allowed);
+  cache.Stop();
+}
+
+}  // namespace
+}  // namespace zenlead::webhook
