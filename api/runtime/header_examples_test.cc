@@ -38,6 +38,7 @@
 #include "api/runtime/logging.h"
 #include "api/runtime/meta.h"
 #include "api/runtime/metrics.h"
+#include "api/runtime/own_writes.h"
 #include "api/runtime/runtime_metrics.h"
 #include "api/runtime/store.h"
 #include "api/runtime/workqueue.h"
@@ -53,6 +54,7 @@ namespace {
 using client::ApplyOptions;
 using client::Config;
 using client::LoadConfig;
+using client::PatchType;
 using client::RequestObserver;
 using client::Resource;
 using client::RestClient;
@@ -336,6 +338,45 @@ TEST(HeaderExamplesTest, LeaderGuardedClientH) {
   elector->leading = true;
   EXPECT_TRUE(GuardedApply(client.get(), elector.get()));
   EXPECT_EQ(applies, 1);
+}
+
+// ------------------------------------------------------------ own_writes.h
+
+// Returns how many reconciles the informer's update of `updated` queued.
+int OwnWritesExample(FakeClient* client, const nlohmann::json& updated) {
+  const Resource kSlices{"discovery.k8s.io", "v1", "endpointslices"};
+  const nlohmann::json patch = {{"endpoints", nlohmann::json::array()}};
+  std::vector<std::string> queue_keys;
+  struct {
+    std::vector<std::string>* keys;
+    void Add(const std::string& k) { keys->push_back(k); }
+  } queue{&queue_keys};
+
+  OwnWrites own;
+  RecordingClient writer(client, &own);
+  absl::StatusOr<nlohmann::json> written =
+      writer.Patch(kSlices, "ns", "db-leader", PatchType::kMerge, patch, "");
+  // in the informer's on_update, with the event's new object:
+  own.OnEvent(kSlices, updated, [&] { queue.Add("ns/db"); });
+
+  EXPECT_TRUE(written.ok());
+  return static_cast<int>(queue_keys.size());
+}
+
+TEST(HeaderExamplesTest, OwnWritesH) {
+  FakeClient client;
+  auto slice = [](const std::string& version) {
+    return nlohmann::json{{"metadata",
+                           {{"namespace", "ns"},
+                            {"name", "db-leader"},
+                            {"resourceVersion", version}}}};
+  };
+  client.patch = [&](const Resource&, absl::string_view, absl::string_view,
+                     PatchType, const nlohmann::json&, absl::string_view) {
+    return FakeClient::JsonResult(slice("7"));
+  };
+  EXPECT_EQ(OwnWritesExample(&client, slice("7")), 0);  // the echo
+  EXPECT_EQ(OwnWritesExample(&client, slice("8")), 1);  // someone else's
 }
 
 // ------------------------------------------------------------ logging.h

@@ -13,8 +13,12 @@
 #   POOLS=1 e2e/bench/failover.sh          # one size
 #   POOLS=1 FAILOVERS=20 e2e/bench/failover.sh   # a short check
 #   BENCH_OUT=docs/img e2e/bench/failover.sh     # pictures for the docs
+#   OPERATOR_CPU=1 POOLS=1 e2e/bench/failover.sh # operator on a core of its own
 #
 # Environment: POOLS (1 or 1000; both when unset), FAILOVERS (per run, 200),
+# OPERATOR_CPU (a CPU number: the operator runs on that CPU alone, the
+# control plane and the benchmark on the others, as on a cluster where the
+# operator's node is not the control plane's; unset: all share every CPU),
 # BENCH_OUT (data and pictures; default $ZEN_LEAD_BENCH_DIR-out, kept after
 # the cluster is torn down), ZEN_LEAD_BENCH_DIR (the cluster,
 # /tmp/zen-lead-bench-cluster), BAZEL.
@@ -44,6 +48,24 @@ bin=$($bazel info -c opt bazel-bin 2>/dev/null)
 "$repo/e2e/cluster/up" "$dir"
 # shellcheck disable=SC1091
 source "$dir/env"
+operator_bin="$bin/operator/zen-lead-operator"
+pin=()
+if [[ -n ${OPERATOR_CPU:-} ]]; then
+  cpus=$(nproc)
+  [[ $OPERATOR_CPU =~ ^[0-9]+$ ]] && ((OPERATOR_CPU < cpus && cpus > 1)) || {
+    echo "failover.sh: OPERATOR_CPU must be one of 0..$((cpus - 1)) on a machine with 2 or more CPUs" >&2
+    exit 2
+  }
+  others=$(seq 0 $((cpus - 1)) | grep -vx "$OPERATOR_CPU" | paste -sd, -)
+  while read -r pid _; do taskset -a -p -c "$others" "$pid" >/dev/null; done <"$dir/pids"
+  # The benchmark forks the operator and execs this; the PID stays the
+  # operator's (its RSS is read from /proc/PID).
+  operator_bin="$dir/zen-lead-operator-pinned"
+  printf '#!/bin/sh\nexec taskset -c %s %q "$@"\n' "$OPERATOR_CPU" "$bin/operator/zen-lead-operator" >"$operator_bin"
+  chmod +x "$operator_bin"
+  pin=(taskset -c "$others")
+  echo "failover.sh: the operator runs on CPU $OPERATOR_CPU alone; the control plane and the benchmark on CPU $others"
+fi
 kubectl apply -f config/crd/bases/ >/dev/null
 kubectl wait --for=condition=Established crd/leaderpolicies.coordination.kube-zen.io --timeout=30s >/dev/null
 
@@ -51,7 +73,7 @@ run() {  # POOLS FAILOVERS CHURN_QPS NAMESPACE [extra flags]
   echo
   echo "=== $1 pool(s) x 3 pods, $2 failovers, churn $3 patches/s ${*:5} ($(date -u +%FT%TZ))"
   local data="$out/failover-$4.dat"
-  "$bin/e2e/bench/failover_bench" --operator_bin="$bin/operator/zen-lead-operator" \
+  "${pin[@]}" "$bin/e2e/bench/failover_bench" --operator_bin="$operator_bin" \
     --pools="$1" --failovers="$2" --churn_qps="$3" --ns="$4" "${@:5}" \
     --samples_out="$data" \
     --metrics_port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"

@@ -14,7 +14,12 @@
 #include "api/pool/pool_lease.h"
 #include "api/pool/service_settings.h"
 #include "api/pool/work_item.h"
+#include "api/types/deployment.h"
 #include "api/types/endpointslice.h"
+#include "api/types/leaderpolicy.h"
+#include "api/types/lease.h"
+#include "api/types/service.h"
+#include "api/types/statefulset.h"
 #include "api/validation/names.h"
 
 namespace zenlead::op {
@@ -91,7 +96,12 @@ TrafficDirector::TrafficDirector(TrafficDirectorDeps deps,
                                  TrafficDirectorOptions options)
     : deps_(std::move(deps)),
       options_(std::move(options)),
-      writer_(deps_.writer, deps_.failover_writer),
+      recording_writer_(deps_.writer, &own_writes_),
+      recording_failover_writer_(deps_.failover_writer != nullptr
+                                     ? deps_.failover_writer
+                                     : deps_.writer,
+                                 &own_writes_),
+      writer_(&recording_writer_, &recording_failover_writer_),
       clock_(deps_.clock != nullptr ? deps_.clock : client::RealClock()),
       log_(runtime::DefaultLogger().With({{"controller", "trafficdirector"}})) {
   if (deps_.failover_writer == nullptr) deps_.failover_writer = deps_.writer;
@@ -163,11 +173,13 @@ absl::Status TrafficDirector::Start() {
   };
   const runtime::IndexFunc managed_pool = pools_of(pool::CacheKind::kLeases);
 
-  // Events only say which pool to look at.
+  // Events only say which pool to look at; the echo of zen-lead's own
+  // write says nothing new (the reconcile that wrote it decided from it).
   // Sources and Services also wake the pools of their namesakes (sources
   // whose leader Service has the same name): a name collision, or a user's
   // Service in the way, resolves when one of them goes.
-  auto pool_of_object = [this](const runtime::IndexFunc& pools,
+  auto pool_of_object = [this](const client::Resource& resource,
+                               const runtime::IndexFunc& pools,
                                bool namesakes = false) {
     auto keys = [this, pools, namesakes](const json& o) {
       std::vector<std::string> out = pools(o);
@@ -182,11 +194,14 @@ absl::Status TrafficDirector::Start() {
     h.on_add = [this, keys](const ObjectPtr& o) {
       for (const std::string& k : keys(*o)) Enqueue(k);
     };
-    h.on_update = [this, keys](const ObjectPtr& a, const ObjectPtr& b) {
-      std::set<std::string> all;
-      for (std::string& k : keys(*a)) all.insert(std::move(k));
-      for (std::string& k : keys(*b)) all.insert(std::move(k));
-      for (const std::string& k : all) Enqueue(k);
+    h.on_update = [this, keys, resource](const ObjectPtr& a,
+                                         const ObjectPtr& b) {
+      own_writes_.OnEvent(resource, *b, [this, keys, a, b] {
+        std::set<std::string> all;
+        for (std::string& k : keys(*a)) all.insert(std::move(k));
+        for (std::string& k : keys(*b)) all.insert(std::move(k));
+        for (const std::string& k : all) Enqueue(k);
+      });
     };
     h.on_delete = [this, keys](const ObjectPtr& o, bool) {
       for (const std::string& k : keys(*o)) Enqueue(k);
@@ -196,14 +211,19 @@ absl::Status TrafficDirector::Start() {
   auto policy_pool = [](const json& o) -> std::vector<std::string> {
     return {PoolKey(Meta(o, "namespace"), Meta(o, "name"))};
   };
-  s.Update(informers->policies->AddEventHandler(pool_of_object(policy_pool)));
+  s.Update(informers->policies->AddEventHandler(pool_of_object(
+      api::v1alpha1::LeaderPolicyClient::Resource(), policy_pool)));
   s.Update(informers->deployments->AddEventHandler(
-      pool_of_object(pools_of(pool::CacheKind::kDeployments), true)));
+      pool_of_object(k8s::DeploymentClient::Resource(),
+                     pools_of(pool::CacheKind::kDeployments), true)));
   s.Update(informers->statefulsets->AddEventHandler(
-      pool_of_object(pools_of(pool::CacheKind::kStatefulSets), true)));
+      pool_of_object(k8s::StatefulSetClient::Resource(),
+                     pools_of(pool::CacheKind::kStatefulSets), true)));
   s.Update(informers->services->AddEventHandler(
-      pool_of_object(pools_of(pool::CacheKind::kServices), true)));
-  s.Update(informers->slices->AddEventHandler(pool_of_object(managed_pool)));
+      pool_of_object(k8s::ServiceClient::Resource(),
+                     pools_of(pool::CacheKind::kServices), true)));
+  s.Update(informers->slices->AddEventHandler(
+      pool_of_object(k8s::EndpointSliceClient::Resource(), managed_pool)));
   runtime::EventHandler leases;
   leases.on_add = [this, managed_pool](const ObjectPtr& o) {
     for (const std::string& k : managed_pool(*o)) {
@@ -213,17 +233,22 @@ absl::Status TrafficDirector::Start() {
   };
   leases.on_update = [this, managed_pool](const ObjectPtr& a,
                                           const ObjectPtr& b) {
-    // A renewal this operator wrote says nothing new about the pool; at
-    // 1,000 pools renewing every few seconds, reconciling on each one would
-    // double the routine work.
-    if (pool::LeaseOnlyRenewed(*a, *b)) return;
+    // A renewal says nothing new about the pool; at 1,000 pools renewing
+    // every few seconds, reconciling on each one would double the routine
+    // work. A holder change this operator wrote is mirrored, not
+    // reconciled.
+    const client::Resource& lease = k8s::LeaseClient::Resource();
+    if (pool::LeaseOnlyRenewed(*a, *b)) {
+      own_writes_.OnEvent(lease, *b, [] {});  // uses the echo up
+      return;
+    }
     std::set<std::string> keys;
     for (const std::string& k : managed_pool(*a)) keys.insert(k);
     for (const std::string& k : managed_pool(*b)) keys.insert(k);
-    for (const std::string& k : keys) {
-      Enqueue(k);
-      MirrorLease(k);
-    }
+    for (const std::string& k : keys) MirrorLease(k);
+    own_writes_.OnEvent(lease, *b, [this, keys] {
+      for (const std::string& k : keys) Enqueue(k);
+    });
   };
   leases.on_delete = [this, managed_pool](const ObjectPtr& o, bool) {
     for (const std::string& k : managed_pool(*o)) {

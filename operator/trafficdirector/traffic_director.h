@@ -56,6 +56,7 @@
 #include "api/runtime/informer.h"
 #include "api/runtime/logging.h"
 #include "api/runtime/metrics.h"
+#include "api/runtime/own_writes.h"
 #include "api/runtime/runtime_metrics.h"
 #include "api/runtime/workqueue.h"
 #include "operator/controller.h"
@@ -211,6 +212,13 @@ class TrafficDirector : public Controller {
 
   TrafficDirectorDeps deps_;
   const TrafficDirectorOptions options_;
+  // The versions of the writes below, so that their watch events (echoes)
+  // queue no reconcile: a failover's slice, Lease, leader Service and status
+  // writes would otherwise keep the pool's key busy when the next loss
+  // comes.
+  runtime::OwnWrites own_writes_;
+  runtime::RecordingClient recording_writer_;
+  runtime::RecordingClient recording_failover_writer_;
   PoolWriter writer_;
   client::Clock* const clock_;
   const runtime::Logger log_;
