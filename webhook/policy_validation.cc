@@ -240,6 +240,7 @@ PolicyDecision ValidatePolicy(const std::string& request_ns,
                    deny, decision.warnings);
   if (deny.empty()) return decision;
   std::vector<std::string> messages;
+  messages.reserve(deny.size());
   for (const auto& [reason, message] : deny) messages.push_back(message);
   PolicyDecision denied =
       Deny(deny.front().first, absl::StrJoin(messages, "; "));

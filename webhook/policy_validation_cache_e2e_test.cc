@@ -57,7 +57,7 @@ TEST(PolicyValidationCacheE2eTest, LookupsAndDecisionsOnARealCluster) {
   std::unique_ptr<client::RestClient> watch = NewE2eClient();
   ASSERT_NE(watch, nullptr);
   TestNamespace test_ns(api.get(), "lpval");
-  const std::string ns = test_ns.name();
+  const std::string& ns = test_ns.name();
   const client::Resource& deployments = k8s::DeploymentClient::Resource();
   const client::Resource& leases = k8s::LeaseClient::Resource();
   // No strategy: the API server writes RollingUpdate 25% / 25%.
