@@ -24,20 +24,6 @@ int32_t DefaultRenewDeadline() {
   return *pool::DefaultPolicySpec().renew_deadline_seconds;
 }
 
-PolicyDecision Deny(std::string reason, std::string message) {
-  PolicyDecision d;
-  d.allowed = false;
-  d.reason = std::move(reason);
-  d.message = std::move(message);
-  return d;
-}
-
-PolicyDecision Allow(std::string reason) {
-  PolicyDecision d;
-  d.reason = std::move(reason);
-  return d;
-}
-
 // A copy with the CRD's defaults applied (a missing spec is the schema's
 // default {}), as the API server stores it.
 lp::LeaderPolicy Defaulted(const lp::LeaderPolicy& policy) {
@@ -196,10 +182,10 @@ std::vector<std::string> SettingWarnings(const pool::PolicySettings& p) {
   return out;
 }
 
-PolicyDecision ValidatePolicy(const std::string& request_ns,
-                              const lp::LeaderPolicy& policy,
-                              const lp::LeaderPolicy* old,
-                              const PolicyLookups* lookups) {
+Decision ValidatePolicy(const std::string& request_ns,
+                        const lp::LeaderPolicy& policy,
+                        const lp::LeaderPolicy* old,
+                        const PolicyLookups* lookups) {
   const lp::LeaderPolicy now = Defaulted(policy);
   std::optional<lp::LeaderPolicy> before;
   if (old != nullptr) {
@@ -208,7 +194,8 @@ PolicyDecision ValidatePolicy(const std::string& request_ns,
     // references: metadata.generation stays, and so does everything
     // validated here. Never blocked, so that the operator's status writes
     // and garbage collection always go through.
-    if (*before->spec == *now.spec) return Allow(kReasonSpecUnchanged);
+    if (*before->spec == *now.spec)
+      return Decision::Allow(kReasonSpecUnchanged);
   }
   const std::string name = NameOf(now);
   std::string ns = request_ns;
@@ -229,10 +216,10 @@ PolicyDecision ValidatePolicy(const std::string& request_ns,
     }
   }
   if (!problems.empty()) {
-    return Deny(kReasonInvalidPolicy, absl::StrJoin(problems, "; "));
+    return Decision::Deny(kReasonInvalidPolicy, absl::StrJoin(problems, "; "));
   }
 
-  PolicyDecision decision = Allow(kReasonValidPolicy);
+  Decision decision = Decision::Allow(kReasonValidPolicy);
   decision.warnings = SettingWarnings(settings);
   if (lookups == nullptr || name.empty()) return decision;
   std::vector<std::pair<std::string, std::string>> deny;
@@ -242,19 +229,19 @@ PolicyDecision ValidatePolicy(const std::string& request_ns,
   std::vector<std::string> messages;
   messages.reserve(deny.size());
   for (const auto& [reason, message] : deny) messages.push_back(message);
-  PolicyDecision denied =
-      Deny(deny.front().first, absl::StrJoin(messages, "; "));
+  Decision denied =
+      Decision::Deny(deny.front().first, absl::StrJoin(messages, "; "));
   denied.warnings = std::move(decision.warnings);
   return denied;
 }
 
-PolicyDecision ValidatePolicyRequest(const k8s::AdmissionRequest& request,
-                                     const PolicyLookups* lookups) {
+Decision ValidatePolicyRequest(const k8s::AdmissionRequest& request,
+                               const PolicyLookups* lookups) {
   const bool create =
       request.operation == k8s::AdmissionRequest::kOperationCREATE;
   const bool update =
       request.operation == k8s::AdmissionRequest::kOperationUPDATE;
-  if (!create && !update) return Allow(kReasonNotValidated);
+  if (!create && !update) return Decision::Allow(kReasonNotValidated);
   auto decode = [](const std::optional<nlohmann::json>& object,
                    const char* field) -> absl::StatusOr<lp::LeaderPolicy> {
     if (!object) {
@@ -266,7 +253,8 @@ PolicyDecision ValidatePolicyRequest(const k8s::AdmissionRequest& request,
   absl::StatusOr<lp::LeaderPolicy> policy =
       decode(request.object, "request.object");
   if (!policy.ok()) {
-    return Deny(kReasonInvalidObject, std::string(policy.status().message()));
+    return Decision::Deny(kReasonInvalidObject,
+                          std::string(policy.status().message()));
   }
   std::optional<lp::LeaderPolicy> old;
   if (update) {

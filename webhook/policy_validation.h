@@ -17,12 +17,12 @@
 // validation", lists every rule and says why.
 //
 //   FakeLookups lookups;  // or CachePolicyLookups (policy_validation_cache.h)
-//   PolicyDecision d = ValidatePolicyRequest(request, &lookups);
+//   Decision d = ValidatePolicyRequest(request, &lookups);
 //   if (!d.allowed) {
 //     // d.reason "InvalidPolicy", d.message "spec.renewDeadlineSeconds
 //     // (12) must be less than spec.leaseDurationSeconds (10)"
 //   }
-//   for (const std::string& w : d.warnings) { /* response.warnings */ }
+//   std::string answer = EncodeResponse(request.uid, d);  // warnings too
 //
 // Compiled in policy_validation_test.cc.
 #ifndef ZEN_LEAD_WEBHOOK_POLICY_VALIDATION_H_
@@ -38,10 +38,12 @@
 #include "api/types/admissionreview.h"
 #include "api/types/leaderpolicy.h"
 #include "codegen/runtime/openapi.h"
+#include "webhook/admission_review.h"
 
 namespace zenlead::webhook {
 
-// Reasons (UpperCamelCase, a small fixed set for metrics labels).
+// Decision.reason of this webhook (UpperCamelCase, a small fixed set: the
+// metric label).
 inline constexpr char kReasonValidPolicy[] = "ValidPolicy";
 // An UPDATE whose spec is unchanged: allowed without checks.
 inline constexpr char kReasonSpecUnchanged[] = "SpecUnchanged";
@@ -56,17 +58,6 @@ inline constexpr char kReasonInvalidPolicy[] = "InvalidPolicy";
 inline constexpr char kReasonLeaseConflict[] = "LeaseConflict";
 // scaleDown, and a Deployment of the pool cannot roll out.
 inline constexpr char kReasonRolloutBlocked[] = "RolloutBlocked";
-
-// What the webhook answers for one LeaderPolicy request.
-struct PolicyDecision {
-  bool allowed = true;
-  std::string reason = kReasonValidPolicy;
-  // Why it is denied, naming each field and its value; "" when allowed.
-  // Several problems are joined by "; ".
-  std::string message;
-  // response.warnings: also on an allowed request.
-  std::vector<std::string> warnings;
-};
 
 // The pool Lease as the webhook sees it.
 struct PoolLeaseInfo {
@@ -106,8 +97,10 @@ class PolicyLookups {
 };
 
 // Decides a LeaderPolicy CREATE (`old` nullptr) or UPDATE (`old` the stored
-// object). ns: the request's namespace ("" reads metadata.namespace).
-// lookups: nullptr skips the cross-object checks.
+// object): allowed, or denied (code 403) with a message naming each field
+// and value, several problems joined by "; "; warnings either way. ns: the
+// request's namespace ("" reads metadata.namespace). lookups: nullptr skips the
+// cross-object checks.
 //
 // Field rules (denied on CREATE and UPDATE, reason InvalidPolicy): the
 // generated Validate (ranges, enums), the CRD's cross-field rules
@@ -117,17 +110,17 @@ class PolicyLookups {
 // CREATE; scaleDown newly set), a warning on an UPDATE of a policy that
 // had it already, so that fixing an unrelated field is never blocked by a
 // state elsewhere.
-PolicyDecision ValidatePolicy(const std::string& ns,
-                              const api::v1alpha1::LeaderPolicy& policy,
-                              const api::v1alpha1::LeaderPolicy* old,
-                              const PolicyLookups* lookups);
+Decision ValidatePolicy(const std::string& ns,
+                        const api::v1alpha1::LeaderPolicy& policy,
+                        const api::v1alpha1::LeaderPolicy* old,
+                        const PolicyLookups* lookups);
 
 // The same for an AdmissionRequest: decodes request.object (and
 // request.oldObject for UPDATE); an object that does not decode is denied
 // naming the field (reason InvalidObject). Operations other than CREATE
 // and UPDATE are allowed (reason NotValidated).
-PolicyDecision ValidatePolicyRequest(const k8s::AdmissionRequest& request,
-                                     const PolicyLookups* lookups);
+Decision ValidatePolicyRequest(const k8s::AdmissionRequest& request,
+                               const PolicyLookups* lookups);
 
 // The warnings for legal but risky settings of a defaulted, valid spec
 // (docs/webhook.md says why each one is risky):

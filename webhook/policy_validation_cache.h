@@ -12,7 +12,7 @@
 //   cache.Use(pool::CacheKind::kDeployments);  // before Start
 //   ...
 //   CachePolicyLookups lookups(&cache, client.get());
-//   PolicyDecision d = ValidatePolicyRequest(request, &lookups);
+//   Decision d = ValidatePolicyRequest(request, &lookups);
 //
 // Compiled in policy_validation_cache_e2e_test.cc.
 #ifndef ZEN_LEAD_WEBHOOK_POLICY_VALIDATION_CACHE_H_

@@ -123,7 +123,7 @@ TEST(PolicyValidationCacheE2eTest, LookupsAndDecisionsOnARealCluster) {
     return *api::v1alpha1::LeaderPolicy::FromJson(
         {{"metadata", {{"name", name}, {"namespace", ns}}}, {"spec", spec}});
   };
-  PolicyDecision scale_down = ValidatePolicy(
+  Decision scale_down = ValidatePolicy(
       ns, policy("web", {{"followerMode", "scaleDown"}}), nullptr, &lookups);
   EXPECT_FALSE(scale_down.allowed);
   EXPECT_EQ(scale_down.reason, kReasonRolloutBlocked);
@@ -138,7 +138,7 @@ TEST(PolicyValidationCacheE2eTest, LookupsAndDecisionsOnARealCluster) {
   EXPECT_TRUE(
       ValidatePolicy(ns, policy("web", json::object()), nullptr, &lookups)
           .allowed);
-  PolicyDecision conflict =
+  Decision conflict =
       ValidatePolicy(ns, policy("taken", json::object()), nullptr, &lookups);
   EXPECT_FALSE(conflict.allowed);
   EXPECT_EQ(conflict.reason, kReasonLeaseConflict);

@@ -65,13 +65,12 @@ lp::LeaderPolicy Policy(const json& spec, const std::string& name = "web") {
   return p.ok() ? *p : lp::LeaderPolicy();
 }
 
-PolicyDecision Create(const json& spec,
-                      const PolicyLookups* lookups = nullptr) {
+Decision Create(const json& spec, const PolicyLookups* lookups = nullptr) {
   return ValidatePolicy("shop", Policy(spec), nullptr, lookups);
 }
 
-PolicyDecision Update(const json& old_spec, const json& new_spec,
-                      const PolicyLookups* lookups = nullptr) {
+Decision Update(const json& old_spec, const json& new_spec,
+                const PolicyLookups* lookups = nullptr) {
   const lp::LeaderPolicy old = Policy(old_spec);
   return ValidatePolicy("shop", Policy(new_spec), &old, lookups);
 }
@@ -85,20 +84,24 @@ TEST(PolicyValidationTest, HeaderExample) {
   request.object =
       PolicyJson({{"leaseDurationSeconds", 10}, {"renewDeadlineSeconds", 12}});
   FakeLookups lookups;
-  PolicyDecision d = ValidatePolicyRequest(request, &lookups);
+  Decision d = ValidatePolicyRequest(request, &lookups);
   EXPECT_FALSE(d.allowed);
   EXPECT_EQ(d.reason, "InvalidPolicy");
   EXPECT_EQ(d.message,
             "spec.renewDeadlineSeconds (12) must be less than "
             "spec.leaseDurationSeconds (10)");
   EXPECT_THAT(d.warnings, IsEmpty());
+  const json answer = json::parse(EncodeResponse("uid-1", d));
+  EXPECT_EQ(answer["response"]["uid"], "uid-1");
+  EXPECT_EQ(answer["response"]["allowed"], false);
+  EXPECT_EQ(answer["response"]["status"]["message"], d.message);
 }
 
 // ---- Valid policies.
 
 TEST(PolicyValidationTest, DefaultsAreValidWithoutWarnings) {
   for (const json& spec : {json::object(), json()}) {
-    PolicyDecision d = Create(spec);
+    Decision d = Create(spec);
     EXPECT_TRUE(d.allowed) << spec << ": " << d.message;
     EXPECT_EQ(d.reason, kReasonValidPolicy);
     EXPECT_EQ(d.message, "");
@@ -116,7 +119,7 @@ TEST(PolicyValidationTest, BoundaryValuesAreValid) {
              {"minReadySeconds", 3600},
              {"identityStrategy", "custom"}},
         json{{"leaseDurationSeconds", 60}, {"renewDeadlineSeconds", 30}}}) {
-    PolicyDecision d = Create(spec);
+    Decision d = Create(spec);
     EXPECT_TRUE(d.allowed) << spec << ": " << d.message;
   }
 }
@@ -171,7 +174,7 @@ TEST(PolicyValidationTest, EachFieldRuleDeniesWithItsMessage) {
        "\"random\""},
   };
   for (const InvalidCase& c : cases) {
-    PolicyDecision d = Create(c.spec);
+    Decision d = Create(c.spec);
     EXPECT_FALSE(d.allowed) << c.name;
     EXPECT_EQ(d.reason, kReasonInvalidPolicy) << c.name;
     EXPECT_EQ(d.message, c.message) << c.name;
@@ -179,9 +182,9 @@ TEST(PolicyValidationTest, EachFieldRuleDeniesWithItsMessage) {
 }
 
 TEST(PolicyValidationTest, BothCrossFieldRulesAreReportedTogether) {
-  PolicyDecision d = Create({{"leaseDurationSeconds", 5},
-                             {"renewDeadlineSeconds", 6},
-                             {"retryPeriodSeconds", 5}});
+  Decision d = Create({{"leaseDurationSeconds", 5},
+                       {"renewDeadlineSeconds", 6},
+                       {"retryPeriodSeconds", 5}});
   EXPECT_FALSE(d.allowed);
   EXPECT_EQ(d.message,
             "spec.renewDeadlineSeconds (6) must be less than "
@@ -191,7 +194,7 @@ TEST(PolicyValidationTest, BothCrossFieldRulesAreReportedTogether) {
 
 TEST(PolicyValidationTest, ANameThatCannotNameAPoolIsDenied) {
   const std::string name(64, 'a');
-  PolicyDecision d =
+  Decision d =
       ValidatePolicy("shop", Policy(json::object(), name), nullptr, nullptr);
   EXPECT_FALSE(d.allowed);
   EXPECT_EQ(d.reason, kReasonInvalidPolicy);
@@ -206,7 +209,7 @@ TEST(PolicyValidationTest, ANameThatCannotNameAPoolIsDenied) {
 
 TEST(PolicyValidationTest, InvalidPolicyIsNotLookedUp) {
   FakeLookups lookups;
-  PolicyDecision d = Create(
+  Decision d = Create(
       {{"leaseDurationSeconds", 10}, {"renewDeadlineSeconds", 12}}, &lookups);
   EXPECT_FALSE(d.allowed);
   EXPECT_EQ(lookups.lease_calls, 0);
@@ -216,14 +219,14 @@ TEST(PolicyValidationTest, InvalidPolicyIsNotLookedUp) {
 // ---- UPDATE.
 
 TEST(PolicyValidationTest, UpdateValidatesTheNewObject) {
-  PolicyDecision d = Update(json::object(), {{"leaseDurationSeconds", 10},
-                                             {"renewDeadlineSeconds", 12}});
+  Decision d = Update(json::object(), {{"leaseDurationSeconds", 10},
+                                       {"renewDeadlineSeconds", 12}});
   EXPECT_FALSE(d.allowed);
   EXPECT_EQ(d.message,
             "spec.renewDeadlineSeconds (12) must be less than "
             "spec.leaseDurationSeconds (10)");
   // A valid new spec is allowed even when the stored one was not.
-  PolicyDecision fixed =
+  Decision fixed =
       Update({{"leaseDurationSeconds", 10}, {"renewDeadlineSeconds", 12}},
              {{"leaseDurationSeconds", 15}, {"renewDeadlineSeconds", 12}});
   EXPECT_TRUE(fixed.allowed) << fixed.message;
@@ -245,7 +248,7 @@ TEST(PolicyValidationTest, StatusOnlyUpdateIsAllowedWithNoChecks) {
   now.metadata->labels.emplace()["team"] = "shop";
   FakeLookups lookups;
   lookups.lease = PoolLeaseInfo{false};
-  PolicyDecision d = ValidatePolicy("shop", now, &old, &lookups);
+  Decision d = ValidatePolicy("shop", now, &old, &lookups);
   EXPECT_TRUE(d.allowed) << d.message;
   EXPECT_EQ(d.reason, kReasonSpecUnchanged);
   EXPECT_THAT(d.warnings, IsEmpty());
@@ -255,13 +258,13 @@ TEST(PolicyValidationTest, StatusOnlyUpdateIsAllowedWithNoChecks) {
 TEST(PolicyValidationTest, DefaultedFieldsCountAsUnchanged) {
   // The stored object has every default written out; the request leaves
   // them out (a client that sends only what it set).
-  PolicyDecision d = Update({{"leaseDurationSeconds", 15},
-                             {"renewDeadlineSeconds", 10},
-                             {"retryPeriodSeconds", 2},
-                             {"identityStrategy", "pod"},
-                             {"followerMode", "standby"},
-                             {"minReadySeconds", 0}},
-                            json::object());
+  Decision d = Update({{"leaseDurationSeconds", 15},
+                       {"renewDeadlineSeconds", 10},
+                       {"retryPeriodSeconds", 2},
+                       {"identityStrategy", "pod"},
+                       {"followerMode", "standby"},
+                       {"minReadySeconds", 0}},
+                      json::object());
   EXPECT_EQ(d.reason, kReasonSpecUnchanged);
 }
 
@@ -269,7 +272,7 @@ TEST(PolicyValidationTest, DefaultedFieldsCountAsUnchanged) {
 
 TEST(PolicyValidationTest, FrequentRenewalsAreWarnedAbout) {
   // The defaults renew every 15 - 10 = 5 s; more than twice as often warns.
-  PolicyDecision d =
+  Decision d =
       Create({{"leaseDurationSeconds", 12}, {"renewDeadlineSeconds", 10}});
   EXPECT_TRUE(d.allowed);
   EXPECT_THAT(d.warnings,
@@ -285,9 +288,9 @@ TEST(PolicyValidationTest, FrequentRenewalsAreWarnedAbout) {
 }
 
 TEST(PolicyValidationTest, AShortRenewDeadlineIsWarnedAbout) {
-  PolicyDecision d = Create({{"leaseDurationSeconds", 10},
-                             {"renewDeadlineSeconds", 4},
-                             {"retryPeriodSeconds", 1}});
+  Decision d = Create({{"leaseDurationSeconds", 10},
+                       {"renewDeadlineSeconds", 4},
+                       {"retryPeriodSeconds", 1}});
   EXPECT_TRUE(d.allowed);
   EXPECT_THAT(d.warnings,
               ElementsAre("spec.renewDeadlineSeconds (4): a renewal that "
@@ -303,8 +306,7 @@ TEST(PolicyValidationTest, AShortRenewDeadlineIsWarnedAbout) {
 }
 
 TEST(PolicyValidationTest, ScaleDownWithMinReadySecondsIsWarnedAbout) {
-  PolicyDecision d =
-      Create({{"followerMode", "scaleDown"}, {"minReadySeconds", 30}});
+  Decision d = Create({{"followerMode", "scaleDown"}, {"minReadySeconds", 30}});
   EXPECT_TRUE(d.allowed);
   EXPECT_THAT(d.warnings,
               ElementsAre("spec.minReadySeconds (30) with spec.followerMode "
@@ -321,9 +323,9 @@ TEST(PolicyValidationTest, ScaleDownWithMinReadySecondsIsWarnedAbout) {
 
 TEST(PolicyValidationTest, SeveralWarningsAtOnce) {
   // The fastest legal timings: renewed every second, 2 s to land.
-  PolicyDecision d = Create({{"leaseDurationSeconds", 3},
-                             {"renewDeadlineSeconds", 2},
-                             {"retryPeriodSeconds", 1}});
+  Decision d = Create({{"leaseDurationSeconds", 3},
+                       {"renewDeadlineSeconds", 2},
+                       {"retryPeriodSeconds", 1}});
   EXPECT_TRUE(d.allowed) << d.message;
   EXPECT_EQ(d.warnings.size(), 2u);
 }
@@ -333,7 +335,7 @@ TEST(PolicyValidationTest, SeveralWarningsAtOnce) {
 TEST(PolicyValidationTest, AForeignLeaseDeniesACreate) {
   FakeLookups lookups;
   lookups.lease = PoolLeaseInfo{false};
-  PolicyDecision d = Create(json::object(), &lookups);
+  Decision d = Create(json::object(), &lookups);
   EXPECT_FALSE(d.allowed);
   EXPECT_EQ(d.reason, kReasonLeaseConflict);
   EXPECT_EQ(d.message,
@@ -350,7 +352,7 @@ TEST(PolicyValidationTest, AForeignLeaseDeniesACreate) {
 TEST(PolicyValidationTest, AForeignLeaseOnlyWarnsOnAnUpdate) {
   FakeLookups lookups;
   lookups.lease = PoolLeaseInfo{false};
-  PolicyDecision d = Update(json::object(), {{"minReadySeconds", 5}}, &lookups);
+  Decision d = Update(json::object(), {{"minReadySeconds", 5}}, &lookups);
   EXPECT_TRUE(d.allowed);
   ASSERT_EQ(d.warnings.size(), 1u);
   EXPECT_EQ(d.warnings[0].rfind("metadata.name: the Lease shop/web exists", 0),
@@ -363,7 +365,7 @@ TEST(PolicyValidationTest, ZenLeadsOwnLeaseOrNoLeaseIsFine) {
   lookups.lease = PoolLeaseInfo{true};
   EXPECT_TRUE(Create(json::object(), &lookups).allowed);
   lookups.lease = std::nullopt;
-  PolicyDecision d = Create(json::object(), &lookups);
+  Decision d = Create(json::object(), &lookups);
   EXPECT_TRUE(d.allowed);
   EXPECT_THAT(d.warnings, IsEmpty());
   EXPECT_EQ(lookups.lease_calls, 2);
@@ -373,7 +375,7 @@ TEST(PolicyValidationTest, AFailedLookupAllowsWithAWarning) {
   FakeLookups lookups;
   lookups.lease = absl::UnavailableError("the API server is unreachable");
   lookups.deployments = absl::UnavailableError("the cache has not synced");
-  PolicyDecision d = Create({{"followerMode", "scaleDown"}}, &lookups);
+  Decision d = Create({{"followerMode", "scaleDown"}}, &lookups);
   EXPECT_TRUE(d.allowed);
   EXPECT_THAT(d.warnings,
               ElementsAre("could not check the pool Lease shop/web: the API "
@@ -399,7 +401,7 @@ TEST(PolicyValidationTest, ScaleDownWithARollingUpdateDeploymentIsDenied) {
   FakeLookups lookups;
   lookups.deployments = std::vector<PoolDeployment>{
       Rolling(3, openapi::IntOrString("25%"), openapi::IntOrString("25%"))};
-  PolicyDecision d = Create({{"followerMode", "scaleDown"}}, &lookups);
+  Decision d = Create({{"followerMode", "scaleDown"}}, &lookups);
   EXPECT_FALSE(d.allowed);
   EXPECT_EQ(d.reason, kReasonRolloutBlocked);
   EXPECT_EQ(d.message,
@@ -457,12 +459,12 @@ TEST(PolicyValidationTest, SwitchingToScaleDownIsDeniedStayingOnlyWarns) {
   FakeLookups lookups;
   lookups.deployments =
       std::vector<PoolDeployment>{Rolling(2, std::nullopt, std::nullopt)};
-  PolicyDecision to = Update({{"followerMode", "standby"}},
-                             {{"followerMode", "scaleDown"}}, &lookups);
+  Decision to = Update({{"followerMode", "standby"}},
+                       {{"followerMode", "scaleDown"}}, &lookups);
   EXPECT_FALSE(to.allowed);
   EXPECT_EQ(to.reason, kReasonRolloutBlocked);
 
-  PolicyDecision stay = Update(
+  Decision stay = Update(
       {{"followerMode", "scaleDown"}},
       {{"followerMode", "scaleDown"}, {"leaseDurationSeconds", 20}}, &lookups);
   EXPECT_TRUE(stay.allowed);
@@ -480,8 +482,8 @@ TEST(PolicyValidationTest, DenialsAreJoinedAndWarningsKept) {
   lookups.lease = PoolLeaseInfo{false};
   lookups.deployments =
       std::vector<PoolDeployment>{Rolling(1, std::nullopt, std::nullopt)};
-  PolicyDecision d = Create(
-      {{"followerMode", "scaleDown"}, {"minReadySeconds", 10}}, &lookups);
+  Decision d = Create({{"followerMode", "scaleDown"}, {"minReadySeconds", 10}},
+                      &lookups);
   EXPECT_FALSE(d.allowed);
   EXPECT_EQ(d.reason, kReasonLeaseConflict);  // the first problem's
   EXPECT_NE(d.message.find("the Lease shop/web exists"), std::string::npos);
@@ -499,13 +501,13 @@ TEST(PolicyValidationTest, RequestOperations) {
             kReasonNotValidated);
 
   request.operation = k8s::AdmissionRequest::kOperationCREATE;
-  PolicyDecision missing = ValidatePolicyRequest(request, nullptr);
+  Decision missing = ValidatePolicyRequest(request, nullptr);
   EXPECT_FALSE(missing.allowed);
   EXPECT_EQ(missing.reason, kReasonInvalidObject);
   EXPECT_EQ(missing.message, "request.object: required field is missing");
 
   request.object = PolicyJson({{"leaseDurationSeconds", "15"}});
-  PolicyDecision wrong_type = ValidatePolicyRequest(request, nullptr);
+  Decision wrong_type = ValidatePolicyRequest(request, nullptr);
   EXPECT_FALSE(wrong_type.allowed);
   EXPECT_EQ(wrong_type.reason, kReasonInvalidObject);
   EXPECT_EQ(wrong_type.message,
@@ -529,7 +531,7 @@ TEST(PolicyValidationTest, RequestUpdateComparesWithTheOldObject) {
       std::vector<PoolDeployment>{Rolling(1, std::nullopt, std::nullopt)};
   now["spec"]["followerMode"] = "scaleDown";
   request.object = now;
-  PolicyDecision d = ValidatePolicyRequest(request, &lookups);
+  Decision d = ValidatePolicyRequest(request, &lookups);
   EXPECT_FALSE(d.allowed);
   EXPECT_EQ(d.reason, kReasonRolloutBlocked);
   EXPECT_EQ(lookups.asked_ns, "shop");
