@@ -183,8 +183,9 @@ absl::Status RecordingClient::Watch(const client::Resource& r,
 absl::StatusOr<nlohmann::json> RecordingClient::Create(
     const client::Resource& r, absl::string_view ns,
     const nlohmann::json& obj) {
-  return Tracked(r, ns, MetadataString(obj, "name"),
-                 [&] { return inner_->Create(r, ns, obj); });
+  // Not tracked: informers deliver a create as an add, which controllers
+  // react to, and an entry that no echo ever takes would linger.
+  return inner_->Create(r, ns, obj);
 }
 
 absl::StatusOr<nlohmann::json> RecordingClient::Update(

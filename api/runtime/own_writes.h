@@ -53,7 +53,7 @@ namespace zenlead::runtime {
 
 class OwnWrites {
  public:
-  explicit OwnWrites(size_t capacity = 4096);
+  explicit OwnWrites(size_t capacity = 1024);
 
   // A write of object ns/name of `r` starts (ns is ignored for
   // cluster-scoped resources). Every BeginWrite is followed by one EndWrite
@@ -97,8 +97,9 @@ class OwnWrites {
   uint64_t seq_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
-// A Client that tells `own` about every write (create, update, patch,
-// apply): its start and its response. Reads, watches and deletes pass through.
+// A Client that tells `own` about every update, patch and apply: its start
+// and its response. Creates, reads, watches and deletes pass through (an
+// informer delivers a create as an add: a controller reacts to it).
 // inner and own must outlive it.
 class RecordingClient : public client::Client {
  public:

@@ -130,7 +130,7 @@ TEST(OwnWritesTest, AboveCapacityTheOlderIdleHalfIsForgotten) {
   EXPECT_EQ(r.ran, 1);
 }
 
-TEST(RecordingClientTest, AnnouncesEveryWriteAndKeepsSuccessfulOnes) {
+TEST(RecordingClientTest, AnnouncesUpdatesAndPatchesAndKeepsSuccessfulOnes) {
   FakeClient inner;
   OwnWrites own;
   Reactions r;
@@ -142,8 +142,10 @@ TEST(RecordingClientTest, AnnouncesEveryWriteAndKeepsSuccessfulOnes) {
                 r.Count());
     return FakeClient::JsonResult(Obj(std::string(ns), std::string(name), "5"));
   };
-  inner.create = [](const Resource&, absl::string_view, const json&) {
-    return FakeClient::JsonResult(absl::AlreadyExistsError("taken"));
+  inner.create = [](const Resource&, absl::string_view, const json& obj) {
+    json out = obj;
+    out["metadata"]["resourceVersion"] = "1";
+    return FakeClient::JsonResult(out);
   };
   inner.update = [](const Resource&, absl::string_view, const json& obj) {
     json out = obj;
@@ -155,7 +157,8 @@ TEST(RecordingClientTest, AnnouncesEveryWriteAndKeepsSuccessfulOnes) {
       writer.Patch(kLeases, "ns", "db", PatchType::kMerge, json::object(), "")
           .ok());
   EXPECT_EQ(r.ran, 0);
-  EXPECT_FALSE(writer.Create(kLeases, "ns", Obj("ns", "x", "")).ok());
+  // A create is not tracked (its echo is an add).
+  ASSERT_TRUE(writer.Create(kLeases, "ns", Obj("ns", "x", "")).ok());
   ASSERT_TRUE(writer.Update(kLeases, "ns", Obj("ns", "y", "8")).ok());
   EXPECT_EQ(own.size(), 1u);
   own.OnEvent(kLeases, Obj("ns", "y", "8"), r.Count());  // sent, not kept
