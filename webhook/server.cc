@@ -1095,7 +1095,7 @@ Decision CallHandler(AdmissionHandler* handler,
 // The handler's decision, or a denial when it cannot run now or does not
 // answer by `deadline`.
 Decision Review(const Route& route, WorkerPool& reviews,
-                std::shared_ptr<const k8s::AdmissionReview> review,
+                const std::shared_ptr<const k8s::AdmissionReview>& review,
                 absl::Time deadline) {
   auto pending = std::make_shared<PendingReview>();
   const bool queued =
@@ -1203,6 +1203,7 @@ absl::Status CheckOptions(const ServerOptions& options) {
 
 std::string RouteList(const std::vector<Route>& routes) {
   std::vector<std::string> paths;
+  paths.reserve(routes.size());
   for (const Route& r : routes) paths.push_back(r.path);
   return absl::StrJoin(paths, ", ");
 }

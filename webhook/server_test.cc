@@ -475,9 +475,9 @@ TEST_F(ServerTest, UnknownPathIs404AndGetIs405) {
 
 TEST_F(ServerTest, BodyOverTheLimitIs413AndTheConnectionCloses) {
   ServerOptions options = Options();
-  options.max_body_bytes = 64 * 1024;
+  options.max_body_bytes = size_t{64} * 1024;
   Start(options);
-  const std::string big(200 * 1024, ' ');
+  const std::string big(size_t{200} * 1024, ' ');
   httplib::Result res =
       Client()->Post(kPodsPath, PodReview("big") + big, "application/json");
   ASSERT_TRUE(res) << httplib::to_string(res.error());
