@@ -91,7 +91,8 @@ class PolicyLookups {
   virtual absl::StatusOr<std::optional<PoolLeaseInfo>> PoolLease(
       const std::string& ns, const std::string& pool) const = 0;
   // The Deployments that join the pool (the pool label on the Deployment,
-  // or the pod-template annotations; pool::Cache::SourcesOf).
+  // or the pod-template annotations; pool::Cache::SourcesOf), and those
+  // whose pods a Service of the pool selects.
   virtual absl::StatusOr<std::vector<PoolDeployment>> PoolDeployments(
       const std::string& ns, const std::string& pool) const = 0;
 };

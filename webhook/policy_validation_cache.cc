@@ -1,11 +1,15 @@
 #include "webhook/policy_validation_cache.h"
 
+#include <set>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "api/client/errors.h"
+#include "api/pool/membership.h"
 #include "api/pool/pool_lease.h"
 #include "api/pool/work_item.h"
+#include "api/runtime/meta.h"
 #include "api/types/deployment.h"
 #include "codegen/runtime/openapi.h"
 
@@ -72,8 +76,11 @@ absl::StatusOr<std::vector<PoolDeployment>> CachePolicyLookups::PoolDeployments(
   if (!cache_->HasSynced()) {
     return absl::UnavailableError("the webhook's cache has not synced yet");
   }
+  const std::vector<pool::Source> sources =
+      cache_->SourcesOf(pool::PoolKey{ns, pool});
   std::vector<PoolDeployment> out;
-  for (const pool::Source& s : cache_->SourcesOf(pool::PoolKey{ns, pool})) {
+  std::set<std::string> seen;  // Deployment UIDs
+  for (const pool::Source& s : sources) {
     if (s.kind != pool::Source::Kind::kDeployment) continue;
     runtime::ObjectPtr obj =
         cache_->ByUid(pool::CacheKind::kDeployments, s.ns, s.uid);
@@ -83,7 +90,48 @@ absl::StatusOr<std::vector<PoolDeployment>> CachePolicyLookups::PoolDeployments(
       return absl::InternalError(absl::StrCat("the cached Deployment ", s.ns,
                                               "/", s.name, " does not parse"));
     }
+    seen.insert(s.uid);
     out.push_back(*std::move(d));
+  }
+  // The Deployments whose pods a Service of the pool selects: pod ->
+  // ReplicaSet -> Deployment through the cache. Such a Deployment joins no
+  // pool itself, so the cache holds only its metadata: it is read.
+  for (const pool::Source& s : sources) {
+    if (s.kind != pool::Source::Kind::kService) continue;
+    if (cache_->Get(pool::CacheKind::kPods) == nullptr ||
+        cache_->Get(pool::CacheKind::kReplicaSets) == nullptr) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "Service ", s.ns, "/", s.name,
+          " joins the pool, and the webhook's cache does not watch pods and "
+          "ReplicaSets, which lead to the Deployments behind it"));
+    }
+    for (const runtime::ObjectPtr& pod : cache_->PodsOf(s)) {
+      std::optional<pool::OwnerRef> rs = pool::ControllerOwner(*pod);
+      if (!rs || rs->kind != "ReplicaSet") continue;
+      std::optional<pool::OwnerNode> node = cache_->Owner(s.ns, *rs);
+      if (!node) {
+        return absl::UnavailableError(absl::StrCat(
+            "ReplicaSet ", s.ns, "/", rs->name, " of a pod Service ", s.name,
+            " selects is not in the cache yet"));
+      }
+      if (!node->controller || node->controller->kind != "Deployment") {
+        continue;
+      }
+      const pool::OwnerRef& owner = *node->controller;
+      if (!seen.insert(owner.uid).second) continue;
+      absl::StatusOr<nlohmann::json> obj =
+          client_->Get(k8s::DeploymentClient::Resource(), s.ns, owner.name);
+      if (client::IsNotFound(obj.status())) continue;
+      if (!obj.ok()) return obj.status();
+      // Another Deployment of the same name: the one the pod had is gone.
+      if (runtime::MetadataString(*obj, "uid") != owner.uid) continue;
+      std::optional<PoolDeployment> d = PoolDeploymentFromObject(*obj);
+      if (!d) {
+        return absl::InternalError(absl::StrCat("Deployment ", s.ns, "/",
+                                                owner.name, " does not parse"));
+      }
+      out.push_back(*std::move(d));
+    }
   }
   return out;
 }

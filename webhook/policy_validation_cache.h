@@ -1,6 +1,9 @@
 // PolicyLookups over the process's one cache (api/pool/cache.h): the
-// Deployments of a pool from the cache's sources, the pool Lease from the
-// API server. The seam of policy_validation.h, wired for the webhook.
+// Deployments of a pool from the cache's sources (a Deployment behind a
+// Service of the pool through its pods and ReplicaSets, then read: the cache
+// keeps only the metadata of a Deployment that joins no pool), the pool
+// Lease from the API server. The seam of policy_validation.h, wired for the
+// webhook.
 //
 // The Lease is read from the API server, not the cache: the cache holds
 // only the Leases zen-lead manages (it watches them by label), and a Lease
@@ -9,7 +12,12 @@
 // nothing that matters (the Pod hot path never comes here).
 //
 //   pool::Cache cache(deps, options);
-//   cache.Use(pool::CacheKind::kDeployments);  // before Start
+//   for (pool::CacheKind k : {pool::CacheKind::kDeployments,
+//                             pool::CacheKind::kReplicaSets,
+//                             pool::CacheKind::kServices,
+//                             pool::CacheKind::kPods}) {
+//     cache.Use(k);  // before Start
+//   }
 //   ...
 //   CachePolicyLookups lookups(&cache, client.get());
 //   Decision d = ValidatePolicyRequest(request, &lookups);
@@ -32,8 +40,9 @@ namespace zenlead::webhook {
 
 class CachePolicyLookups : public PolicyLookups {
  public:
-  // cache: with CacheKind::kDeployments in use. client: reads the pool
-  // Lease. Neither is owned; both must outlive this object.
+  // cache: with CacheKind::kDeployments in use (and kPods, kReplicaSets for
+  // pools that Services join). client: reads the pool Lease and Deployments
+  // behind Services. Neither is owned; both must outlive this object.
   CachePolicyLookups(const pool::Cache* cache, client::Client* client)
       : cache_(cache), client_(client) {}
 

@@ -1,8 +1,10 @@
 // CachePolicyLookups against the real API server (e2e/cluster): the
 // Deployments of a pool come from the shared cache with the strategy the
-// API server defaulted, the pool Lease is read from the API server (a
-// foreign one too, which the cache never holds), and ValidatePolicy over
-// them denies a scaleDown policy whose Deployment cannot roll out.
+// API server defaulted, also one that joins only through a Service's
+// selector (found through its pods and ReplicaSet, then read), the pool
+// Lease is read from the API server (a foreign one too, which the cache
+// never holds), and ValidatePolicy over them denies a scaleDown policy
+// whose Deployment cannot roll out.
 #include <memory>
 #include <string>
 
@@ -11,6 +13,7 @@
 #include "api/pool/cache.h"
 #include "api/types/deployment.h"
 #include "api/types/lease.h"
+#include "api/types/service.h"
 #include "gtest/gtest.h"
 #include "webhook/policy_validation_cache.h"
 
@@ -38,6 +41,19 @@ json PooledDeployment(const std::string& name, const std::string& pool,
              json::array({{{"name", "app"}, {"image", "example/app"}}})}}}}}}}};
   if (!strategy.is_null()) d["spec"]["strategy"] = strategy;
   return d;
+}
+
+json PoolService(const std::string& name, const std::string& pool,
+                 const std::string& app) {
+  return {{"apiVersion", "v1"},
+          {"kind", "Service"},
+          {"metadata",
+           {{"name", name},
+            {"annotations",
+             {{"zen-lead.io/enabled", "true"}, {"zen-lead/pool", pool}}}}},
+          {"spec",
+           {{"selector", {{"app", app}}},
+            {"ports", json::array({{{"port", 80}}})}}}};
 }
 
 json LeaseObject(const std::string& name, bool zen_lead) {
@@ -68,6 +84,14 @@ TEST(PolicyValidationCacheE2eTest, LookupsAndDecisionsOnARealCluster) {
       api->Create(deployments, ns,
                   PooledDeployment("recreate", "web", {{"type", "Recreate"}}))
           .ok());
+  // Joins pool "svc" only through the Service's selector.
+  json backend = PooledDeployment("backend", "", {{"type", "RollingUpdate"}});
+  backend["metadata"].erase("labels");
+  backend["spec"]["replicas"] = 1;
+  ASSERT_TRUE(api->Create(deployments, ns, backend).ok());
+  ASSERT_TRUE(api->Create(k8s::ServiceClient::Resource(), ns,
+                          PoolService("backend", "svc", "backend"))
+                  .ok());
   ASSERT_TRUE(api->Create(leases, ns, LeaseObject("taken", false)).ok());
   ASSERT_TRUE(api->Create(leases, ns, LeaseObject("ours", true)).ok());
 
@@ -78,7 +102,11 @@ TEST(PolicyValidationCacheE2eTest, LookupsAndDecisionsOnARealCluster) {
   // Before the cache holds Deployments: an error, never "none".
   EXPECT_TRUE(
       absl::IsFailedPrecondition(lookups.PoolDeployments(ns, "web").status()));
-  ASSERT_TRUE(cache.Use(pool::CacheKind::kDeployments).ok());
+  for (pool::CacheKind k :
+       {pool::CacheKind::kDeployments, pool::CacheKind::kReplicaSets,
+        pool::CacheKind::kServices, pool::CacheKind::kPods}) {
+    ASSERT_TRUE(cache.Use(k).ok());
+  }
   ASSERT_TRUE(cache.Start().ok());
   ASSERT_TRUE(WaitFor([&] { return cache.HasSynced(); }, absl::Seconds(30)));
 
@@ -99,6 +127,18 @@ TEST(PolicyValidationCacheE2eTest, LookupsAndDecisionsOnARealCluster) {
   EXPECT_EQ((*found)[1].max_unavailable->ToString(), "25%");
   ASSERT_TRUE((*found)[1].max_surge.has_value());
   EXPECT_EQ((*found)[1].max_surge->ToString(), "25%");
+  // Behind the Service: once its pod and ReplicaSet are cached.
+  absl::StatusOr<std::vector<PoolDeployment>> behind;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        behind = lookups.PoolDeployments(ns, "svc");
+        return behind.ok() && behind->size() == 1;
+      },
+      absl::Seconds(60)))
+      << behind.status();
+  EXPECT_EQ((*behind)[0].name, "backend");
+  EXPECT_EQ((*behind)[0].strategy_type, "RollingUpdate");
+  EXPECT_EQ((*behind)[0].replicas, 1);
   absl::StatusOr<std::vector<PoolDeployment>> other =
       lookups.PoolDeployments(ns, "other");
   ASSERT_TRUE(other.ok());
