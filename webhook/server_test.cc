@@ -592,6 +592,41 @@ TEST_F(ServerTest, KeepAliveServesManyRequestsOnOneConnection) {
   EXPECT_EQ(Metric("zen_lead_webhook_open_connections"), 1);
 }
 
+TEST_F(ServerTest, ExpectContinueAndChunkedBodiesAreReadByTheWorker) {
+  Start(Options());
+  RawClient raw(server_->port());
+  ASSERT_TRUE(raw.StartTls());
+  const std::string body = PodReview("expect");
+  ASSERT_TRUE(raw.Send(
+      absl::StrCat("POST ", kPodsPath,
+                   " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                   "Expect: 100-continue\r\nContent-Length: ",
+                   body.size(), "\r\n\r\n")));
+  std::optional<HttpAnswer> go_ahead = raw.ReadAnswer();
+  ASSERT_TRUE(go_ahead.has_value());
+  EXPECT_EQ(go_ahead->status, 100);
+  ASSERT_TRUE(raw.Send(body));
+  std::optional<HttpAnswer> answer = raw.ReadAnswer();
+  ASSERT_TRUE(answer.has_value());
+  EXPECT_EQ(answer->status, 200);
+  EXPECT_EQ(json::parse(answer->body)["response"]["uid"], "expect");
+
+  const std::string chunked = PodReview("chunked");
+  const size_t half = chunked.size() / 2;
+  ASSERT_TRUE(raw.Send(
+      absl::StrCat("POST ", kPodsPath,
+                   " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                   "Transfer-Encoding: chunked\r\n\r\n",
+                   absl::Hex(half), "\r\n", chunked.substr(0, half), "\r\n",
+                   absl::Hex(chunked.size() - half), "\r\n",
+                   chunked.substr(half), "\r\n0\r\n\r\n")));
+  answer = raw.ReadAnswer();
+  ASSERT_TRUE(answer.has_value());
+  EXPECT_EQ(answer->status, 200);
+  EXPECT_EQ(json::parse(answer->body)["response"]["uid"], "chunked");
+  EXPECT_EQ(pods_.calls.load(), 2);
+}
+
 TEST_F(ServerTest, TlsBelow12IsRefusedAnd13IsPreferred) {
   Start(Options());
   RawClient old(server_->port());
