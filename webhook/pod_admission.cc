@@ -1,0 +1,23 @@
+#include "webhook/pod_admission.h"
+
+#include <string>
+
+namespace zenlead::webhook {
+
+Decision PodAdmission::Review(const k8s::AdmissionRequest& request,
+                              absl::Time deadline) {
+  // CheckRoute has made sure the object is there and is a JSON object.
+  pool::MembershipOptions options;
+  // An owner the cache does not know yet may bring the pod into a pool:
+  // that is not "outside", it is for `pooled` to decide.
+  options.require_owners = true;
+  const pool::PodPools pools =
+      pool::PoolsOfPod(*request.object, request.namespace_field.value_or(""),
+                       *index_, /*reader=*/nullptr, options);
+  if (pools.pools.empty() && pools.unresolved.ok()) {
+    return Decision::Allow("OutsidePool");
+  }
+  return pooled_->Review(request, deadline);
+}
+
+}  // namespace zenlead::webhook
