@@ -496,6 +496,21 @@ TEST_F(ServerTest, BodyOverTheLimitIs413AndTheConnectionCloses) {
   ExpectServes("after-big");
 }
 
+TEST_F(ServerTest, HeadersOver64KiBAre431) {
+  Start(Options());
+  RawClient raw(server_->port());
+  ASSERT_TRUE(raw.StartTls());
+  ASSERT_TRUE(raw.Send(absl::StrCat("POST ", kPodsPath, " HTTP/1.1\r\nX-Big: ",
+                                    std::string(size_t{70} * 1024, 'a'))));
+  std::optional<HttpAnswer> answer = raw.ReadAnswer();
+  ASSERT_TRUE(answer.has_value());
+  EXPECT_EQ(answer->status, 431);
+  EXPECT_TRUE(raw.ClosedByServer());
+  EXPECT_EQ(Metric("zen_lead_webhook_rejected_requests_total{code=\"431\"}"),
+            1);
+  ExpectServes("after-431");
+}
+
 TEST_F(ServerTest, PlainHttpGets400AndTheServerKeepsServing) {
   Start(Options());
   RawClient plain(server_->port());
@@ -546,6 +561,9 @@ TEST_F(ServerTest, SlowClientsHoldNoWorkerAndAreCutAtTheirDeadline) {
     }
   }
 
+  auto quiet = std::make_unique<RawClient>(server_->port());
+  ASSERT_TRUE(quiet->StartTls());  // and then nothing
+
   // Others are served meanwhile.
   ExpectServes("while-stalled-1");
   ExpectServes("while-stalled-2");
@@ -558,6 +576,7 @@ TEST_F(ServerTest, SlowClientsHoldNoWorkerAndAreCutAtTheirDeadline) {
   }
   EXPECT_GE(absl::Now() - sent, options.request_timeout);
   for (auto& client : silent) EXPECT_TRUE(client->ClosedByServer());
+  EXPECT_TRUE(quiet->ClosedByServer());
   EXPECT_EQ(Metric("zen_lead_webhook_tls_handshake_errors_total{reason=\""
                    "timeout\"}"),
             3);
