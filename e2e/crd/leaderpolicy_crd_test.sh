@@ -188,13 +188,13 @@ check RejectsUnknownFollowerMode rejected bad-mode '{followerMode: sleep}' \
 check RejectsUnknownIdentityStrategy rejected bad-identity '{identityStrategy: random}' \
   spec.identityStrategy 'supported values: "pod", "custom"'
 check RejectsRenewDeadlineEqualToLease rejected renew-eq '{leaseDurationSeconds: 10, renewDeadlineSeconds: 10}' \
-  spec.renewDeadlineSeconds "spec.renewDeadlineSeconds must be less than spec.leaseDurationSeconds"
+  spec.renewDeadlineSeconds "spec.renewDeadlineSeconds (10) must be less than spec.leaseDurationSeconds (10)"
 check RejectsRenewDeadlineAboveLease rejected renew-gt '{leaseDurationSeconds: 10, renewDeadlineSeconds: 12}' \
-  spec.renewDeadlineSeconds "spec.renewDeadlineSeconds must be less than spec.leaseDurationSeconds"
+  spec.renewDeadlineSeconds "spec.renewDeadlineSeconds (12) must be less than spec.leaseDurationSeconds (10)"
 check RejectsRetryTimes1.2NotBelowRenewDeadline rejected retry-eq '{renewDeadlineSeconds: 6, retryPeriodSeconds: 5}' \
-  spec.retryPeriodSeconds "1.2 x spec.retryPeriodSeconds must be less than spec.renewDeadlineSeconds"
+  spec.retryPeriodSeconds "1.2 x spec.retryPeriodSeconds (5) must be less than spec.renewDeadlineSeconds (6)"
 check RejectsDefaultRetryAgainstShortRenewDeadline rejected retry-default '{leaseDurationSeconds: 3, renewDeadlineSeconds: 2}' \
-  spec.retryPeriodSeconds "1.2 x spec.retryPeriodSeconds must be less than spec.renewDeadlineSeconds"
+  spec.retryPeriodSeconds "1.2 x spec.retryPeriodSeconds (2) must be less than spec.renewDeadlineSeconds (2)"
 check RejectsMinReadySecondsOver3600 rejected minready-big '{minReadySeconds: 3601}' \
   spec.minReadySeconds "should be less than or equal to 3600"
 check RejectsNegativeMinReadySeconds rejected minready-neg '{minReadySeconds: -1}' \

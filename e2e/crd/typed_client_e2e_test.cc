@@ -228,8 +228,8 @@ TEST_F(TypedClientE2eTest, ServerSideApplyListAndRejection) {
   absl::StatusOr<LeaderPolicy> rejected = policies_->Create(ns_, invalid);
   EXPECT_TRUE(client::IsInvalid(rejected.status())) << rejected.status();
   EXPECT_THAT(std::string(rejected.status().message()),
-              HasSubstr("spec.renewDeadlineSeconds must be less than "
-                        "spec.leaseDurationSeconds"));
+              HasSubstr("spec.renewDeadlineSeconds (12) must be less than "
+                        "spec.leaseDurationSeconds (10)"));
 }
 
 }  // namespace
