@@ -14,6 +14,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -21,6 +22,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
@@ -773,6 +775,63 @@ TEST_F(ServerTest, HandlerThatHangsTimesOutAndOthersAreServed) {
   // One handler thread is stuck; the other still serves pods.
   ExpectServes("while-hung");
   release.Notify();
+  server_->Stop();  // before `release` goes out of scope
+}
+
+TEST_F(ServerTest, ReviewsBeyondHandlersAndQueueAreServerBusy) {
+  absl::Notification release;
+  pods_.fn = [&](const k8s::AdmissionRequest&, absl::Time) {
+    release.WaitForNotification();
+    return Decision::Allow("OutsidePool");
+  };
+  ServerOptions options = Options();
+  options.workers = 4;
+  options.handler_threads = 1;
+  options.max_queued_reviews = 1;
+  options.handler_timeout = absl::Seconds(10);
+  Start(options);
+
+  absl::Mutex mu;
+  std::vector<std::string> answers;  // allowed / reason, in arrival order
+  auto post = [&](const std::string& uid) {
+    httplib::Result res =
+        Client()->Post(kPodsPath, PodReview(uid), "application/json");
+    std::string got = "no answer";
+    if (res && res->status == 200) {
+      const json r = json::parse(res->body)["response"];
+      got = r["allowed"].get<bool>()
+                ? "allowed"
+                : absl::StrCat("denied ", r["status"]["code"].get<int>());
+    }
+    absl::MutexLock lock(&mu);
+    answers.push_back(got);
+  };
+  std::thread running(post, "running");
+  const absl::Time deadline = absl::Now() + absl::Seconds(5);
+  while (pods_.calls.load() < 1 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  ASSERT_EQ(pods_.calls.load(), 1);
+  // One of these two is queued behind it, the other finds the queue full.
+  std::thread second(post, "second");
+  std::thread third(post, "third");
+  {
+    absl::MutexLock lock(&mu);
+    auto one_answer = [&answers] { return answers.size() >= 1; };
+    EXPECT_TRUE(
+        mu.AwaitWithTimeout(absl::Condition(&one_answer), absl::Seconds(5)));
+    ASSERT_EQ(answers.size(), 1u);
+    EXPECT_EQ(answers[0], "denied 503");
+  }
+  release.Notify();
+  running.join();
+  second.join();
+  third.join();
+  EXPECT_EQ(answers,
+            (std::vector<std::string>{"denied 503", "allowed", "allowed"}));
+  EXPECT_EQ(Metric("zen_lead_webhook_requests_total{webhook=\"pods\","
+                   "allowed=\"false\",reason=\"ServerBusy\"}"),
+            1);
   server_->Stop();  // before `release` goes out of scope
 }
 
