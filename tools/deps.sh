@@ -15,6 +15,7 @@ packages=(
   libyaml-cpp-dev libssl-dev openssl libcpp-httplib-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-format clang-tidy
+  clang-14 libclang-rt-14-dev   # webhook/fuzz.sh (libFuzzer, sanitizers)
   curl procps
   gnuplot-nox
 )
