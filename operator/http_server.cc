@@ -1,8 +1,6 @@
 #include "operator/http_server.h"
 
-#include <netdb.h>
 #include <poll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -20,6 +18,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
 #include "absl/time/time.h"
+#include "api/net/http_listener.h"
+#include "api/net/socket.h"
 #include "httplib.h"
 
 namespace zenlead::op {
@@ -40,39 +40,6 @@ absl::Status BadAddress(absl::string_view address, absl::string_view why) {
       "bind address \"%s\": %s; expected \"host:port\", \":port\" or "
       "\"[ipv6]:port\" with a port in 0..65535 (0: any free port)",
       address, why));
-}
-
-// Only SO_REUSEADDR (restart without waiting for TIME_WAIT). cpp-httplib's
-// default also sets SO_REUSEPORT, which would let a second process bind the
-// same port silently instead of failing.
-void ReuseAddressOnly(int sock) {
-  int yes = 1;
-  setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
-}
-
-// poll()'s timeout for `deadline`: milliseconds, rounded up, 0 once passed.
-int PollTimeout(absl::Time deadline) {
-  if (deadline == absl::InfiniteFuture()) return -1;
-  const absl::Duration left = deadline - absl::Now();
-  if (left <= absl::ZeroDuration()) return 0;
-  return static_cast<int>(std::min<int64_t>(
-      absl::ToInt64Milliseconds(absl::Ceil(left, absl::Milliseconds(1))),
-      int64_t{24} * 3600 * 1000));
-}
-
-// Waits until `fd` is ready for `events` (or hung up or failed: the next
-// recv/send says which); false once `deadline` has passed.
-bool WaitFor(int fd, short events, absl::Time deadline) {
-  for (;;) {
-    pollfd p = {fd, events, 0};
-    const int n = poll(&p, 1, PollTimeout(deadline));
-    if (n > 0) return true;
-    if (n == 0 || errno != EINTR) return false;
-  }
-}
-
-bool RetryLater(int err) {
-  return err == EAGAIN || err == EWOULDBLOCK || err == EINTR;
 }
 
 // A client connection between requests or inside one. Owns `fd` by
@@ -101,25 +68,6 @@ bool HeadersComplete(const std::string& buffer) {
          buffer.find("\n\n") != std::string::npos;
 }
 
-void SocketAddress(int fd, bool peer, std::string& ip, int& port) {
-  ip.clear();
-  port = 0;
-  sockaddr_storage addr = {};
-  socklen_t len = sizeof(addr);
-  auto* sa = reinterpret_cast<sockaddr*>(&addr);
-  if ((peer ? getpeername(fd, sa, &len) : getsockname(fd, sa, &len)) != 0) {
-    return;
-  }
-  char host[NI_MAXHOST];
-  char service[NI_MAXSERV];
-  if (getnameinfo(sa, len, host, sizeof(host), service, sizeof(service),
-                  NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
-    return;
-  }
-  ip = host;
-  if (!absl::SimpleAtoi(service, &port)) port = 0;
-}
-
 // httplib's view of one request on a Connection: reads come from what the
 // waiting thread collected, then from the socket until `read_deadline` (a
 // total for the request, not per read as in httplib's own SocketStream, so
@@ -134,10 +82,10 @@ class ConnectionStream : public httplib::Stream {
 
   bool is_readable() const override {
     return offset_ < conn_->buffer.size() ||
-           WaitFor(conn_->fd, POLLIN, read_deadline_);
+           net::WaitFor(conn_->fd, POLLIN, read_deadline_);
   }
   bool is_writable() const override {
-    return WaitFor(conn_->fd, POLLOUT, write_deadline_);
+    return net::WaitFor(conn_->fd, POLLOUT, write_deadline_);
   }
 
   ssize_t read(char* ptr, size_t size) override {
@@ -146,14 +94,14 @@ class ConnectionStream : public httplib::Stream {
       offset_ = 0;
       char chunk[4096];
       for (;;) {
-        if (!WaitFor(conn_->fd, POLLIN, read_deadline_)) return -1;
+        if (!net::WaitFor(conn_->fd, POLLIN, read_deadline_)) return -1;
         const ssize_t n = recv(conn_->fd, chunk, sizeof(chunk), MSG_DONTWAIT);
         if (n > 0) {
           conn_->buffer.assign(chunk, static_cast<size_t>(n));
           break;
         }
         if (n == 0) return 0;
-        if (!RetryLater(errno)) return -1;
+        if (!net::RetryLater(errno)) return -1;
       }
     }
     const size_t n = std::min(size, conn_->buffer.size() - offset_);
@@ -165,11 +113,11 @@ class ConnectionStream : public httplib::Stream {
   ssize_t write(const char* ptr, size_t size) override {
     size_t done = 0;
     while (done < size) {
-      if (!WaitFor(conn_->fd, POLLOUT, write_deadline_)) return -1;
+      if (!net::WaitFor(conn_->fd, POLLOUT, write_deadline_)) return -1;
       const ssize_t n =
           send(conn_->fd, ptr + done, size - done, MSG_DONTWAIT | MSG_NOSIGNAL);
       if (n < 0) {
-        if (RetryLater(errno)) continue;
+        if (net::RetryLater(errno)) continue;
         return -1;
       }
       done += static_cast<size_t>(n);
@@ -178,10 +126,10 @@ class ConnectionStream : public httplib::Stream {
   }
 
   void get_remote_ip_and_port(std::string& ip, int& port) const override {
-    SocketAddress(conn_->fd, /*peer=*/true, ip, port);
+    net::SocketAddress(conn_->fd, /*peer=*/true, ip, port);
   }
   void get_local_ip_and_port(std::string& ip, int& port) const override {
-    SocketAddress(conn_->fd, /*peer=*/false, ip, port);
+    net::SocketAddress(conn_->fd, /*peer=*/false, ip, port);
   }
   socket_t socket() const override { return conn_->fd; }
 
@@ -232,46 +180,32 @@ void ServeHealth(const std::vector<HealthCheck>& checks,
 // complete request yet (each with a deadline), and workers only run requests
 // whose headers have arrived. httplib still accepts, parses, routes and
 // writes responses.
-class ConnectionServer : public httplib::Server {
+class ConnectionServer : public net::HttpListener {
  public:
   ConnectionServer(int threads, absl::Duration header_timeout,
                    absl::Duration idle_timeout, size_t max_waiting)
       : header_timeout_(header_timeout),
         idle_timeout_(idle_timeout),
         max_waiting_(std::max<size_t>(max_waiting, 1)),
-        wake_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
         workers_(static_cast<size_t>(std::max(threads, 1))),
         waiter_([this] { WaitLoop(); }) {
-    // httplib's accept loop only hands connections over (see
-    // process_and_close_socket): one thread is plenty.
-    new_task_queue = [] { return new httplib::ThreadPool(1); };
     // Only what responses advertise in their Keep-Alive header.
     set_keep_alive_timeout(absl::ToInt64Seconds(idle_timeout));
     set_keep_alive_max_count(kMaxRequestsPerConnection);
   }
 
-  ~ConnectionServer() override {
-    StopConnections();
-    if (wake_fd_ >= 0) close(wake_fd_);
-  }
+  ~ConnectionServer() override { Stop(); }
 
-  bool ok() const { return wake_fd_ >= 0; }
+  bool ok() const { return wakeup_.ok(); }
 
-  // httplib listens with a backlog of 5: a burst of more connections than
-  // that (stalled clients, say) made the next connect wait a second for the
-  // SYN to be retransmitted, the kubelet's whole probe timeout. Listening
-  // again on the bound socket raises it (Linux).
-  void RaiseListenBacklog() { ::listen(svr_sock_, SOMAXCONN); }
-
+ private:
   // Closes waiting connections, lets running requests finish and joins the
-  // threads; connections handed over later are closed at once. Call once
-  // httplib's accept loop has returned. Idempotent.
-  void StopConnections() ABSL_LOCKS_EXCLUDED(mu_) {
+  // threads; connections handed over later are closed at once.
+  void StopConnections() override ABSL_LOCKS_EXCLUDED(mu_) {
     {
       absl::MutexLock lock(&mu_);
-      if (stopping_) return;
       stopping_ = true;
-      Wake();
+      wakeup_.Wake();
     }
     waiter_.join();
     std::vector<Connection> left;
@@ -283,7 +217,6 @@ class ConnectionServer : public httplib::Server {
     workers_.shutdown();
   }
 
- private:
   // Called by httplib's accept loop for each new connection.
   bool process_and_close_socket(socket_t sock) override {
     Connection c;
@@ -299,17 +232,11 @@ class ConnectionServer : public httplib::Server {
       absl::MutexLock lock(&mu_);
       if (!stopping_) {
         handed_.push_back(std::move(c));
-        Wake();
+        wakeup_.Wake();
         return;
       }
     }
     Close(c);
-  }
-
-  void Wake() {
-    const uint64_t one = 1;
-    // A full counter already wakes the loop.
-    (void)!::write(wake_fd_, &one, sizeof(one));
   }
 
   void Dispatch(Connection c) {
@@ -322,7 +249,7 @@ class ConnectionServer : public httplib::Server {
     char chunk[4096];
     const ssize_t n = recv(c.fd, chunk, sizeof(chunk), MSG_DONTWAIT);
     if (n == 0) return false;
-    if (n < 0) return RetryLater(errno);
+    if (n < 0) return net::RetryLater(errno);
     if (c.idle) {
       c.idle = false;
       c.deadline = now + header_timeout_;
@@ -355,19 +282,16 @@ class ConnectionServer : public httplib::Server {
       }
 
       absl::Time next = absl::InfiniteFuture();
-      fds.assign(1, pollfd{wake_fd_, POLLIN, 0});
+      fds.assign(1, pollfd{wakeup_.fd(), POLLIN, 0});
       for (const Connection& c : waiting) {
         fds.push_back(pollfd{c.fd, POLLIN, 0});
         next = std::min(next, c.deadline);
       }
-      if (poll(fds.data(), fds.size(), PollTimeout(next)) < 0 &&
+      if (poll(fds.data(), fds.size(), net::PollTimeout(next)) < 0 &&
           errno != EINTR) {
         break;  // cannot happen with valid arguments; Stop cleans up
       }
-      if (fds[0].revents != 0) {
-        uint64_t count;
-        (void)!::read(wake_fd_, &count, sizeof(count));
-      }
+      if (fds[0].revents != 0) wakeup_.Clear();
 
       const absl::Time now = absl::Now();
       std::deque<Connection> still;
@@ -416,7 +340,7 @@ class ConnectionServer : public httplib::Server {
   const absl::Duration header_timeout_;
   const absl::Duration idle_timeout_;
   const size_t max_waiting_;
-  const int wake_fd_;
+  net::Wakeup wakeup_;
   absl::Mutex mu_;
   std::vector<Connection> handed_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
@@ -478,7 +402,6 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
         absl::StrFormat("HTTP server for \"%s\": no eventfd (%s)",
                         options.address, std::strerror(errno)));
   }
-  server->set_socket_options(ReuseAddressOnly);
   server->set_payload_max_length(kMaxBodyBytes);
 
   if (options.metrics != nullptr) {
@@ -520,27 +443,15 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
     res.set_content("internal error\n", kTextPlain);
   });
 
-  int port = bind->port;
-  errno = 0;
-  if (port == 0) {
-    port = server->bind_to_any_port(host);
-  } else if (!server->bind_to_port(host, port)) {
-    port = -1;
-  }
-  if (port > 0) server->RaiseListenBacklog();
-  if (port <= 0) {
-    const int err = errno;
+  absl::StatusOr<int> port = server->Listen(host, bind->port);
+  if (!port.ok()) {
     return absl::UnavailableError(absl::StrFormat(
         "cannot listen on \"%s\" (%s): is the port in use, or the host not "
         "an address of this machine?",
-        options.address, err != 0 ? std::strerror(err) : "bind failed"));
+        options.address, port.status().message()));
   }
-  std::unique_ptr<HttpServer> out(new HttpServer(std::move(server), port));
-  {
-    absl::MutexLock lock(&out->stop_mu_);
-    out->thread_ = std::thread([s = out.get()] { s->Serve(); });
-  }
-  return out;
+  server->StartAccepting();
+  return std::unique_ptr<HttpServer>(new HttpServer(std::move(server), *port));
 }
 
 HttpServer::HttpServer(std::unique_ptr<ConnectionServer> server, int port)
@@ -548,22 +459,6 @@ HttpServer::HttpServer(std::unique_ptr<ConnectionServer> server, int port)
 
 HttpServer::~HttpServer() { Stop(); }
 
-void HttpServer::Serve() {
-  server_->listen_after_bind();
-  served_.Notify();
-}
-
-void HttpServer::Stop() {
-  absl::MutexLock lock(&stop_mu_);
-  if (!thread_.joinable()) return;
-  // httplib's stop() does nothing until the accept loop has started (it
-  // checks is_running()), so a Stop right after Start repeats it until the
-  // serving thread has returned.
-  do {
-    server_->stop();
-  } while (!served_.WaitForNotificationWithTimeout(absl::Milliseconds(20)));
-  thread_.join();
-  server_->StopConnections();
-}
+void HttpServer::Stop() { server_->Stop(); }
 
 }  // namespace zenlead::op

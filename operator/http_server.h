@@ -30,14 +30,11 @@
 #include <functional>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "api/runtime/metrics.h"
 
@@ -115,17 +112,13 @@ class HttpServer {
 
   // Stops accepting, ends open connections and joins the threads.
   // Idempotent; thread-safe.
-  void Stop() ABSL_LOCKS_EXCLUDED(stop_mu_);
+  void Stop();
 
  private:
   HttpServer(std::unique_ptr<ConnectionServer> server, int port);
-  void Serve();
 
   std::unique_ptr<ConnectionServer> server_;
   const int port_;
-  absl::Notification served_;  // listen_after_bind returned
-  absl::Mutex stop_mu_;
-  std::thread thread_ ABSL_GUARDED_BY(stop_mu_);
 };
 
 }  // namespace zenlead::op

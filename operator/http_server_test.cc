@@ -1,7 +1,5 @@
 #include "operator/http_server.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -15,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "api/net/testing/connect.h"
 #include "api/runtime/metrics.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -156,21 +155,6 @@ TEST_F(HttpServerTest, StopClosesTheListenerAndIsIdempotent) {
   EXPECT_FALSE(fresh.Get("/healthz"));
 }
 
-// A TCP connection to 127.0.0.1:port, or -1.
-int Connect(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return -1;
-  sockaddr_in addr = {};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
-
 // GET /healthz on a fresh connection with a kubelet's default probe timeout
 // (1 s to connect, 1 s to answer).
 httplib::Result Probe(int port) {
@@ -207,7 +191,7 @@ TEST_F(HttpServerTest, ProbesAnswerWhileIdleConnectionsHang) {
   // request line, half inside the headers, and a few send nothing at all.
   std::vector<int> hogs;
   for (int i = 0; i < 20; ++i) {
-    int fd = Connect(server_->port());
+    int fd = net::testing::ConnectLoopback(server_->port());
     ASSERT_GE(fd, 0) << "connection " << i;
     hogs.push_back(fd);
     const std::string partial = i % 5 == 4 ? ""
@@ -234,7 +218,7 @@ TEST_F(HttpServerTest, AFloodOfStalledConnectionsLosesItsOldestNotTheProbe) {
   });
   std::vector<int> hogs;
   for (int i = 0; i < 8; ++i) {
-    int fd = Connect(server_->port());
+    int fd = net::testing::ConnectLoopback(server_->port());
     ASSERT_GE(fd, 0);
     hogs.push_back(fd);
   }
@@ -251,7 +235,7 @@ TEST_F(HttpServerTest, HeadersTrickledSlowerThanTheHeaderTimeoutAreCutOff) {
   StartServer(/*metrics=*/false, /*probes=*/true, [](HttpServerOptions& o) {
     o.header_timeout = absl::Milliseconds(300);
   });
-  int fd = Connect(server_->port());
+  int fd = net::testing::ConnectLoopback(server_->port());
   ASSERT_GE(fd, 0);
   // A byte every 50 ms for 10 s: each read is quick, the request never ends.
   std::string trickle = "GET /healthz HTTP/1.1\r\n";
@@ -269,7 +253,7 @@ TEST_F(HttpServerTest, KeptAliveConnectionsServePipelinedRequestsThenIdleOut) {
   StartServer(/*metrics=*/false, /*probes=*/true, [](HttpServerOptions& o) {
     o.idle_timeout = absl::Milliseconds(200);
   });
-  int fd = Connect(server_->port());
+  int fd = net::testing::ConnectLoopback(server_->port());
   ASSERT_GE(fd, 0);
   const std::string two =
       "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"

@@ -1,7 +1,6 @@
 #include "webhook/server.h"
 
 #include <fcntl.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/bio.h>
@@ -12,7 +11,6 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -37,6 +35,8 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "api/net/http_listener.h"
+#include "api/net/socket.h"
 #include "httplib.h"
 
 namespace zenlead::webhook {
@@ -70,31 +70,6 @@ void BlockSigpipe() {
   sigemptyset(&set);
   sigaddset(&set, SIGPIPE);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
-}
-
-// poll()'s timeout for `deadline`: milliseconds, rounded up, 0 once passed.
-int PollTimeout(absl::Time deadline) {
-  if (deadline == absl::InfiniteFuture()) return -1;
-  const absl::Duration left = deadline - absl::Now();
-  if (left <= absl::ZeroDuration()) return 0;
-  return static_cast<int>(std::min<int64_t>(
-      absl::ToInt64Milliseconds(absl::Ceil(left, absl::Milliseconds(1))),
-      int64_t{24} * 3600 * 1000));
-}
-
-// Waits until `fd` is ready for `events` (or failed: the next call says
-// how); false once `deadline` has passed.
-bool WaitFor(int fd, short events, absl::Time deadline) {
-  for (;;) {
-    pollfd p = {fd, events, 0};
-    const int n = poll(&p, 1, PollTimeout(deadline));
-    if (n > 0) return true;
-    if (n == 0 || errno != EINTR) return false;
-  }
-}
-
-bool RetryLater(int err) {
-  return err == EAGAIN || err == EWOULDBLOCK || err == EINTR;
 }
 
 std::string OpenSslErrors() {
@@ -458,10 +433,10 @@ bool TlsWriteAll(Connection& c, const char* data, size_t size,
         done += static_cast<size_t>(n);
         break;
       case TlsIo::kWantRead:
-        if (!WaitFor(c.fd, POLLIN, deadline)) return false;
+        if (!net::WaitFor(c.fd, POLLIN, deadline)) return false;
         break;
       case TlsIo::kWantWrite:
-        if (!WaitFor(c.fd, POLLOUT, deadline)) return false;
+        if (!net::WaitFor(c.fd, POLLOUT, deadline)) return false;
         break;
       default:
         ERR_clear_error();
@@ -469,25 +444,6 @@ bool TlsWriteAll(Connection& c, const char* data, size_t size,
     }
   }
   return true;
-}
-
-void SocketAddress(int fd, bool peer, std::string& ip, int& port) {
-  ip.clear();
-  port = 0;
-  sockaddr_storage addr = {};
-  socklen_t len = sizeof(addr);
-  auto* sa = reinterpret_cast<sockaddr*>(&addr);
-  if ((peer ? getpeername(fd, sa, &len) : getsockname(fd, sa, &len)) != 0) {
-    return;
-  }
-  char host[NI_MAXHOST];
-  char service[NI_MAXSERV];
-  if (getnameinfo(sa, len, host, sizeof(host), service, sizeof(service),
-                  NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
-    return;
-  }
-  ip = host;
-  if (!absl::SimpleAtoi(service, &port)) port = 0;
 }
 
 // httplib's view of one request on a Connection: reads come from what the
@@ -504,11 +460,12 @@ class TlsStream : public httplib::Stream {
 
   bool is_readable() const override {
     return offset_ < conn_->buffer.size() ||
-           (!conn_->complete && (SSL_pending(conn_->ssl) > 0 ||
-                                 WaitFor(conn_->fd, POLLIN, read_deadline_)));
+           (!conn_->complete &&
+            (SSL_pending(conn_->ssl) > 0 ||
+             net::WaitFor(conn_->fd, POLLIN, read_deadline_)));
   }
   bool is_writable() const override {
-    return WaitFor(conn_->fd, POLLOUT, WriteDeadline());
+    return net::WaitFor(conn_->fd, POLLOUT, WriteDeadline());
   }
 
   ssize_t read(char* ptr, size_t size) override {
@@ -533,10 +490,10 @@ class TlsStream : public httplib::Stream {
   }
 
   void get_remote_ip_and_port(std::string& ip, int& port) const override {
-    SocketAddress(conn_->fd, /*peer=*/true, ip, port);
+    net::SocketAddress(conn_->fd, /*peer=*/true, ip, port);
   }
   void get_local_ip_and_port(std::string& ip, int& port) const override {
-    SocketAddress(conn_->fd, /*peer=*/false, ip, port);
+    net::SocketAddress(conn_->fd, /*peer=*/false, ip, port);
   }
   socket_t socket() const override { return conn_->fd; }
 
@@ -571,10 +528,10 @@ class TlsStream : public httplib::Stream {
           conn_->buffer.assign(chunk, static_cast<size_t>(n));
           return true;
         case TlsIo::kWantRead:
-          if (WaitFor(conn_->fd, POLLIN, read_deadline_)) continue;
+          if (net::WaitFor(conn_->fd, POLLIN, read_deadline_)) continue;
           break;
         case TlsIo::kWantWrite:
-          if (WaitFor(conn_->fd, POLLOUT, read_deadline_)) continue;
+          if (net::WaitFor(conn_->fd, POLLOUT, read_deadline_)) continue;
           break;
         case TlsIo::kClosed:
           return false;
@@ -683,18 +640,16 @@ std::string PlainResponse(int code, absl::string_view reason,
 // one thread (the waiter) does the TLS handshakes and collects requests on
 // all connections at once, with deadlines; workers run only complete
 // requests. httplib still accepts, parses, routes and writes responses.
-class ConnectionLoop : public httplib::Server {
+class ConnectionLoop : public net::HttpListener {
  public:
   ConnectionLoop(const ServerOptions& options, TlsContext* tls,
-                 const ServerMetrics* metrics)
+                 const ServerMetrics* metrics, WorkerPool* reviews)
       : options_(options),
         tls_(tls),
         metrics_(metrics),
-        wake_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
+        reviews_(reviews),
         workers_(options.workers, /*max_queued=*/0),
         waiter_([this] { WaitLoop(); }) {
-    // httplib's accept loop only hands connections over: one thread.
-    new_task_queue = [] { return new httplib::ThreadPool(1); };
     // Only what responses advertise in their Keep-Alive header.
     set_keep_alive_timeout(
         std::max<int64_t>(absl::ToInt64Seconds(options.idle_timeout), 1));
@@ -703,35 +658,29 @@ class ConnectionLoop : public httplib::Server {
     set_payload_max_length(options.max_body_bytes);
   }
 
-  ~ConnectionLoop() override {
-    StopConnections();
-    if (wake_fd_ >= 0) close(wake_fd_);
-  }
+  ~ConnectionLoop() override { Stop(); }
 
-  bool ok() const { return wake_fd_ >= 0; }
+  bool ok() const { return wakeup_.ok(); }
 
-  // httplib listens with a backlog of 5; listening again on the bound
-  // socket raises it (Linux), so a burst of connections is not held back
-  // by SYN retransmits.
-  void RaiseListenBacklog() { ::listen(svr_sock_, SOMAXCONN); }
-
+ private:
   // Closes waiting connections, lets running requests finish and joins
-  // the threads; connections handed over later are closed at once. Call
-  // once httplib's accept loop has returned. Idempotent.
-  void StopConnections() ABSL_LOCKS_EXCLUDED(mu_) {
+  // the threads, then lets the reviews they started finish; connections
+  // handed over later are closed at once.
+  void StopConnections() override ABSL_LOCKS_EXCLUDED(mu_) {
     {
       absl::MutexLock lock(&mu_);
-      if (stopping_) return;
       stopping_ = true;
-      Wake();
+      wakeup_.Wake();
     }
     waiter_.join();
     workers_.Stop();
-    absl::MutexLock lock(&mu_);
-    handed_.clear();
+    {
+      absl::MutexLock lock(&mu_);
+      handed_.clear();
+    }
+    reviews_->Stop();
   }
 
- private:
   // Called by httplib's accept loop for each new connection.
   bool process_and_close_socket(socket_t sock) override {
     // Only this thread opens connections, others only close them: the
@@ -763,13 +712,7 @@ class ConnectionLoop : public httplib::Server {
     absl::MutexLock lock(&mu_);
     if (stopping_) return;  // `c` closes
     handed_.push_back(std::move(c));
-    Wake();
-  }
-
-  void Wake() {
-    const uint64_t one = 1;
-    // A full counter already wakes the loop.
-    (void)!::write(wake_fd_, &one, sizeof(one));
+    wakeup_.Wake();
   }
 
   void Dispatch(ConnectionPtr c) {
@@ -814,7 +757,7 @@ class ConnectionLoop : public httplib::Server {
     for (;;) {
       const ssize_t n = recv(c.fd, chunk, sizeof(chunk), MSG_DONTWAIT);
       if (n == 0) return false;
-      if (n < 0) return RetryLater(errno);
+      if (n < 0) return net::RetryLater(errno);
       c.drained += static_cast<size_t>(n);
       if (c.drained > kMaxDrainBytes) return false;
     }
@@ -826,7 +769,7 @@ class ConnectionLoop : public httplib::Server {
     if (!c->checked_first_byte) {
       unsigned char first = 0;
       const ssize_t n = recv(c->fd, &first, 1, MSG_PEEK | MSG_DONTWAIT);
-      if (n < 0 && RetryLater(errno)) return c;
+      if (n < 0 && net::RetryLater(errno)) return c;
       if (n <= 0) {
         metrics_->HandshakeError("closed");
         return nullptr;
@@ -988,20 +931,17 @@ class ConnectionLoop : public httplib::Server {
       }
 
       absl::Time next = absl::InfiniteFuture();
-      fds.assign(1, pollfd{wake_fd_, POLLIN, 0});
+      fds.assign(1, pollfd{wakeup_.fd(), POLLIN, 0});
       for (const ConnectionPtr& c : waiting) {
         const short events = c->want_write ? POLLOUT : POLLIN;
         fds.push_back(pollfd{c->fd, events, 0});
         next = std::min(next, c->deadline);
       }
-      if (poll(fds.data(), fds.size(), PollTimeout(next)) < 0 &&
+      if (poll(fds.data(), fds.size(), net::PollTimeout(next)) < 0 &&
           errno != EINTR) {
         break;  // cannot happen with valid arguments; Stop cleans up
       }
-      if (fds[0].revents != 0) {
-        uint64_t count;
-        (void)!::read(wake_fd_, &count, sizeof(count));
-      }
+      if (fds[0].revents != 0) wakeup_.Clear();
 
       const absl::Time now = absl::Now();
       std::vector<ConnectionPtr> still;
@@ -1048,7 +988,8 @@ class ConnectionLoop : public httplib::Server {
   const ServerOptions options_;
   TlsContext* const tls_;
   const ServerMetrics* const metrics_;
-  const int wake_fd_;
+  WorkerPool* const reviews_;  // the handlers' pool, stopped after workers_
+  net::Wakeup wakeup_;
   // Bytes collected by waiting connections (the waiter's own count).
   size_t buffered_ = 0;
   absl::Mutex mu_;
@@ -1059,14 +1000,6 @@ class ConnectionLoop : public httplib::Server {
 };
 
 namespace {
-
-// Only SO_REUSEADDR (restart without waiting for TIME_WAIT). cpp-httplib's
-// default also sets SO_REUSEPORT, which would let a second process bind the
-// same port silently instead of failing.
-void ReuseAddressOnly(int sock) {
-  int yes = 1;
-  setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
-}
 
 // A handler's answer, handed from the handler thread to the worker.
 struct PendingReview {
@@ -1228,13 +1161,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   auto reviews = std::make_unique<WorkerPool>(
       options.handler_threads,
       static_cast<size_t>(std::max(options.max_queued_reviews, 1)));
-  auto loop =
-      std::make_unique<ConnectionLoop>(options, tls.get(), metrics->get());
+  auto loop = std::make_unique<ConnectionLoop>(options, tls.get(),
+                                               metrics->get(), reviews.get());
   if (!loop->ok()) {
     return absl::ResourceExhaustedError(absl::StrCat(
         "webhook server: no eventfd (", std::strerror(errno), ")"));
   }
-  loop->set_socket_options(ReuseAddressOnly);
 
   const ServerMetrics* m = metrics->get();
   WorkerPool* pool = reviews.get();
@@ -1301,29 +1233,17 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   });
 
   const std::string host = options.host.empty() ? "0.0.0.0" : options.host;
-  int port = options.port;
-  errno = 0;
-  if (port == 0) {
-    port = loop->bind_to_any_port(host);
-  } else if (!loop->bind_to_port(host, port)) {
-    port = -1;
-  }
-  if (port <= 0) {
-    const int err = errno;
+  absl::StatusOr<int> port = loop->Listen(host, options.port);
+  if (!port.ok()) {
     return absl::UnavailableError(absl::StrFormat(
         "webhook server: cannot listen on %s:%d (%s): is the port in use, or "
         "the host not an address of this machine?",
-        host, options.port, err != 0 ? std::strerror(err) : "bind failed"));
+        host, options.port, port.status().message()));
   }
-  loop->RaiseListenBacklog();
-  std::unique_ptr<Server> out(new Server(port, std::move(own_registry),
-                                         std::move(*metrics), std::move(tls),
-                                         std::move(reviews), std::move(loop)));
-  {
-    absl::MutexLock lock(&out->stop_mu_);
-    out->thread_ = std::thread([s = out.get()] { s->Serve(); });
-  }
-  return out;
+  loop->StartAccepting();
+  return std::unique_ptr<Server>(
+      new Server(*port, std::move(own_registry), std::move(*metrics),
+                 std::move(tls), std::move(reviews), std::move(loop)));
 }
 
 Server::Server(int port, std::unique_ptr<runtime::Registry> own_registry,
@@ -1345,23 +1265,6 @@ absl::Status Server::SetCertificate(const std::string& cert_pem,
   return tls_->Set(cert_pem, key_pem);
 }
 
-void Server::Serve() {
-  loop_->listen_after_bind();
-  served_.Notify();
-}
-
-void Server::Stop() {
-  absl::MutexLock lock(&stop_mu_);
-  if (!thread_.joinable()) return;
-  // httplib's stop() does nothing until the accept loop has started (it
-  // checks is_running()), so a Stop right after Start repeats it until the
-  // serving thread has returned.
-  do {
-    loop_->stop();
-  } while (!served_.WaitForNotificationWithTimeout(absl::Milliseconds(20)));
-  thread_.join();
-  loop_->StopConnections();
-  reviews_->Stop();
-}
+void Server::Stop() { loop_->Stop(); }
 
 }  // namespace zenlead::webhook

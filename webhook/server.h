@@ -38,14 +38,10 @@
 #include <cstddef>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "api/runtime/metrics.h"
 #include "api/types/admissionreview.h"
@@ -157,14 +153,13 @@ class Server {
   // Stops accepting, closes idle and partial connections, waits for
   // running requests and handlers to finish and joins the threads. A
   // handler that never returns keeps Stop waiting. Idempotent; thread-safe.
-  void Stop() ABSL_LOCKS_EXCLUDED(stop_mu_);
+  void Stop();
 
  private:
   Server(int port, std::unique_ptr<runtime::Registry> own_registry,
          std::unique_ptr<ServerMetrics> metrics,
          std::unique_ptr<TlsContext> tls, std::unique_ptr<WorkerPool> reviews,
          std::unique_ptr<ConnectionLoop> loop);
-  void Serve();
 
   const int port_;
   std::unique_ptr<runtime::Registry> own_registry_;
@@ -172,9 +167,6 @@ class Server {
   std::unique_ptr<TlsContext> tls_;
   std::unique_ptr<WorkerPool> reviews_;
   std::unique_ptr<ConnectionLoop> loop_;
-  absl::Notification served_;  // the accept loop returned
-  absl::Mutex stop_mu_;
-  std::thread thread_ ABSL_GUARDED_BY(stop_mu_);
 };
 
 }  // namespace zenlead::webhook

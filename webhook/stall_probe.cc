@@ -10,8 +10,6 @@
 // Servers: "httplib" (cpp-httplib's SSLServer with its defaults) or
 // "webhook" (webhook::Server with its defaults). Stalls: "silent",
 // "tcp", "trickle".
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <sys/socket.h>
@@ -26,6 +24,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "api/net/testing/connect.h"
 #include "httplib.h"
 #include "webhook/server.h"
 #include "webhook/testing/test_certs.h"
@@ -38,19 +37,6 @@ class AllowAll : public AdmissionHandler {
     return Decision::Allow("Probe");
   }
 };
-
-int ConnectTcp(int port) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
 
 int Probe(const std::string& server_kind, int stalls,
           const std::string& stall) {
@@ -110,7 +96,7 @@ int Probe(const std::string& server_kind, int stalls,
   std::vector<int> fds;
   std::vector<SSL*> held;
   for (int i = 0; i < stalls; ++i) {
-    const int fd = ConnectTcp(port);
+    const int fd = net::testing::ConnectLoopback(port);
     fds.push_back(fd);
     if (stall == "tcp" || fd < 0) continue;
     SSL* ssl = SSL_new(client_ctx);
