@@ -22,7 +22,7 @@ std::string NameOf(const nlohmann::json& obj) {
 
 LeaderGuardedClient::LeaderGuardedClient(client::Client* inner,
                                          std::function<bool()> is_leader)
-    : inner_(inner), is_leader_(std::move(is_leader)) {}
+    : ForwardingClient(inner), is_leader_(std::move(is_leader)) {}
 
 absl::Status LeaderGuardedClient::CheckLeading(absl::string_view verb,
                                                const client::Resource& r,
@@ -42,31 +42,13 @@ bool IsNotLeader(const absl::Status& status) {
   return status.GetPayload(kNotLeaderPayloadUrl).has_value();
 }
 
-absl::StatusOr<nlohmann::json> LeaderGuardedClient::Get(
-    const client::Resource& r, absl::string_view ns, absl::string_view name) {
-  return inner_->Get(r, ns, name);
-}
-
-absl::StatusOr<nlohmann::json> LeaderGuardedClient::List(
-    const client::Resource& r, absl::string_view ns,
-    const client::ListOptions& options) {
-  return inner_->List(r, ns, options);
-}
-
-absl::Status LeaderGuardedClient::Watch(const client::Resource& r,
-                                        absl::string_view ns,
-                                        const client::WatchOptions& options,
-                                        const client::WatchHandler& handler) {
-  return inner_->Watch(r, ns, options, handler);
-}
-
 absl::StatusOr<nlohmann::json> LeaderGuardedClient::Create(
     const client::Resource& r, absl::string_view ns,
     const nlohmann::json& obj) {
   if (absl::Status s = CheckLeading("create", r, ns, NameOf(obj)); !s.ok()) {
     return s;
   }
-  return inner_->Create(r, ns, obj);
+  return ForwardingClient::Create(r, ns, obj);
 }
 
 absl::StatusOr<nlohmann::json> LeaderGuardedClient::Update(
@@ -75,7 +57,7 @@ absl::StatusOr<nlohmann::json> LeaderGuardedClient::Update(
   if (absl::Status s = CheckLeading("update", r, ns, NameOf(obj)); !s.ok()) {
     return s;
   }
-  return inner_->Update(r, ns, obj);
+  return ForwardingClient::Update(r, ns, obj);
 }
 
 absl::StatusOr<nlohmann::json> LeaderGuardedClient::UpdateStatus(
@@ -85,7 +67,7 @@ absl::StatusOr<nlohmann::json> LeaderGuardedClient::UpdateStatus(
       !s.ok()) {
     return s;
   }
-  return inner_->UpdateStatus(r, ns, obj);
+  return ForwardingClient::UpdateStatus(r, ns, obj);
 }
 
 absl::Status LeaderGuardedClient::Delete(const client::Resource& r,
@@ -93,7 +75,7 @@ absl::Status LeaderGuardedClient::Delete(const client::Resource& r,
                                          absl::string_view name,
                                          const client::DeleteOptions& options) {
   if (absl::Status s = CheckLeading("delete", r, ns, name); !s.ok()) return s;
-  return inner_->Delete(r, ns, name, options);
+  return ForwardingClient::Delete(r, ns, name, options);
 }
 
 absl::StatusOr<nlohmann::json> LeaderGuardedClient::Patch(
@@ -101,7 +83,7 @@ absl::StatusOr<nlohmann::json> LeaderGuardedClient::Patch(
     client::PatchType type, const nlohmann::json& patch,
     absl::string_view subresource) {
   if (absl::Status s = CheckLeading("patch", r, ns, name); !s.ok()) return s;
-  return inner_->Patch(r, ns, name, type, patch, subresource);
+  return ForwardingClient::Patch(r, ns, name, type, patch, subresource);
 }
 
 absl::StatusOr<nlohmann::json> LeaderGuardedClient::Apply(
@@ -109,7 +91,7 @@ absl::StatusOr<nlohmann::json> LeaderGuardedClient::Apply(
     const nlohmann::json& obj, const client::ApplyOptions& options,
     absl::string_view subresource) {
   if (absl::Status s = CheckLeading("apply", r, ns, name); !s.ok()) return s;
-  return inner_->Apply(r, ns, name, obj, options, subresource);
+  return ForwardingClient::Apply(r, ns, name, obj, options, subresource);
 }
 
 }  // namespace zenlead::runtime

@@ -24,26 +24,18 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "api/client/client.h"
+#include "api/client/forwarding_client.h"
 #include "nlohmann/json.hpp"
 
 namespace zenlead::runtime {
 
-class LeaderGuardedClient : public client::Client {
+class LeaderGuardedClient : public client::ForwardingClient {
  public:
   // inner must outlive this client; is_leader must be thread-safe and quick
   // (LeaderElector::IsLeader is: one lock, time-bounded).
   LeaderGuardedClient(client::Client* inner, std::function<bool()> is_leader);
 
-  absl::StatusOr<nlohmann::json> Get(const client::Resource& r,
-                                     absl::string_view ns,
-                                     absl::string_view name) override;
-  absl::StatusOr<nlohmann::json> List(
-      const client::Resource& r, absl::string_view ns,
-      const client::ListOptions& options) override;
-  absl::Status Watch(const client::Resource& r, absl::string_view ns,
-                     const client::WatchOptions& options,
-                     const client::WatchHandler& handler) override;
-
+  // Reads and watches are ForwardingClient's: they pass through.
   absl::StatusOr<nlohmann::json> Create(const client::Resource& r,
                                         absl::string_view ns,
                                         const nlohmann::json& obj) override;
@@ -72,7 +64,6 @@ class LeaderGuardedClient : public client::Client {
   absl::Status CheckLeading(absl::string_view verb, const client::Resource& r,
                             absl::string_view ns, absl::string_view name) const;
 
-  client::Client* const inner_;
   const std::function<bool()> is_leader_;
 };
 

@@ -47,6 +47,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "api/client/client.h"
+#include "api/client/forwarding_client.h"
 #include "nlohmann/json.hpp"
 
 namespace zenlead::runtime {
@@ -101,31 +102,16 @@ class OwnWrites {
 // and its response. Creates, reads, watches and deletes pass through (an
 // informer delivers a create as an add: a controller reacts to it).
 // inner and own must outlive it.
-class RecordingClient : public client::Client {
+class RecordingClient : public client::ForwardingClient {
  public:
   RecordingClient(client::Client* inner, OwnWrites* own);
 
-  absl::StatusOr<nlohmann::json> Get(const client::Resource& r,
-                                     absl::string_view ns,
-                                     absl::string_view name) override;
-  absl::StatusOr<nlohmann::json> List(
-      const client::Resource& r, absl::string_view ns,
-      const client::ListOptions& options) override;
-  absl::Status Watch(const client::Resource& r, absl::string_view ns,
-                     const client::WatchOptions& options,
-                     const client::WatchHandler& handler) override;
-  absl::StatusOr<nlohmann::json> Create(const client::Resource& r,
-                                        absl::string_view ns,
-                                        const nlohmann::json& obj) override;
   absl::StatusOr<nlohmann::json> Update(const client::Resource& r,
                                         absl::string_view ns,
                                         const nlohmann::json& obj) override;
   absl::StatusOr<nlohmann::json> UpdateStatus(
       const client::Resource& r, absl::string_view ns,
       const nlohmann::json& obj) override;
-  absl::Status Delete(const client::Resource& r, absl::string_view ns,
-                      absl::string_view name,
-                      const client::DeleteOptions& options) override;
   absl::StatusOr<nlohmann::json> Patch(const client::Resource& r,
                                        absl::string_view ns,
                                        absl::string_view name,
@@ -143,7 +129,6 @@ class RecordingClient : public client::Client {
       const client::Resource& r, absl::string_view ns, absl::string_view name,
       const std::function<absl::StatusOr<nlohmann::json>()>& write);
 
-  client::Client* const inner_;
   OwnWrites* const own_;
 };
 

@@ -1,5 +1,6 @@
 #include "api/runtime/own_writes.h"
 
+#include <stdexcept>
 #include <string>
 
 #include "api/client/testing/fake_client.h"
@@ -166,6 +167,27 @@ TEST(RecordingClientTest, AnnouncesUpdatesAndPatchesAndKeepsSuccessfulOnes) {
   own.OnEvent(kLeases, Obj("ns", "y", "9"), r.Count());
   EXPECT_EQ(r.ran, 1);
   EXPECT_EQ(own.size(), 0u);
+}
+
+TEST(RecordingClientTest, AWriteThatThrowsReleasesWhatItHeld) {
+  FakeClient inner;
+  OwnWrites own;
+  Reactions r;
+  inner.patch = [&](const Resource&, absl::string_view ns,
+                    absl::string_view name, PatchType, const json&,
+                    absl::string_view) -> FakeClient::JsonResult {
+    own.OnEvent(kLeases, Obj(std::string(ns), std::string(name), "5"),
+                r.Count());
+    throw std::runtime_error("transport bug");
+  };
+  RecordingClient writer(&inner, &own);
+  EXPECT_THROW((void)writer.Patch(kLeases, "ns", "db", PatchType::kMerge,
+                                  json::object(), ""),
+               std::runtime_error);
+  EXPECT_EQ(r.ran, 1);
+  EXPECT_EQ(own.size(), 0u);
+  own.OnEvent(kLeases, Obj("ns", "db", "6"), r.Count());  // not held
+  EXPECT_EQ(r.ran, 2);
 }
 
 }  // namespace
