@@ -81,20 +81,15 @@ void OwnWrites::BeginWrite(const client::Resource& r, absl::string_view ns,
 void OwnWrites::EndWrite(const client::Resource& r, absl::string_view ns,
                          absl::string_view name,
                          const absl::StatusOr<nlohmann::json>& written) {
+  if (name.empty()) return;  // not announced
   std::string version;
   if (written.ok()) version = MetadataString(*written, "resourceVersion");
   std::vector<std::function<void()>> run;
   {
     absl::MutexLock lock(&mu_);
+    // Always there: an entry with a write in flight is never trimmed.
     auto it = entries_.find(KeyOf(r, ns, name));
-    if (it == entries_.end()) {
-      // Not announced (no name) or forgotten: remember the response only.
-      if (!version.empty() && written.ok()) {
-        AddVersion(KeyOf(r, *written), std::move(version));
-        Trim();
-      }
-      return;
-    }
+    if (it == entries_.end()) return;
     Entry& e = it->second;
     if (e.in_flight > 0) --e.in_flight;
     if (!version.empty()) AddVersion(it->first, version);
@@ -110,15 +105,6 @@ void OwnWrites::EndWrite(const client::Resource& r, absl::string_view ns,
     Trim();
   }
   for (const std::function<void()>& news : run) news();
-}
-
-void OwnWrites::Record(const client::Resource& r,
-                       const nlohmann::json& written) {
-  std::string version = MetadataString(written, "resourceVersion");
-  if (version.empty()) return;
-  absl::MutexLock lock(&mu_);
-  AddVersion(KeyOf(r, written), std::move(version));
-  Trim();
 }
 
 void OwnWrites::OnEvent(const client::Resource& r, const nlohmann::json& obj,

@@ -57,8 +57,8 @@ class OwnWrites {
   explicit OwnWrites(size_t capacity = 1024);
 
   // A write of object ns/name of `r` starts (ns is ignored for
-  // cluster-scoped resources). Every BeginWrite is followed by one EndWrite
-  // with the same arguments.
+  // cluster-scoped resources; a write with no name is not tracked). Every
+  // BeginWrite is followed by one EndWrite with the same arguments.
   void BeginWrite(const client::Resource& r, absl::string_view ns,
                   absl::string_view name);
   // The write ended: `written` is its response (the object), or its error.
@@ -66,9 +66,6 @@ class OwnWrites {
   void EndWrite(const client::Resource& r, absl::string_view ns,
                 absl::string_view name,
                 const absl::StatusOr<nlohmann::json>& written);
-  // Remembers `written` (a write's response) as this process's, for a write
-  // BeginWrite did not announce.
-  void Record(const client::Resource& r, const nlohmann::json& written);
   // Runs `news` unless `obj` (from a watch event) is the echo of a write
   // through this OwnWrites: now, or when the write in flight for it ends.
   // An echo is used up, so a later event of the same version (a relist) is

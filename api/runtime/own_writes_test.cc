@@ -23,6 +23,14 @@ json Obj(const std::string& ns, const std::string& name,
            {{"namespace", ns}, {"name", name}, {"resourceVersion", version}}}};
 }
 
+// A write of `obj` through `own` that returned `obj`.
+void Wrote(OwnWrites& own, const Resource& r, const json& obj) {
+  const std::string ns = obj["metadata"]["namespace"];
+  const std::string name = obj["metadata"]["name"];
+  own.BeginWrite(r, ns, name);
+  own.EndWrite(r, ns, name, obj);
+}
+
 // How many times an event's reaction ran.
 struct Reactions {
   int ran = 0;
@@ -34,7 +42,7 @@ struct Reactions {
 TEST(OwnWritesTest, AnEchoAfterTheResponseIsDroppedOnce) {
   OwnWrites own;
   Reactions r;
-  own.Record(kSlices, Obj("ns", "db-leader", "10"));
+  Wrote(own, kSlices, Obj("ns", "db-leader", "10"));
   EXPECT_EQ(own.size(), 1u);
   own.OnEvent(kSlices, Obj("ns", "db-leader", "10"), r.Count());
   EXPECT_EQ(r.ran, 0);
@@ -47,7 +55,7 @@ TEST(OwnWritesTest, AnEchoAfterTheResponseIsDroppedOnce) {
 TEST(OwnWritesTest, AnotherVersionNameOrResourceIsNews) {
   OwnWrites own;
   Reactions r;
-  own.Record(kSlices, Obj("ns", "db-leader", "10"));
+  Wrote(own, kSlices, Obj("ns", "db-leader", "10"));
   own.OnEvent(kSlices, Obj("ns", "db-leader", "11"), r.Count());
   own.OnEvent(kSlices, Obj("other", "db-leader", "10"), r.Count());
   own.OnEvent(kSlices, Obj("ns", "db", "10"), r.Count());
@@ -107,7 +115,7 @@ TEST(OwnWritesTest, TwoWritesInFlightDecideAtTheLastEnd) {
 TEST(OwnWritesTest, NoVersionIsNeverAnEcho) {
   OwnWrites own;
   Reactions r;
-  own.Record(kSlices, Obj("ns", "a", ""));
+  Wrote(own, kSlices, Obj("ns", "a", ""));
   EXPECT_EQ(own.size(), 0u);
   own.OnEvent(kSlices, Obj("ns", "a", ""), r.Count());
   own.OnEvent(kSlices, json::object(), r.Count());
@@ -119,7 +127,7 @@ TEST(OwnWritesTest, AboveCapacityTheOlderIdleHalfIsForgotten) {
   Reactions r;
   own.BeginWrite(kSlices, "ns", "busy");  // in flight: never forgotten
   for (int i = 0; i < 9; ++i) {
-    own.Record(kSlices, Obj("ns", "s" + std::to_string(i), "1"));
+    Wrote(own, kSlices, Obj("ns", "s" + std::to_string(i), "1"));
   }
   EXPECT_LE(own.size(), 8u);
   own.OnEvent(kSlices, Obj("ns", "s0", "1"), r.Count());  // oldest: news
