@@ -11,6 +11,7 @@
 #include "api/client/rest_client.h"
 #include "api/client/testing/e2e_env.h"
 #include "api/pool/cache.h"
+#include "api/pool/testing/pooled_objects.h"
 #include "api/types/deployment.h"
 #include "api/types/lease.h"
 #include "api/types/service.h"
@@ -25,20 +26,10 @@ using client::testing::TestNamespace;
 using client::testing::WaitFor;
 using json = nlohmann::json;
 
+// The pool model's e2e Deployment with `strategy` (none when null).
 json PooledDeployment(const std::string& name, const std::string& pool,
                       const json& strategy) {
-  json d = {
-      {"apiVersion", "apps/v1"},
-      {"kind", "Deployment"},
-      {"metadata", {{"name", name}, {"labels", {{"zen-lead/pool", pool}}}}},
-      {"spec",
-       {{"replicas", 2},
-        {"selector", {{"matchLabels", {{"app", name}}}}},
-        {"template",
-         {{"metadata", {{"labels", {{"app", name}}}}},
-          {"spec",
-           {{"containers",
-             json::array({{{"name", "app"}, {"image", "example/app"}}})}}}}}}}};
+  json d = pool::testing::PooledDeployment(name, pool);
   if (!strategy.is_null()) d["spec"]["strategy"] = strategy;
   return d;
 }

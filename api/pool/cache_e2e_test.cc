@@ -11,6 +11,7 @@
 #include "api/client/rest_client.h"
 #include "api/client/testing/e2e_env.h"
 #include "api/pool/cache.h"
+#include "api/pool/testing/pooled_objects.h"
 #include "api/types/deployment.h"
 #include "api/types/replicaset.h"
 #include "gtest/gtest.h"
@@ -21,22 +22,8 @@ namespace {
 using client::testing::NewE2eClient;
 using client::testing::TestNamespace;
 using client::testing::WaitFor;
+using pool::testing::PooledDeployment;
 using json = nlohmann::json;
-
-json PooledDeployment(const std::string& name, const std::string& pool) {
-  return {
-      {"apiVersion", "apps/v1"},
-      {"kind", "Deployment"},
-      {"metadata", {{"name", name}, {"labels", {{"zen-lead/pool", pool}}}}},
-      {"spec",
-       {{"replicas", 2},
-        {"selector", {{"matchLabels", {{"app", name}}}}},
-        {"template",
-         {{"metadata", {{"labels", {{"app", name}}}}},
-          {"spec",
-           {{"containers",
-             json::array({{{"name", "app"}, {"image", "example/app"}}})}}}}}}}};
-}
 
 class CacheE2eTest : public ::testing::Test {
  protected:
