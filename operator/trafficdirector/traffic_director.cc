@@ -175,9 +175,9 @@ absl::Status TrafficDirector::Start() {
 
   // Events only say which pool to look at; the echo of zen-lead's own
   // write says nothing new (the reconcile that wrote it decided from it).
-  // Sources and Services also wake the pools of their namesakes (sources
-  // whose leader Service has the same name): a name collision, or a user's
-  // Service in the way, resolves when one of them goes.
+  // Sources, Services and slices also wake the pools of their namesakes
+  // (sources whose leader Service has the same name): a name collision, or
+  // a user's Service in the way, resolves when one of them goes.
   auto pool_of_object = [this](const client::Resource& resource,
                                const runtime::IndexFunc& pools,
                                bool namesakes = false) {
@@ -222,8 +222,10 @@ absl::Status TrafficDirector::Start() {
   s.Update(informers->services->AddEventHandler(
       pool_of_object(k8s::ServiceClient::Resource(),
                      pools_of(pool::CacheKind::kServices), true)));
-  s.Update(informers->slices->AddEventHandler(
-      pool_of_object(k8s::EndpointSliceClient::Resource(), managed_pool)));
+  // A slice frees its name (its leader Service's) only when it goes, which
+  // may be after the Service: the namesakes waiting for the name wake then.
+  s.Update(informers->slices->AddEventHandler(pool_of_object(
+      k8s::EndpointSliceClient::Resource(), managed_pool, true)));
   runtime::EventHandler leases;
   leases.on_add = [this, managed_pool](const ObjectPtr& o) {
     for (const std::string& k : managed_pool(*o)) {
