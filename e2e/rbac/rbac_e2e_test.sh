@@ -8,6 +8,9 @@
 # operator's request metrics or "forbidden" in its log), so a call added to
 # the code without its grant in config/rbac is caught here. Prints the calls
 # the operator made, per verb and resource, next to what the role grants.
+# Then webhook/certs/rbac_probe makes every call of the webhook's
+# certificates under the same token: the Role for Secrets must grant
+# exactly the verbs it calls.
 #
 # Needs KUBECONFIG (an admin of a local control plane, e2e/cluster/up) and
 # ZEN_LEAD_CLUSTER_BIN (tools/test.sh passes both).
@@ -220,6 +223,41 @@ for rule in rules:
                 print(f"granted, not called in this run: {resource} {sorted(idle)}")
 if unused:
     print("granted but never called: " + ", ".join(unused))
+    sys.exit(1)
+PY
+
+# The webhook's certificates (webhook/certs) under the Role
+# zen-lead-webhook-certs: create the Secret, rotate it, watch and reload it.
+# Every verb the Role grants on secrets is one the code called, and every
+# call was allowed.
+KUBECONFIG=$tmp/sa.kubeconfig webhook/certs/rbac_probe "$ns" >"$tmp/certs.txt" 2>"$tmp/certs.log" ||
+  fail "webhook/certs under config/rbac: $(tail -n 3 "$tmp/certs.log")"
+echo "calls webhook/certs made (verb/resource/code):"
+grep '^zen_lead_api_requests_total{' "$tmp/certs.txt" | sed 's/^zen_lead_api_requests_total//' | sort
+k get role zen-lead-webhook-certs -n "$ns" -o json >"$tmp/certs-role.json" ||
+  fail "cannot read the Role zen-lead-webhook-certs"
+python3 - "$tmp/certs-role.json" "$tmp/certs.txt" <<'PY' || fail "the Role zen-lead-webhook-certs grants other than webhook/certs calls"
+import json, re, sys
+granted = set()
+for rule in json.load(open(sys.argv[1]))["rules"]:
+    if rule.get("resources") != ["secrets"] or rule.get("apiGroups") != [""]:
+        print(f"a rule on more than secrets: {rule}")
+        sys.exit(1)
+    granted |= set(rule["verbs"])
+called, refused = set(), []
+for line in open(sys.argv[2]):
+    m = re.match(r'zen_lead_api_requests_total\{verb="(\w+)",resource="([^"]+)",code="(\w+)"', line)
+    if not m:
+        continue
+    if m.group(2) != "secrets":
+        print(f"a call outside secrets: {line.strip()}")
+        sys.exit(1)
+    called.add(m.group(1))
+    if m.group(3) == "403":
+        refused.append(line.strip())
+print(f"secrets: granted {sorted(granted)}, called {sorted(called)}")
+if refused or called != granted:
+    print("refused: " + ", ".join(refused) if refused else "the grants differ from the calls")
     sys.exit(1)
 PY
 
