@@ -1,6 +1,7 @@
 // Self-signed serving certificates made at test time (no private key is
 // ever committed): a fresh P-256 key and a certificate for 127.0.0.1 whose
 // common name tells tests which certificate a connection was served.
+// Issued by webhook/certs/authority.h, as the webhook's real ones are.
 //
 //   TestCertificate cert = MakeTestCertificate("first");
 //   ServerOptions options;
