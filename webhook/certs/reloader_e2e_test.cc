@@ -28,6 +28,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "httplib.h"
+#include "nlohmann/json.hpp"
 #include "webhook/certs/authority.h"
 #include "webhook/certs/reloader.h"
 #include "webhook/certs/rotation.h"
@@ -73,19 +74,28 @@ SecretData Stored(client::Client* api, const std::string& ns) {
   return DecodeSecret(*secret).value_or(SecretData{});
 }
 
-// The reasons of the Events about the Secret, once the recorder flushed.
-std::vector<std::string> EventReasons(client::Client* api,
-                                      const std::string& ns) {
+// The reasons of the Events about the Secret, once `recorder` has written
+// its queue and the API server lists at least `n` of them.
+std::vector<std::string> AwaitEventReasons(client::Client* api,
+                                           const std::string& ns,
+                                           runtime::EventRecorder& recorder,
+                                           size_t n) {
+  EXPECT_TRUE(recorder.Flush(absl::Now() + absl::Seconds(30)));
   std::vector<std::string> out;
-  absl::StatusOr<k8s::EventList> events = k8s::EventClient(*api).List(ns);
-  EXPECT_TRUE(events.ok()) << events.status();
-  if (!events.ok()) return out;
-  for (const k8s::Event& e : events->items) {
-    if (e.regarding.has_value() &&
-        e.regarding->name.value_or("") == kDefaultSecretName) {
-      out.push_back(e.reason.value_or(""));
-    }
-  }
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        out.clear();
+        absl::StatusOr<k8s::EventList> events = k8s::EventClient(*api).List(ns);
+        if (!events.ok()) return false;
+        for (const k8s::Event& e : events->items) {
+          if (e.regarding.has_value() &&
+              e.regarding->name.value_or("") == kDefaultSecretName) {
+            out.push_back(e.reason.value_or(""));
+          }
+        }
+        return out.size() >= n;
+      },
+      absl::Seconds(30)));
   return out;
 }
 
@@ -247,16 +257,9 @@ TEST(ReloaderE2eTest, ListenersHearEveryChangeOfTheSecret) {
                   runtime::FormatSampleValue(
                       absl::ToDoubleSeconds(served->not_after() - due)))));
   certs.Stop();
-  ASSERT_TRUE(events->Flush(absl::Now() + absl::Seconds(30)));
-  std::vector<std::string> reasons;
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        reasons = EventReasons(api.get(), ns.name());
-        return reasons.size() >= 2;
-      },
-      absl::Seconds(30)));
-  EXPECT_THAT(reasons, ::testing::UnorderedElementsAre("CertificateCreated",
-                                                       "CertificateRenewed"));
+  EXPECT_THAT(AwaitEventReasons(api.get(), ns.name(), *events, 2),
+              ::testing::UnorderedElementsAre("CertificateCreated",
+                                              "CertificateRenewed"));
 }
 
 // A Secret as cert-manager writes it: tls.crt, tls.key, ca.crt.
@@ -341,17 +344,30 @@ TEST(ReloaderE2eTest, CertManagerModeOnlyReads) {
             broken->metadata->resource_version);
   EXPECT_EQ(certs.stats().writes, 0);
 
-  ASSERT_TRUE(events->Flush(absl::Now() + absl::Seconds(30)));
-  std::vector<std::string> reasons;
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        reasons = EventReasons(api.get(), ns.name());
-        return reasons.size() >= 2;
-      },
-      absl::Seconds(30)));
-  EXPECT_THAT(reasons,
+  EXPECT_THAT(AwaitEventReasons(api.get(), ns.name(), *events, 2),
               ::testing::UnorderedElementsAre("CertificateSecretNotFound",
                                               "InvalidCertificateSecret"));
+}
+
+// A Pod CREATE review, as the API server sends one.
+std::string Review() {
+  const nlohmann::json group_version = {{"group", ""}, {"version", "v1"}};
+  nlohmann::json kind = group_version, resource = group_version;
+  kind["kind"] = "Pod";
+  resource["resource"] = "pods";
+  nlohmann::json request = {{"uid", "rotation"},
+                            {"kind", kind},
+                            {"resource", resource},
+                            {"namespace", "shop"},
+                            {"operation", "CREATE"},
+                            {"object",
+                             {{"apiVersion", "v1"},
+                              {"kind", "Pod"},
+                              {"metadata", {{"name", "web"}}}}}};
+  return nlohmann::json{{"apiVersion", "admission.k8s.io/v1"},
+                        {"kind", "AdmissionReview"},
+                        {"request", std::move(request)}}
+      .dump();
 }
 
 // A TLS client that trusts exactly a bundle and checks the server's name.
@@ -378,21 +394,11 @@ class VerifyingClient {
     client.set_connection_timeout(5);
     client.set_read_timeout(5);
     client.set_keep_alive(false);
-    httplib::Result r = client.Post(kPodsPath, kReview, "application/json");
+    httplib::Result r = client.Post(kPodsPath, Review(), "application/json");
     return r && r->status == 200;
   }
 
  private:
-  static constexpr char kReview[] = R"({
-    "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
-    "request": {
-      "uid": "u-1", "kind": {"group": "", "version": "v1", "kind": "Pod"},
-      "resource": {"group": "", "version": "v1", "resource": "pods"},
-      "namespace": "shop", "operation": "CREATE",
-      "object": {"apiVersion": "v1", "kind": "Pod",
-                 "metadata": {"name": "web"},
-                 "spec": {"containers": [{"name": "web", "image": "nginx"}]}}
-    }})";
   absl::Mutex mu_;
   std::string bundle_ ABSL_GUARDED_BY(mu_);
 };
@@ -404,8 +410,8 @@ TEST(ReloaderE2eTest, ServerAnswersEveryRequestThroughARotation) {
   // webhook::Server checks a pair against the real clock, so the fake one
   // starts half an hour back and every step (80 minutes of it) issues
   // certificates valid now: backdated by an hour, lifetimes of hours.
-  const absl::Time t0 =
-      absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now()) - 30 * 60);
+  const absl::Time t0 = absl::FromUnixSeconds(
+      absl::ToUnixSeconds(absl::Now() - absl::Minutes(30)));
   client::FakeClock clock(t0);
   ReloaderOptions options;
   options.ns = ns.name();

@@ -131,6 +131,15 @@ TEST(RotationTest, LeafNeverOutlivesItsCa) {
   EXPECT_EQ(Leaf(plan.data).not_after(), ca.not_after());
 }
 
+// The plan at `at`, after checking that a second earlier nothing was due
+// and `at` was named as the time to look again.
+Plan NothingUntil(const SecretData& data, absl::Time at) {
+  const Plan before = PlanAt(data, at - absl::Seconds(1));
+  EXPECT_EQ(before.decision.step, Step::kNone);
+  EXPECT_EQ(before.decision.next_check, at);
+  return PlanAt(data, at);
+}
+
 TEST(RotationTest, CaRotationOverlapsTheOldAndNewCa) {
   const RotationOptions options = Options();
   // Created, then renewed leaves until the CA is due.
@@ -170,10 +179,7 @@ TEST(RotationTest, CaRotationOverlapsTheOldAndNewCa) {
   steps.push_back(started);
 
   // 2. Nothing until one overlap has passed, then the leaf switches.
-  plan = PlanAt(started, now + absl::Hours(23));
-  EXPECT_EQ(plan.decision.step, Step::kNone);
-  EXPECT_EQ(plan.decision.next_check, now + options.overlap);
-  plan = PlanAt(started, now + options.overlap);
+  plan = NothingUntil(started, now + options.overlap);
   ASSERT_EQ(plan.decision.step, Step::kSwitchLeaf);
   const SecretData switched = plan.data;
   EXPECT_EQ(switched.ca_crt, started.ca_crt);
@@ -183,10 +189,7 @@ TEST(RotationTest, CaRotationOverlapsTheOldAndNewCa) {
   now += options.overlap;
 
   // 3. One more overlap, then the old CA leaves the bundle.
-  plan = PlanAt(switched, now + absl::Hours(1));
-  EXPECT_EQ(plan.decision.step, Step::kNone);
-  EXPECT_EQ(plan.decision.next_check, now + options.overlap);
-  plan = PlanAt(switched, now + options.overlap);
+  plan = NothingUntil(switched, now + options.overlap);
   ASSERT_EQ(plan.decision.step, Step::kDropOldCa);
   const SecretData dropped = plan.data;
   EXPECT_EQ(dropped.tls_crt, switched.tls_crt);
@@ -269,22 +272,21 @@ TEST(RotationTest, ExpiredLeafIsReissuedAndExpiredCaRecreated) {
   EXPECT_THAT(plan.decision.reason, HasSubstr("expired at"));
 }
 
+// A Secret written by a replica whose clock is `ahead` of ours and that
+// does not backdate.
+SecretData FromAClockAhead(absl::Duration ahead) {
+  RotationOptions options = Options();
+  options.backdate = absl::ZeroDuration();
+  return PlanAt(std::nullopt, kStart + ahead, options).data;
+}
+
 TEST(RotationTest, ClockSkewWithinTheMarginIsAccepted) {
-  // Another replica's clock is 3 minutes ahead and backdates by nothing.
-  RotationOptions ahead = Options();
-  ahead.backdate = absl::ZeroDuration();
-  const SecretData data =
-      PlanAt(std::nullopt, kStart + absl::Minutes(3), ahead).data;
-  const Plan plan = PlanAt(data, kStart);
+  const Plan plan = PlanAt(FromAClockAhead(absl::Minutes(3)), kStart);
   EXPECT_EQ(plan.decision.step, Step::kNone);
 }
 
 TEST(RotationTest, ClockSkewBeyondTheMarginIsReplaced) {
-  RotationOptions ahead = Options();
-  ahead.backdate = absl::ZeroDuration();
-  const SecretData data =
-      PlanAt(std::nullopt, kStart + absl::Hours(2), ahead).data;
-  const Plan plan = PlanAt(data, kStart);
+  const Plan plan = PlanAt(FromAClockAhead(absl::Hours(2)), kStart);
   // The CA is not valid yet either: nothing can be used.
   EXPECT_EQ(plan.decision.step, Step::kRecreate);
   EXPECT_THAT(plan.decision.reason, HasSubstr("not valid before"));

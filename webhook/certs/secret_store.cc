@@ -90,7 +90,7 @@ absl::StatusOr<Converged> Converge(const SecretStore& store, absl::Time now,
   for (int round = 0; round < kMaxRounds; ++round) {
     std::optional<k8s::Secret> current;
     if (known.has_value()) {
-      current = *std::move(known);
+      current.swap(*known);
       known.reset();
     } else {
       absl::StatusOr<std::optional<k8s::Secret>> read = store.Read();

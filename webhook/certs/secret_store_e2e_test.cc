@@ -74,6 +74,40 @@ class BarrierClient : public client::ForwardingClient {
   WriteBarrier* const updates_;
 };
 
+// Two replicas converging at once: two clients (two connections), two
+// stores, two threads, their Creates (or Updates) held until both have
+// read and planned.
+struct RacingReplicas {
+  enum class Hold { kCreates, kUpdates };
+  RacingReplicas(const std::string& ns, Hold hold)
+      : api_a(NewE2eClient()),
+        api_b(NewE2eClient()),
+        barrier(2),
+        client_a(api_a.get(), hold == Hold::kCreates ? &barrier : nullptr,
+                 hold == Hold::kUpdates ? &barrier : nullptr),
+        client_b(api_b.get(), hold == Hold::kCreates ? &barrier : nullptr,
+                 hold == Hold::kUpdates ? &barrier : nullptr),
+        store_a(&client_a, ns, kDefaultSecretName),
+        store_b(&client_b, ns, kDefaultSecretName) {}
+
+  // Both converge at `now`; true when both succeeded.
+  bool Converge(absl::Time now, const RotationOptions& options) {
+    std::thread ta([&] { a = certs::Converge(store_a, now, options); });
+    std::thread tb([&] { b = certs::Converge(store_b, now, options); });
+    ta.join();
+    tb.join();
+    EXPECT_TRUE(a.ok()) << a.status();
+    EXPECT_TRUE(b.ok()) << b.status();
+    return a.ok() && b.ok();
+  }
+
+  std::unique_ptr<client::RestClient> api_a, api_b;
+  WriteBarrier barrier;
+  BarrierClient client_a, client_b;
+  SecretStore store_a, store_b;
+  absl::StatusOr<Converged> a, b;
+};
+
 RotationOptions Options(const std::string& ns) {
   RotationOptions options;
   options.service = kDefaultServiceName;
@@ -129,25 +163,11 @@ TEST(SecretStoreE2eTest, TwoReplicasStartedAtOnceMakeOneCa) {
   std::unique_ptr<client::RestClient> admin = NewE2eClient();
   ASSERT_NE(admin, nullptr);
   TestNamespace ns(admin.get(), "certs-e2e");
-  // Two replicas: two clients (two connections), two stores, two threads,
-  // both planning a Create before either writes.
-  std::unique_ptr<client::RestClient> api_a = NewE2eClient();
-  std::unique_ptr<client::RestClient> api_b = NewE2eClient();
-  ASSERT_TRUE(api_a != nullptr && api_b != nullptr);
-  WriteBarrier creates(2);
-  BarrierClient client_a(api_a.get(), &creates, nullptr);
-  BarrierClient client_b(api_b.get(), &creates, nullptr);
-  SecretStore store_a(&client_a, ns.name(), kDefaultSecretName);
-  SecretStore store_b(&client_b, ns.name(), kDefaultSecretName);
   const RotationOptions options = Options(ns.name());
-
-  absl::StatusOr<Converged> a, b;
-  std::thread ta([&] { a = Converge(store_a, kStart, options); });
-  std::thread tb([&] { b = Converge(store_b, kStart, options); });
-  ta.join();
-  tb.join();
-  ASSERT_TRUE(a.ok()) << a.status();
-  ASSERT_TRUE(b.ok()) << b.status();
+  RacingReplicas replicas(ns.name(), RacingReplicas::Hold::kCreates);
+  ASSERT_TRUE(replicas.Converge(kStart, options));
+  const absl::StatusOr<Converged>& a = replicas.a;
+  const absl::StatusOr<Converged>& b = replicas.b;
 
   // One created; the other lost the race and took what the winner wrote.
   EXPECT_EQ(a->written.size() + b->written.size(), 1u);
@@ -211,21 +231,10 @@ TEST(SecretStoreE2eTest, RacingRotationsAddOneCa) {
   ASSERT_TRUE(Converge(plain, kStart + absl::Hours(24 * 243), options).ok());
   const absl::Time ca_due = kStart + absl::Hours(24 * 244);
 
-  std::unique_ptr<client::RestClient> api_a = NewE2eClient();
-  std::unique_ptr<client::RestClient> api_b = NewE2eClient();
-  ASSERT_TRUE(api_a != nullptr && api_b != nullptr);
-  WriteBarrier updates(2);
-  BarrierClient client_a(api_a.get(), nullptr, &updates);
-  BarrierClient client_b(api_b.get(), nullptr, &updates);
-  SecretStore store_a(&client_a, ns.name(), kDefaultSecretName);
-  SecretStore store_b(&client_b, ns.name(), kDefaultSecretName);
-  absl::StatusOr<Converged> a, b;
-  std::thread ta([&] { a = Converge(store_a, ca_due, options); });
-  std::thread tb([&] { b = Converge(store_b, ca_due, options); });
-  ta.join();
-  tb.join();
-  ASSERT_TRUE(a.ok()) << a.status();
-  ASSERT_TRUE(b.ok()) << b.status();
+  RacingReplicas replicas(ns.name(), RacingReplicas::Hold::kUpdates);
+  ASSERT_TRUE(replicas.Converge(ca_due, options));
+  const absl::StatusOr<Converged>& a = replicas.a;
+  const absl::StatusOr<Converged>& b = replicas.b;
   // Both planned the rotation; the resourceVersion let one write it, and
   // the other found it done (not a third CA on top).
   EXPECT_EQ(a->written.size() + b->written.size(), 1u);
