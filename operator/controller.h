@@ -5,6 +5,7 @@
 //   std::unique_ptr<Controller> td = NewTrafficDirector(deps);
 //   RETURN_IF_ERROR(td->Start());          // informers, on every replica
 //   WaitUntil([&] { return td->HasSynced(); });
+//   every replica:   td->CachesSynced();  // serve from the caches
 //   on elected:      td->StartWorkers();   // reconcile and write
 //   on lost lease:   td->StopWorkers();    // stop writing at once
 //   on shutdown:     td->Stop();
@@ -23,6 +24,9 @@ class Controller {
   virtual absl::Status Start() = 0;
   // True once every informer has delivered its initial list.
   virtual bool HasSynced() const = 0;
+  // Called once on every replica, standbys too, when every controller has
+  // synced (before any StartWorkers): for what serves from the caches.
+  virtual void CachesSynced() {}
   // Starts reconciling; all keys are queued so state converges at once.
   virtual void StartWorkers() = 0;
   // Stops reconciling and returns when no write is in flight.

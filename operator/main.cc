@@ -21,6 +21,7 @@
 #include <cstddef>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -31,12 +32,18 @@
 #include "absl/flags/usage.h"
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "api/runtime/event_recorder.h"
 #include "api/runtime/logging.h"
+#include "operator/admission/admission_controller.h"
 #include "operator/manager.h"
 #include "operator/trafficdirector/traffic_director.h"
+#include "webhook/certs/reloader.h"
+#include "webhook/configuration/desired.h"
+#include "webhook/configuration/owner.h"
 
 ABSL_FLAG(std::string, kubeconfig, "",
           "Path to a kubeconfig file. Default: the first file in $KUBECONFIG, "
@@ -99,6 +106,45 @@ ABSL_FLAG(absl::Duration, heap_trim_interval, absl::Seconds(10),
           "stays near what the operator holds; each trim takes under a "
           "millisecond at 1,000 pools. 0 disables.");
 
+ABSL_FLAG(std::string, webhook_bind_address, "0",
+          "Where the admission webhook (HTTPS) listens, on every replica: "
+          "\":9443\" in the cluster (config/manager). \"0\" disables the "
+          "webhook: no certificate, no webhook configuration.");
+ABSL_FLAG(std::string, webhook_url, "",
+          "URL mode: the base URL the API server calls the webhook at "
+          "(\"https://127.0.0.1:9443\" for `make run`; the certificate "
+          "names an IP host). Empty: Service mode, through "
+          "--webhook-service in zen-lead's namespace on port 443.");
+ABSL_FLAG(std::string, webhook_service, "zen-lead-webhook",
+          "The webhook's Service in zen-lead's namespace: Service mode's "
+          "target and the certificate's DNS names.");
+ABSL_FLAG(std::string, webhook_cert_mode, "self-managed",
+          "self-managed: zen-lead makes a CA and serving certificate in "
+          "--webhook-cert-secret and rotates them; cert-manager: it only "
+          "reads the Secret cert-manager issues (config/certmanager).");
+ABSL_FLAG(std::string, webhook_cert_secret, "zen-lead-webhook-tls",
+          "The certificate Secret in zen-lead's namespace (tls.crt, "
+          "tls.key, ca.crt).");
+ABSL_FLAG(std::string, webhook_pod_failure_policy, "Ignore",
+          "failurePolicy of the pods webhook: Ignore (a zen-lead outage "
+          "never blocks pod creation) or Fail. The LeaderPolicy webhook is "
+          "always Fail.");
+ABSL_FLAG(std::string, webhook_owner, "clusterrole/zen-lead-manager",
+          "The cluster-scoped object the webhook configuration names as its "
+          "owner, so that deleting it (uninstall) removes the configuration: "
+          "clusterrole/<name> or "
+          "customresourcedefinition/<name> (`make run`: the LeaderPolicy "
+          "CRD).");
+
+ABSL_FLAG(std::string, webhook_configuration_name, "zen-lead-webhook",
+          "The ValidatingWebhookConfiguration zen-lead writes (cluster-wide: "
+          "one per install).");
+ABSL_FLAG(std::string, webhook_namespace_labels, "",
+          "Send only namespaces with these labels to the webhooks "
+          "(\"team=shop,tier=web\"; e.g. kubernetes.io/metadata.name=<ns> "
+          "for one namespace). Empty: every namespace but kube-system and "
+          "zen-lead's own.");
+
 namespace {
 
 // In the order --help shows them; every flag of this file is here.
@@ -119,6 +165,15 @@ constexpr const char* kFlags[] = {
     "qps",
     "burst",
     "heap_trim_interval",
+    "webhook_bind_address",
+    "webhook_url",
+    "webhook_service",
+    "webhook_cert_mode",
+    "webhook_cert_secret",
+    "webhook_pod_failure_policy",
+    "webhook_owner",
+    "webhook_configuration_name",
+    "webhook_namespace_labels",
 };
 
 constexpr char kUsage[] =
@@ -192,9 +247,60 @@ zenlead::op::ManagerOptions OptionsFromFlags() {
   return zenlead::op::ResolveDefaults(std::move(o));
 }
 
+// The webhook's options from the flags; nullopt when it is disabled.
+absl::StatusOr<std::optional<zenlead::op::AdmissionOptions>>
+AdmissionOptionsFromFlags(const zenlead::op::ManagerOptions& manager) {
+  namespace configuration = zenlead::webhook::configuration;
+  std::optional<zenlead::op::AdmissionOptions> out;
+  const std::string bind = absl::GetFlag(FLAGS_webhook_bind_address);
+  if (bind == "0") return out;
+  zenlead::op::AdmissionOptions o;
+  o.bind_address = bind;
+  o.ns = manager.leader_election_namespace;
+  o.url = absl::GetFlag(FLAGS_webhook_url);
+  o.service_name = absl::GetFlag(FLAGS_webhook_service);
+  o.cert_secret = absl::GetFlag(FLAGS_webhook_cert_secret);
+  o.configuration_name = absl::GetFlag(FLAGS_webhook_configuration_name);
+  absl::StatusOr<zenlead::webhook::certs::CertMode> mode =
+      zenlead::webhook::certs::ParseCertMode(
+          absl::GetFlag(FLAGS_webhook_cert_mode));
+  if (!mode.ok()) return mode.status();
+  o.cert_mode = *mode;
+  absl::StatusOr<configuration::FailurePolicy> policy =
+      configuration::ParseFailurePolicy(
+          absl::GetFlag(FLAGS_webhook_pod_failure_policy));
+  if (!policy.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--webhook-pod-failure-policy: ", policy.status().message()));
+  }
+  o.pod_failure_policy = *policy;
+  absl::StatusOr<configuration::OwnerName> owner =
+      configuration::ParseOwner(absl::GetFlag(FLAGS_webhook_owner));
+  if (!owner.ok()) return owner.status();
+  o.owner = *owner;
+  for (absl::string_view pair :
+       absl::StrSplit(absl::GetFlag(FLAGS_webhook_namespace_labels), ',',
+                      absl::SkipEmpty())) {
+    std::pair<std::string, std::string> kv =
+        absl::StrSplit(pair, absl::MaxSplits('=', 1));
+    if (kv.first.empty() || kv.second.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--webhook-namespace-labels: \"", pair,
+                       "\" is not key=value (pairs separated by commas)"));
+    }
+    o.namespace_match_labels[kv.first] = kv.second;
+  }
+  if (absl::Status s = zenlead::op::ValidateAdmissionOptions(o); !s.ok()) {
+    return s;
+  }
+  out = std::move(o);
+  return out;
+}
+
 // The controllers this binary runs.
 absl::StatusOr<std::vector<std::unique_ptr<zenlead::op::Controller>>>
-NewControllers(const zenlead::op::ControllerContext& context) {
+NewControllers(const zenlead::op::ControllerContext& context,
+               const std::optional<zenlead::op::AdmissionOptions>& webhook) {
   using zenlead::op::EventInfo;
   using zenlead::op::TrafficDirector;
   using zenlead::op::TrafficDirectorDeps;
@@ -224,6 +330,12 @@ NewControllers(const zenlead::op::ControllerContext& context) {
   options.ns = context.ns;
   controllers.push_back(
       std::make_unique<TrafficDirector>(std::move(deps), options));
+  if (webhook.has_value()) {
+    absl::StatusOr<std::unique_ptr<zenlead::op::AdmissionController>>
+        admission = zenlead::op::AdmissionController::Create(context, *webhook);
+    if (!admission.ok()) return admission.status();
+    controllers.push_back(std::move(*admission));
+  }
   return controllers;
 }
 
@@ -270,7 +382,18 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  zenlead::op::Manager manager(std::move(options), NewControllers);
+  absl::StatusOr<std::optional<zenlead::op::AdmissionOptions>> webhook =
+      AdmissionOptionsFromFlags(options);
+  if (!webhook.ok()) {
+    std::cerr << webhook.status().message() << "\n";
+    return 2;
+  }
+
+  zenlead::op::Manager manager(
+      std::move(options), [webhook = *std::move(webhook)](
+                              const zenlead::op::ControllerContext& context) {
+        return NewControllers(context, webhook);
+      });
   std::thread signal_thread([&] {
     int sig = 0;
     sigwait(&signals, &sig);

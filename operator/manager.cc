@@ -323,6 +323,7 @@ absl::Status Manager::RunInternal(Servers& servers) {
   // After every controller registered its informers and handlers.
   RETURN_IF_ERROR(cache_->Start());
   RETURN_IF_ERROR(WaitForSync());
+  for (auto& controller : controllers_) controller->CachesSynced();
   // The initial lists parsed whole pages of full objects; hand the freed
   // pages back to the kernel instead of keeping them as the process's
   // high-water mark, now and from then on.

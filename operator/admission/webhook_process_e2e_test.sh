@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# The zen-lead process serving its admission webhook on the local control
+# plane, registered in URL mode on 127.0.0.1 as `make run` and `make demo`
+# do, and driven with kubectl as a user would:
+#   - the process creates the certificate Secret and its
+#     ValidatingWebhookConfiguration (caBundle, owner) by itself;
+#   - a LeaderPolicy whose pool name is taken by a Lease zen-lead does not
+#     manage is denied with the webhook's message, a valid one admitted,
+#     and a server-side dry run never writes;
+#   - a pod of no pool is admitted;
+#   - with the process down: pods are still created (failurePolicy Ignore),
+#     LeaderPolicy changes are refused with a clear message (Fail);
+#   - deleting the owner (uninstall) removes the configuration.
+# The configuration is limited to this test's namespace
+# (--webhook-namespace-labels), so other tests on the cluster never meet it.
+#
+# Needs KUBECONFIG (an admin of a local control plane, e2e/cluster/up) and
+# ZEN_LEAD_CLUSTER_BIN (tools/test.sh passes both).
+set -uo pipefail
+
+: "${KUBECONFIG:?KUBECONFIG must point at a local control plane (e2e/cluster/up)}"
+: "${ZEN_LEAD_CLUSTER_BIN:?ZEN_LEAD_CLUSTER_BIN must name the cluster binaries}"
+export KUBECONFIG
+k() { "$ZEN_LEAD_CLUSTER_BIN/kubectl" "$@"; }
+operator_bin=$PWD/operator/zen-lead-operator
+crd=$PWD/config/crd/bases/coordination.kube-zen.io_leaderpolicies.yaml
+tmp=${TEST_TMPDIR:-$(mktemp -d)}
+id=$$-$RANDOM
+ns=zl-webhook-$id   # zen-lead's namespace: the Secret
+app=$ns-app         # the namespace the webhooks see
+owner=zen-lead-webhook-owner-$id
+config=zen-lead-webhook-$id
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+operator_pid=""
+
+fail() {
+  echo "FAIL: $*"
+  [[ -f $tmp/operator.log ]] && { echo "---- operator log (last lines) ----"; grep -v '"level":"debug"' "$tmp/operator.log" | tail -n 15; }
+  exit 1
+}
+cleanup() {
+  [[ -n $operator_pid ]] && kill "$operator_pid" 2>/dev/null && wait "$operator_pid" 2>/dev/null
+  k delete validatingwebhookconfiguration "$config" --ignore-not-found >/dev/null 2>&1
+  k delete clusterrole "$owner" --ignore-not-found >/dev/null 2>&1
+  k delete namespace "$ns" "$app" --wait=false --ignore-not-found >/dev/null 2>&1
+}
+trap cleanup EXIT
+
+# Waits up to $1 seconds for the command after it to succeed.
+wait_for() {
+  local seconds=$1
+  shift
+  for _ in $(seq 1 $((seconds * 5))); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
+  return 1
+}
+
+start_operator() {
+  "$operator_bin" --leader-elect=false --leader-election-namespace="$ns" --namespace="$app" \
+    --metrics-bind-address=127.0.0.1:0 --health-probe-bind-address=127.0.0.1:0 --grpc-bind-address=0 \
+    --webhook-bind-address="127.0.0.1:$port" --webhook-url="https://127.0.0.1:$port" \
+    --webhook-owner="clusterrole/$owner" --webhook-configuration-name="$config" \
+    --webhook-namespace-labels="kubernetes.io/metadata.name=$app" >>"$tmp/operator.log" 2>&1 &
+  operator_pid=$!
+}
+
+policy() {
+  printf 'apiVersion: coordination.kube-zen.io/v1alpha1\nkind: LeaderPolicy\nmetadata: {name: %s, namespace: %s}\nspec: {}\n' "$1" "$app"
+}
+
+k apply -f "$crd" >/dev/null || fail "cannot apply the CRD"
+k create namespace "$ns" >/dev/null || fail "cannot create $ns"
+k create namespace "$app" >/dev/null || fail "cannot create $app"
+k create clusterrole "$owner" --verb=get --resource=configmaps >/dev/null || fail "cannot create the owner"
+
+echo "== the process creates its certificate and webhook configuration"
+start_operator
+wait_for 30 k get validatingwebhookconfiguration "$config" || fail "no webhook configuration after 30 s"
+wait_for 10 k -n "$ns" get secret zen-lead-webhook-tls || fail "no certificate Secret"
+bundle=$(k get validatingwebhookconfiguration "$config" -o jsonpath='{.webhooks[0].clientConfig.caBundle}')
+secret_ca=$(k -n "$ns" get secret zen-lead-webhook-tls -o jsonpath='{.data.ca\.crt}')
+[[ -n $bundle && $bundle == "$secret_ca" ]] || fail "caBundle is not the Secret's ca.crt"
+owner_uid=$(k get clusterrole "$owner" -o jsonpath='{.metadata.uid}')
+[[ $(k get validatingwebhookconfiguration "$config" -o jsonpath='{.metadata.ownerReferences[0].uid}') == "$owner_uid" ]] ||
+  fail "the configuration is not owned by clusterrole/$owner"
+# The API server may call the webhook once the process serves; a pod
+# admitted through it proves both.
+wait_for 30 k -n "$app" run outside --image=registry.invalid/none --restart=Never ||
+  fail "a pod of no pool was not admitted"
+
+echo "== a LeaderPolicy whose pool name is taken is denied with the webhook's message"
+k -n "$app" create -f - >/dev/null <<EOF || fail "cannot create the foreign Lease"
+apiVersion: coordination.k8s.io/v1
+kind: Lease
+metadata: {name: db}
+spec: {holderIdentity: someone-else}
+EOF
+out=$(policy db | k apply -f - 2>&1) && fail "LeaderPolicy db admitted: $out"
+echo "$out"
+[[ $out == *'denied the request: metadata.name: the Lease '"$app"'/db exists and is not managed by zen-lead'* ]] ||
+  fail "unexpected denial: $out"
+out=$(policy db | k apply --dry-run=server -f - 2>&1) && fail "dry run of db admitted: $out"
+[[ $out == *"not managed by zen-lead"* ]] || fail "dry run not reviewed: $out"
+
+echo "== a valid LeaderPolicy is admitted; its dry run writes nothing"
+policy cache | k apply --dry-run=server -f - >/dev/null || fail "dry run of a valid policy refused"
+k -n "$app" get leaderpolicy cache >/dev/null 2>&1 && fail "a dry run wrote the LeaderPolicy"
+policy web | k apply -f - >/dev/null || fail "a valid LeaderPolicy was refused"
+
+echo "== the process is down"
+kill "$operator_pid" && wait "$operator_pid" 2>/dev/null
+operator_pid=""
+k -n "$app" run while-down --image=registry.invalid/none --restart=Never >/dev/null ||
+  fail "pod creation was blocked while zen-lead was down (failurePolicy Ignore)"
+out=$(policy web2 | k apply -f - 2>&1) && fail "LeaderPolicy admitted with no webhook (failurePolicy Fail)"
+echo "$out"
+[[ $out == *'failed calling webhook "leaderpolicies.webhook.zen-lead.io"'* ]] || fail "unclear refusal: $out"
+
+echo "== uninstall: deleting the owner removes the configuration"
+k delete clusterrole "$owner" >/dev/null || fail "cannot delete the owner"
+wait_for 30 bash -c "! '$ZEN_LEAD_CLUSTER_BIN/kubectl' get validatingwebhookconfiguration '$config'" ||
+  fail "the configuration outlived its owner by 30 s"
+echo "PASS"

@@ -1,0 +1,15 @@
+#include "webhook/handlers.h"
+
+namespace zenlead::webhook {
+
+Decision PolicyAdmission::Review(const k8s::AdmissionRequest& request,
+                                 absl::Time /*deadline*/) {
+  return ValidatePolicyRequest(request, lookups_);
+}
+
+Decision PooledPodsAllowed::Review(const k8s::AdmissionRequest& /*request*/,
+                                   absl::Time /*deadline*/) {
+  return Decision::Allow("InPool");
+}
+
+}  // namespace zenlead::webhook
