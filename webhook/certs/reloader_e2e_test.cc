@@ -6,6 +6,7 @@
 #include <openssl/x509.h>
 
 #include <atomic>
+#include <iostream>
 #include <map>
 #include <memory>
 #include <optional>
@@ -508,8 +509,10 @@ TEST(ReloaderE2eTest, ServerAnswersEveryRequestThroughARotation) {
 
   EXPECT_THAT(cas_per_step, ::testing::ElementsAre(1, 2, 2, 1));
   EXPECT_EQ(refused.load(), 0);
+  std::cout << ok.load() << " requests answered, " << failed.load()
+            << " failed, through " << cas_per_step.size() << " steps\n";
   EXPECT_EQ(failed.load(), 0) << ok.load() << " requests succeeded";
-  EXPECT_GT(ok.load(), 200);
+  EXPECT_GE(ok.load(), 200);  // 40 before the first step and after each
   {
     absl::MutexLock lock(&history_mu);
     ASSERT_EQ(history.size(), 5u);  // create and four steps
