@@ -32,8 +32,14 @@ unit: deps
 demo: deps
 	@tools/demo.sh
 
+# `make run`: the operator against $KUBECONFIG (e.g. `make cluster-up`), its
+# webhook registered by URL on 127.0.0.1:9443 and owned by the LeaderPolicy
+# CRD (deleting the CRD removes the webhook configuration).
 run: deps
-	$(BAZEL) run //operator:zen-lead-operator -- --leader-elect=false --metrics-bind-address=127.0.0.1:8080 --health-probe-bind-address=127.0.0.1:8081 --grpc-bind-address=127.0.0.1:9090 $(RUN_ARGS)
+	kubectl apply -f config/crd/bases/ >/dev/null
+	kubectl create namespace zen-lead-system --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+	$(BAZEL) run //operator:zen-lead-operator -- --leader-elect=false --metrics-bind-address=127.0.0.1:8080 --health-probe-bind-address=127.0.0.1:8081 --grpc-bind-address=127.0.0.1:9090 \
+	  --webhook-bind-address=127.0.0.1:9443 --webhook-url=https://127.0.0.1:9443 --webhook-owner=customresourcedefinition/leaderpolicies.coordination.kube-zen.io $(RUN_ARGS)
 
 deploy: deps
 	@command -v kubectl >/dev/null || { echo "make deploy: kubectl is not on PATH" >&2; exit 1; }

@@ -2,7 +2,9 @@
 # `make demo`: zen-lead's main job on a local default.
 #
 # Brings up the local control plane (e2e/cluster/up), builds and starts the
-# operator, applies config/samples/ (LeaderPolicy "web" and a 3-replica
+# operator with its admission webhook (URL mode on 127.0.0.1), shows the
+# webhook refusing a LeaderPolicy whose name a foreign Lease holds, applies
+# config/samples/ (LeaderPolicy "web" and a 3-replica
 # Deployment labelled zen-lead/pool=web), shows the pool and its leader,
 # deletes the leader pod and prints the failover with its measured latency,
 # then makes the next leader NotReady (as a kubelet would) and does it again.
@@ -35,11 +37,35 @@ source "$dir/env"
 say "installing the LeaderPolicy CRD and starting the operator"
 kubectl apply -f config/crd/bases/ >/dev/null
 kubectl wait --for=condition=Established crd/leaderpolicies.coordination.kube-zen.io --timeout=30s >/dev/null
+kubectl create namespace zen-lead-system >/dev/null
+webhook_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "$bin/operator/zen-lead-operator" --leader-elect=false \
   --metrics-bind-address=127.0.0.1:0 --health-probe-bind-address=127.0.0.1:0 \
-  --grpc-bind-address=0 >"$dir/logs/zen-lead-operator.log" 2>&1 &
+  --grpc-bind-address=0 \
+  --webhook-bind-address="127.0.0.1:$webhook_port" --webhook-url="https://127.0.0.1:$webhook_port" \
+  --webhook-owner=customresourcedefinition/leaderpolicies.coordination.kube-zen.io \
+  >"$dir/logs/zen-lead-operator.log" 2>&1 &
 operator_pid=$!
 echo "operator pid $operator_pid, logs in $dir/logs/zen-lead-operator.log"
+
+say "the admission webhook refuses a LeaderPolicy whose pool name a foreign Lease holds"
+kubectl create -f - >/dev/null <<'EOF'
+apiVersion: coordination.k8s.io/v1
+kind: Lease
+metadata: {name: db}
+spec: {holderIdentity: another-tool}
+EOF
+denied=""
+for _ in $(seq 1 100); do
+  if out=$(printf 'apiVersion: coordination.kube-zen.io/v1alpha1\nkind: LeaderPolicy\nmetadata: {name: db}\nspec: {}\n' | kubectl apply -f - 2>&1); then
+    echo "unexpected: LeaderPolicy db was admitted"
+    exit 1
+  fi
+  [[ $out == *"denied the request"* ]] && { denied=$out; break; }
+  sleep 0.2 # not registered or not serving yet
+done
+[[ -n $denied ]] || { echo "the webhook did not answer: $out"; exit 1; }
+echo "$denied"
 
 say "applying config/samples: LeaderPolicy web, then Deployment web (3 replicas, label zen-lead/pool: web)"
 kubectl apply -f config/samples/leaderpolicy.yaml
