@@ -10,7 +10,8 @@
 # the operator made, per verb and resource, next to what the role grants.
 # Then webhook/certs/rbac_probe makes every call of the webhook's
 # certificates under the same token: the Role for Secrets must grant
-# exactly the verbs it calls.
+# exactly the verbs it calls. webhook/configuration/rbac_probe does the same
+# for the ValidatingWebhookConfiguration and its owner, this ClusterRole.
 #
 # Needs KUBECONFIG (an admin of a local control plane, e2e/cluster/up) and
 # ZEN_LEAD_CLUSTER_BIN (tools/test.sh passes both).
@@ -25,6 +26,7 @@ tmp=${TEST_TMPDIR:-$(mktemp -d)}
 ns=rbac-$$-$RANDOM   # the operator's namespace: ServiceAccount, Role, Lease
 app=$ns-app          # the pool's namespace
 role=zen-lead-manager-$ns
+webhook_config=zen-lead-webhook-$ns
 operator_pid=""
 
 fail() {
@@ -52,6 +54,7 @@ wait_until() {
 cleanup() {
   [[ -n $operator_pid ]] && kill -9 "$operator_pid" 2>/dev/null
   k delete namespace "$ns" "$app" --wait=false >/dev/null 2>&1
+  k delete validatingwebhookconfiguration "$webhook_config" --ignore-not-found >/dev/null 2>&1
   k delete clusterrolebinding "$role" --ignore-not-found >/dev/null 2>&1
   k delete clusterrole "$role" --ignore-not-found >/dev/null 2>&1
 }
@@ -65,7 +68,10 @@ k create namespace "$app" >/dev/null || fail "cannot create namespace $app"
 # kustomization.)
 cp -rL config/rbac "$tmp/rbac-src" || fail "cannot copy config/rbac"
 k kustomize "$tmp/rbac-src" >"$tmp/rbac.yaml" || fail "kubectl kustomize config/rbac"
+# (The configuration's name only where it is a whole list item: the
+# resourceNames line, not zen-lead-webhook-tls.)
 sed -e "s/\bzen-lead-system\b/$ns/g" -e "s/\bzen-lead-manager\b/$role/g" \
+  -e "s/^\( *- \)zen-lead-webhook$/\1$webhook_config/" \
   "$tmp/rbac.yaml" | k apply -f - >/dev/null || fail "cannot apply config/rbac"
 k apply -f config/crd/bases/coordination.kube-zen.io_leaderpolicies.yaml >/dev/null ||
   fail "cannot apply the CRD"
@@ -204,6 +210,10 @@ k get clusterrole "$role" -o json >"$tmp/clusterrole.json" || fail "cannot read 
 python3 - "$tmp/clusterrole.json" "$tmp/metrics.txt" <<'PY' || fail "the role grants resources the operator never calls"
 import json, re, sys
 rules = json.load(open(sys.argv[1]))["rules"]
+# Checked below with webhook/configuration/rbac_probe, which makes those
+# calls (the operator run here does not write the webhook configuration).
+probed = {"validatingwebhookconfigurations.admissionregistration.k8s.io",
+          "clusterroles.rbac.authorization.k8s.io"}
 called = {}  # "resource.group" -> verbs
 for line in open(sys.argv[2]):
     m = re.match(r'zen_lead_api_requests_total\{verb="(\w+)",resource="([^"]+)"', line)
@@ -215,6 +225,8 @@ for rule in rules:
     for group in rule.get("apiGroups", []):
         for resource in rule.get("resources", []):
             label = resource.split("/")[0] + ("." + group if group else "")
+            if label in probed:
+                continue
             if label not in called:
                 unused.append(f"{resource} ({group or 'core'})")
                 continue
@@ -256,6 +268,51 @@ for line in open(sys.argv[2]):
     if m.group(3) == "403":
         refused.append(line.strip())
 print(f"secrets: granted {sorted(granted)}, called {sorted(called)}")
+if refused or called != granted:
+    print("refused: " + ", ".join(refused) if refused else "the grants differ from the calls")
+    sys.exit(1)
+PY
+
+# The webhook's configuration (webhook/configuration) under the ClusterRole:
+# create it (owner read, an apply that creates), write a new caBundle (an
+# apply that patches), list and watch it by name. The rules on
+# validatingwebhookconfigurations and clusterroles grant exactly the verbs
+# it called, and every call was allowed.
+KUBECONFIG=$tmp/sa.kubeconfig webhook/configuration/rbac_probe "$role" "$webhook_config" "$ns" \
+  >"$tmp/configuration.txt" 2>"$tmp/configuration.log" ||
+  fail "webhook/configuration under config/rbac: $(tail -n 3 "$tmp/configuration.log")"
+echo "calls webhook/configuration made (verb/resource/code):"
+grep '^zen_lead_api_requests_total{' "$tmp/configuration.txt" | sed 's/^zen_lead_api_requests_total//' | sort
+python3 - "$tmp/clusterrole.json" "$tmp/configuration.txt" <<'PY' || fail "the ClusterRole's webhook configuration rules differ from webhook/configuration's calls"
+import json, re, sys
+probed = {"validatingwebhookconfigurations.admissionregistration.k8s.io",
+          "clusterroles.rbac.authorization.k8s.io"}
+granted = {}
+for rule in json.load(open(sys.argv[1]))["rules"]:
+    for group in rule.get("apiGroups", []):
+        for resource in rule.get("resources", []):
+            label = resource + ("." + group if group else "")
+            if label in probed:
+                granted.setdefault(label, set()).update(rule["verbs"])
+called, refused = {}, []
+for line in open(sys.argv[2]):
+    m = re.match(r'zen_lead_api_requests_total\{verb="(\w+)",resource="([^"]+)",code="(\w+)"', line)
+    if not m:
+        continue
+    verb, label, code = m.groups()
+    if label not in probed:
+        print(f"a call outside the probed resources: {line.strip()}")
+        sys.exit(1)
+    verbs = {verb}
+    if verb == "apply":
+        # Server-side apply is a patch; the one that creates (201) needs
+        # create too.
+        verbs = {"patch", "create"} if code == "201" else {"patch"}
+    called.setdefault(label, set()).update(verbs)
+    if code == "403":
+        refused.append(line.strip())
+for label in sorted(probed):
+    print(f"{label}: granted {sorted(granted.get(label, []))}, called {sorted(called.get(label, []))}")
 if refused or called != granted:
     print("refused: " + ", ".join(refused) if refused else "the grants differ from the calls")
     sys.exit(1)
