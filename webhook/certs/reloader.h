@@ -152,7 +152,7 @@ class CertificateReloader {
 
   // Calls `listener` at once with the current certificate, when there is
   // one, then with every change, on the reloader's thread (never two calls
-  // at once).
+  // at once). Not from a listener.
   void AddListener(CertificateListener listener);
 
   // The certificate last read from the Secret (nullopt before the first).

@@ -23,10 +23,11 @@
 //   RotationOptions rotation;
 //   rotation.service = kDefaultServiceName;
 //   rotation.ns = "zen-lead-system";
-//   absl::StatusOr<Converged> now = Converge(store, clock->Now(), rotation);
-//   if (!now.ok()) return now.status();  // API errors, RBAC
-//   for (const Decision& step : now->written) { /* an Event each */ }
-//   std::string serving_pem = now->data.tls_crt;
+//   absl::StatusOr<Converged> converged =
+//       Converge(store, clock->Now(), rotation);
+//   if (!converged.ok()) return converged.status();  // API errors, RBAC
+//   for (const Decision& step : converged->written) { /* an Event each */ }
+//   std::string serving_pem = converged->data.tls_crt;
 //
 // Compiled in secret_store_e2e_test.cc.
 #ifndef ZEN_LEAD_WEBHOOK_CERTS_SECRET_STORE_H_
