@@ -1101,6 +1101,19 @@ Answer Exchange(const Route& route, WorkerPool& reviews,
   if (decision.reason.empty()) {
     decision.reason = decision.allowed ? "Allowed" : "Denied";
   }
+  if (route.undecided_fails_call && !decision.allowed &&
+      (decision.reason == "HandlerError" ||
+       decision.reason == "HandlerTimeout" ||
+       decision.reason == "ServerBusy")) {
+    answer.http_status = decision.code;
+    answer.reason = decision.reason;
+    answer.body = ErrorReviewJson(
+        absl::Status(decision.code == 504 ? absl::StatusCode::kDeadlineExceeded
+                     : decision.code == 503 ? absl::StatusCode::kUnavailable
+                                            : absl::StatusCode::kInternal,
+                     decision.message));
+    return answer;
+  }
   answer.allowed = decision.allowed;
   answer.reason = decision.reason;
   answer.body = EncodeResponse(uid, decision);

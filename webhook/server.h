@@ -73,6 +73,17 @@ struct Route {
   RouteSpec spec;
   // Not owned; must outlive the server.
   AdmissionHandler* handler = nullptr;
+  // How a review the server could not decide (the handler threw, did not
+  // answer in time, or the queue was full: reasons HandlerError,
+  // HandlerTimeout, ServerBusy) is answered. false: a denial (HTTP 200,
+  // allowed false, the code and message), whatever the configuration's
+  // failurePolicy says. true: HTTP 500/504/503 with the message, which the
+  // API server counts as a failed call, so the webhook's failurePolicy
+  // decides: Ignore admits, Fail refuses. The zen-lead process sets it for
+  // pods, whose policy the user chooses (Ignore: a zen-lead problem never
+  // blocks pod creation), and keeps denials for LeaderPolicies (Fail
+  // either way, and the denial's message is clearer).
+  bool undecided_fails_call = false;
 };
 
 struct ServerOptions {

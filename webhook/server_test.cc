@@ -746,6 +746,35 @@ TEST_F(ServerTest, HandlerThatThrowsIsAnErrorAnswer) {
   ExpectServes("after-throw");
 }
 
+// A route that leaves undecided reviews to the failure policy answers
+// them with an HTTP error instead of a denial; its decisions are as before.
+TEST_F(ServerTest, UndecidedReviewFailsTheCallWhenTheRouteAsks) {
+  pods_.fn = [](const k8s::AdmissionRequest& request, absl::Time) -> Decision {
+    if (request.uid == "boom") throw std::runtime_error("cache not synced");
+    return Decision::Deny("PoolHeld", "held");
+  };
+  ServerOptions options = Options();
+  for (Route& route : options.routes) {
+    route.undecided_fails_call = route.path == kPodsPath;
+  }
+  Start(options);
+  httplib::Result res =
+      Client()->Post(kPodsPath, PodReview("boom"), "application/json");
+  ASSERT_TRUE(res) << httplib::to_string(res.error());
+  EXPECT_EQ(res->status, 500);
+  EXPECT_THAT(res->body,
+              HasSubstr("the pods webhook failed: cache not synced"));
+  EXPECT_EQ(Metric("zen_lead_webhook_requests_total{webhook=\"pods\","
+                   "allowed=\"false\",reason=\"HandlerError\"}"),
+            1);
+  // A decision, even a denial, is still an AdmissionReview.
+  res = Client()->Post(kPodsPath, PodReview("held"), "application/json");
+  ASSERT_TRUE(res) << httplib::to_string(res.error());
+  EXPECT_EQ(res->status, 200);
+  EXPECT_EQ(json::parse(res->body)["response"]["allowed"], false);
+  pods_.fn = nullptr;
+}
+
 TEST_F(ServerTest, HandlerThatHangsTimesOutAndOthersAreServed) {
   absl::Notification release;
   policies_.fn = [&](const k8s::AdmissionRequest&, absl::Time) {

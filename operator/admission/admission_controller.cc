@@ -161,7 +161,10 @@ absl::Status AdmissionController::StartServer(
   server.cert_pem = c.cert_pem;
   server.key_pem = c.key_pem;
   server.metrics = context_.metrics;
-  server.routes.push_back({webhook::kPodsPath, webhook::PodsRoute(), &pods_});
+  // Pods: what the server cannot decide goes to the failure policy the
+  // user chose (server.h, Route::undecided_fails_call).
+  server.routes.push_back(
+      {webhook::kPodsPath, webhook::PodsRoute(), &pods_, true});
   server.routes.push_back({webhook::kLeaderPoliciesPath,
                            webhook::LeaderPoliciesRoute(), &policies_});
   absl::StatusOr<std::unique_ptr<webhook::Server>> started =
