@@ -86,12 +86,16 @@ absl::StatusOr<Converged> Converge(const SecretStore& store, absl::Time now,
   Converged out;
   // What the last write returned: the next round plans from it without
   // reading again.
-  std::optional<std::optional<k8s::Secret>> known;
+  // (A flag beside a plain optional: GCC's -O2 maybe-uninitialized
+  // warning misfires on an optional of an optional here.)
+  std::optional<k8s::Secret> known;
+  bool plan_from_known = false;
   for (int round = 0; round < kMaxRounds; ++round) {
     std::optional<k8s::Secret> current;
-    if (known.has_value()) {
-      current.swap(*known);
+    if (plan_from_known) {
+      current = std::move(known);
       known.reset();
+      plan_from_known = false;
     } else {
       absl::StatusOr<std::optional<k8s::Secret>> read = store.Read();
       if (!read.ok()) {
@@ -130,7 +134,8 @@ absl::StatusOr<Converged> Converge(const SecretStore& store, absl::Time now,
                        StepName(plan->decision.step), ")"));
     }
     out.written.push_back(plan->decision);
-    known = std::optional<k8s::Secret>(*std::move(written));
+    known = *std::move(written);
+    plan_from_known = true;
   }
   return absl::AbortedError(absl::StrCat(
       "Secret ", store.ns(), "/", store.name(), " changed under ", kMaxRounds,
