@@ -51,7 +51,7 @@ source "$dir/env"
 operator_bin="$bin/operator/zen-lead-operator"
 pin=()
 if [[ -n ${OPERATOR_CPU:-} ]]; then
-  cpus=$(nproc)
+  cpus=$(nproc --all) # the machine's, not this shell's affinity
   [[ $OPERATOR_CPU =~ ^[0-9]+$ ]] && ((OPERATOR_CPU < cpus && cpus > 1)) || {
     echo "failover.sh: OPERATOR_CPU must be one of 0..$((cpus - 1)) on a machine with 2 or more CPUs" >&2
     exit 2
