@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "api/pool/membership.h"
+#include "api/pool/testing/fake_owner_index.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "webhook/pod_admission.h"
@@ -14,27 +15,6 @@ namespace zenlead::webhook {
 namespace {
 
 using json = nlohmann::json;
-
-// Knows the Services it is given, no owners.
-class ServicesOnly : public pool::OwnerIndex {
- public:
-  std::optional<pool::OwnerNode> Owner(const std::string&,
-                                       const pool::OwnerRef&) const override {
-    return std::nullopt;
-  }
-  std::vector<pool::Source> ServicesSelecting(
-      const std::string& ns,
-      const std::map<std::string, std::string>& labels) const override {
-    std::vector<pool::Source> out;
-    for (const pool::Source& s : services) {
-      if (s.ns == ns && pool::SelectorMatches(s.selector, labels)) {
-        out.push_back(s);
-      }
-    }
-    return out;
-  }
-  std::vector<pool::Source> services;
-};
 
 k8s::AdmissionRequest Request(const json& object) {
   k8s::AdmissionRequest request;
@@ -71,7 +51,7 @@ TEST(PolicyAdmissionTest, AnswersAsValidatePolicyRequest) {
 // pooled handler and is admitted (InPool); a pod of no pool is admitted
 // on the fast path (OutsidePool).
 TEST(PooledPodsAllowedTest, HeaderExampleRoutesAndAnswers) {
-  ServicesOnly cache;
+  pool::FakeOwnerIndex cache;
   pool::Source web;
   web.ns = "shop";
   web.name = "web";

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "api/pool/testing/fake_owner_index.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 
@@ -14,29 +15,7 @@ namespace {
 
 using json = nlohmann::json;
 
-// Knows the owners and Services it is given.
-class FakeIndex : public pool::OwnerIndex {
- public:
-  std::optional<pool::OwnerNode> Owner(
-      const std::string& ns, const pool::OwnerRef& ref) const override {
-    auto it = owners.find(ref.uid);
-    if (it == owners.end() || it->second.ns != ns) return std::nullopt;
-    return it->second;
-  }
-  std::vector<pool::Source> ServicesSelecting(
-      const std::string& ns,
-      const std::map<std::string, std::string>& labels) const override {
-    std::vector<pool::Source> out;
-    for (const pool::Source& s : services) {
-      if (s.ns == ns && pool::SelectorMatches(s.selector, labels)) {
-        out.push_back(s);
-      }
-    }
-    return out;
-  }
-  std::map<std::string, pool::OwnerNode> owners;  // by UID
-  std::vector<pool::Source> services;
-};
+using FakeIndex = pool::FakeOwnerIndex;
 
 class Gatekeeper : public AdmissionHandler {
  public:
