@@ -139,6 +139,15 @@ ABSL_FLAG(std::string, webhook_owner, "clusterrole/zen-lead-manager",
 ABSL_FLAG(std::string, webhook_configuration_name, "zen-lead-webhook",
           "The ValidatingWebhookConfiguration zen-lead writes (cluster-wide: "
           "one per install).");
+ABSL_FLAG(absl::Duration, webhook_ca_duration, absl::Hours(24 * 365),
+          "Self-managed: the CA's lifetime; a new CA is made at 2/3 of it.");
+ABSL_FLAG(absl::Duration, webhook_cert_duration, absl::Hours(24 * 90),
+          "Self-managed: the serving certificate's lifetime (never past its "
+          "CA's); renewed at 2/3 of it.");
+ABSL_FLAG(absl::Duration, webhook_rotation_overlap, absl::Hours(24),
+          "Self-managed: how long caBundle carries the old and the new CA "
+          "before the serving certificate switches to the new CA, and again "
+          "before the old CA is dropped.");
 ABSL_FLAG(std::string, webhook_namespace_labels, "",
           "Send only namespaces with these labels to the webhooks "
           "(\"team=shop,tier=web\"; e.g. kubernetes.io/metadata.name=<ns> "
@@ -173,6 +182,9 @@ constexpr const char* kFlags[] = {
     "webhook_pod_failure_policy",
     "webhook_owner",
     "webhook_configuration_name",
+    "webhook_ca_duration",
+    "webhook_cert_duration",
+    "webhook_rotation_overlap",
     "webhook_namespace_labels",
 };
 
@@ -261,6 +273,9 @@ AdmissionOptionsFromFlags(const zenlead::op::ManagerOptions& manager) {
   o.service_name = absl::GetFlag(FLAGS_webhook_service);
   o.cert_secret = absl::GetFlag(FLAGS_webhook_cert_secret);
   o.configuration_name = absl::GetFlag(FLAGS_webhook_configuration_name);
+  o.rotation.ca_lifetime = absl::GetFlag(FLAGS_webhook_ca_duration);
+  o.rotation.leaf_lifetime = absl::GetFlag(FLAGS_webhook_cert_duration);
+  o.rotation.overlap = absl::GetFlag(FLAGS_webhook_rotation_overlap);
   absl::StatusOr<zenlead::webhook::certs::CertMode> mode =
       zenlead::webhook::certs::ParseCertMode(
           absl::GetFlag(FLAGS_webhook_cert_mode));

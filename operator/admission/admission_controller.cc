@@ -66,6 +66,12 @@ absl::Status ValidateAdmissionOptions(const AdmissionOptions& o) {
     return absl::InvalidArgumentError(
         absl::StrCat("--webhook-url / --webhook-service: ", s.message()));
   }
+  if (absl::Status s = certs::ValidateRotationOptions(o.rotation); !s.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--webhook-ca-duration, --webhook-cert-duration, "
+                     "--webhook-rotation-overlap: ",
+                     s.message()));
+  }
   if (o.owner.name.empty()) {
     return absl::InvalidArgumentError("--webhook-owner: empty name");
   }

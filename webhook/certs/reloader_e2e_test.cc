@@ -235,9 +235,9 @@ TEST(ReloaderE2eTest, ListenersHearEveryChangeOfTheSecret) {
   EXPECT_EQ(late.size(), 2u);
   EXPECT_EQ(certs.stats().writes, 1);  // only the create: nothing to fix
 
-  // The leaf reaches 2/3 of its life: the reloader renews it itself.
-  const absl::Time due =
-      kStart - absl::Hours(1) + (absl::Hours(24 * 90 + 1)) * (2.0 / 3.0);
+  // The leaf reaches 2/3 of its life since its issue (notBefore + the
+  // hour of backdating): the reloader renews it itself.
+  const absl::Time due = kStart + absl::Hours(24 * 90) * (2.0 / 3.0);
   clock.SetTime(due);
   ASSERT_TRUE(WaitFor([&] { return heard.size() == 3; }, absl::Seconds(30)));
   EXPECT_EQ(heard.last().cert_pem, Stored(api.get(), ns.name()).tls_crt);

@@ -37,9 +37,13 @@ absl::Time IssuedAt(const Certificate& cert, const RotationOptions& options) {
   return cert.not_before() + options.backdate;
 }
 
+// At renew_fraction of the life from issue to expiry. From the issue time,
+// not notBefore: the backdating is not life the certificate was meant to
+// have, and with lifetimes of minutes it would make every certificate due
+// at once.
 absl::Time RenewAt(const Certificate& cert, const RotationOptions& options) {
-  const absl::Duration life = cert.not_after() - cert.not_before();
-  return cert.not_before() + life * options.renew_fraction;
+  const absl::Time issued = std::min(IssuedAt(cert, options), cert.not_after());
+  return issued + (cert.not_after() - issued) * options.renew_fraction;
 }
 
 void InspectBundle(const SecretData& data, Inspection& out) {

@@ -96,11 +96,33 @@ TEST(RotationTest, FreshSecretNeedsNothingUntilTheLeafIsDue) {
   const Plan plan = PlanAt(data, kStart + kDay);
   EXPECT_EQ(plan.decision.step, Step::kNone);
   EXPECT_EQ(plan.data, data);
-  // 2/3 of the leaf's life (90 days + the hour of backdating).
-  const absl::Time due =
-      kStart - absl::Hours(1) + (90 * kDay + absl::Hours(1)) * (2.0 / 3.0);
+  // 2/3 of the leaf's life from its issue (the hour of backdating is not
+  // part of it).
+  const absl::Time due = kStart + (90 * kDay) * (2.0 / 3.0);
   EXPECT_EQ(plan.decision.next_check, due);
   EXPECT_EQ(PlanAt(data, due - absl::Seconds(1)).decision.step, Step::kNone);
+}
+
+// Lifetimes of seconds (the rotation e2e test's): the hour of backdating
+// does not make a fresh certificate due.
+TEST(RotationTest, ShortLifetimesAreRenewedAtTwoThirdsOfThemselves) {
+  RotationOptions options = Options();
+  options.ca_lifetime = absl::Seconds(90);
+  options.leaf_lifetime = absl::Seconds(45);
+  options.overlap = absl::Seconds(5);
+  const SecretData data = PlanAt(std::nullopt, kStart, options).data;
+  EXPECT_EQ(PlanAt(data, kStart + absl::Seconds(29), options).decision.step,
+            Step::kNone);
+  EXPECT_EQ(PlanAt(data, kStart, options).decision.next_check,
+            kStart + absl::Seconds(30));
+  const Plan leaf = PlanAt(data, kStart + absl::Seconds(30), options);
+  EXPECT_EQ(leaf.decision.step, Step::kRenewLeaf);
+  EXPECT_EQ(
+      PlanAt(leaf.data, kStart + absl::Seconds(59), options).decision.step,
+      Step::kNone);
+  EXPECT_EQ(
+      PlanAt(leaf.data, kStart + absl::Seconds(60), options).decision.step,
+      Step::kStartCaRotation);
 }
 
 TEST(RotationTest, LeafIsRenewedByTheSameCaAtTwoThirds) {
@@ -160,8 +182,9 @@ TEST(RotationTest, CaRotationOverlapsTheOldAndNewCa) {
   const Certificate old_ca = Bundle(steps.front())[0];
   EXPECT_EQ(steps.size(), 5u);
   ASSERT_EQ(plan.decision.step, Step::kStartCaRotation);
-  EXPECT_EQ(now, old_ca.not_before() +
-                     (old_ca.not_after() - old_ca.not_before()) * (2.0 / 3.0));
+  // (From its issue: notBefore is backdated by an hour.)
+  const absl::Time issued = old_ca.not_before() + absl::Hours(1);
+  EXPECT_EQ(now, issued + (old_ca.not_after() - issued) * (2.0 / 3.0));
   EXPECT_FALSE(plan.decision.repair);
 
   // 1. The new CA joins; the leaf and its key stay; ca.key is the new CA's.
