@@ -5,8 +5,10 @@
 #   - the process creates the certificate Secret and its
 #     ValidatingWebhookConfiguration (caBundle, owner) by itself;
 #   - a LeaderPolicy whose pool name is taken by a Lease zen-lead does not
-#     manage is denied with the webhook's message, a valid one admitted,
-#     and a server-side dry run never writes;
+#     manage is denied with the webhook's message, and so is a scaleDown
+#     pool whose Deployment rolls out with RollingUpdate; a legal but risky
+#     setting is admitted with a warning kubectl shows; a valid policy is
+#     admitted, and a server-side dry run never writes;
 #   - a pod of no pool is admitted;
 #   - with the process down: pods are still created (failurePolicy Ignore),
 #     LeaderPolicy changes are refused with a clear message (Fail);
@@ -100,6 +102,36 @@ echo "$out"
   fail "unexpected denial: $out"
 out=$(policy db | k apply --dry-run=server -f - 2>&1) && fail "dry run of db admitted: $out"
 [[ $out == *"not managed by zen-lead"* ]] || fail "dry run not reviewed: $out"
+
+echo "== a scaleDown pool whose Deployment rolls out with RollingUpdate is denied"
+k -n "$app" create -f - >/dev/null <<EOF || fail "cannot create the Deployment"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: sd, labels: {zen-lead/pool: sd}}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: sd}}
+  template:
+    metadata: {labels: {app: sd}}
+    spec: {containers: [{name: c, image: registry.invalid/none}]}
+EOF
+scale_down() {
+  printf 'apiVersion: coordination.kube-zen.io/v1alpha1\nkind: LeaderPolicy\nmetadata: {name: sd, namespace: %s}\nspec: {followerMode: scaleDown}\n' "$app"
+}
+out=""
+for _ in $(seq 1 50); do # until the cache has the Deployment
+  out=$(scale_down | k apply --dry-run=server -f - 2>&1) && { sleep 0.2; continue; }
+  break
+done
+echo "$out"
+[[ $out == *'denied the request: spec.followerMode (scaleDown): '*'Deployment '"$app"'/sd'* ]] ||
+  fail "scaleDown with a RollingUpdate Deployment: $out"
+
+echo "== a legal but risky setting is admitted with a warning"
+out=$(printf 'apiVersion: coordination.kube-zen.io/v1alpha1\nkind: LeaderPolicy\nmetadata: {name: quick, namespace: %s}\nspec: {leaseDurationSeconds: 15, renewDeadlineSeconds: 4, retryPeriodSeconds: 2}\n' "$app" |
+  k apply -f - 2>&1) || fail "the risky policy was refused: $out"
+echo "$out"
+[[ $out == *"Warning: "*"renewDeadlineSeconds"* ]] || fail "no warning shown: $out"
 
 echo "== a valid LeaderPolicy is admitted; its dry run writes nothing"
 policy cache | k apply --dry-run=server -f - >/dev/null || fail "dry run of a valid policy refused"
