@@ -93,8 +93,7 @@ absl::StatusOr<Converged> Converge(const SecretStore& store, absl::Time now,
   for (int round = 0; round < kMaxRounds; ++round) {
     std::optional<k8s::Secret> current;
     if (plan_from_known) {
-      current = std::move(known);
-      known.reset();
+      current.swap(known);  // known is empty after
       plan_from_known = false;
     } else {
       absl::StatusOr<std::optional<k8s::Secret>> read = store.Read();
