@@ -7,12 +7,13 @@
 #   make build | run | lint | deploy | cluster-up | cluster-down
 #   make bench-informer  informer sync time and memory per cached pod
 #   make bench-failover  failover latency vs a plain Service, 1 and 1,000 pools
+#   make bench-webhook   admission webhook latency and CPU, direct and via the API server
 
 SHELL := /bin/bash
 BAZEL ?= bazel
 CLUSTER_DIR ?= $(CURDIR)/.cluster
 
-.PHONY: deps build test unit e2e demo run deploy lint format cluster-up cluster-down cluster-bin bench-informer bench-failover help
+.PHONY: deps build test unit e2e demo run deploy lint format cluster-up cluster-down cluster-bin bench-informer bench-failover bench-webhook help
 
 help:
 	@sed -n '1,/^$$/p' Makefile | sed 's/^# \{0,1\}//'
@@ -70,3 +71,6 @@ bench-informer: deps
 
 bench-failover: deps
 	@e2e/bench/failover.sh
+
+bench-webhook: deps
+	@e2e/bench/webhook.sh

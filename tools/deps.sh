@@ -18,6 +18,7 @@ packages=(
   clang-14 libclang-rt-14-dev   # webhook/fuzz.sh (libFuzzer, sanitizers)
   curl procps
   gnuplot-nox
+  nghttp2-client   # h2load: e2e/bench/webhook.sh's cross-check
 )
 
 if [[ "${1:-}" == "--list" ]]; then
