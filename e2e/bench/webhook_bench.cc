@@ -36,13 +36,14 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <map>
 #include <memory>
 #include <random>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -93,7 +94,7 @@ ABSL_FLAG(double, policy_rate, 200, "measure: LeaderPolicy review rate.");
 ABSL_FLAG(absl::Duration, duration, absl::Seconds(10),
           "measure: length of each direct run (and of the idle window).");
 ABSL_FLAG(int, connections, 16, "measure: kept-alive connections.");
-ABSL_FLAG(int, creates, 300,
+ABSL_FLAG(int, creates, 1000,
           "measure: pod creates through the API server per namespace.");
 ABSL_FLAG(std::string, out_dir, ".", "measure: where webhook-*.dat go.");
 
@@ -299,6 +300,22 @@ absl::Duration ProcessCpu(pid_t pid) {
   return absl::Seconds(static_cast<double>(utime + stime) / tick);
 }
 
+// Busy and total jiffies of the whole machine (/proc/stat).
+std::pair<int64_t, int64_t> MachineJiffies() {
+  std::ifstream f("/proc/stat");
+  std::string cpu;
+  int64_t busy = 0;
+  int64_t total = 0;
+  f >> cpu;
+  for (int i = 0; i < 8; ++i) {
+    int64_t v = 0;
+    f >> v;
+    total += v;
+    if (i != 3 && i != 4) busy += v;  // idle, iowait
+  }
+  return {busy, total};
+}
+
 absl::Duration SelfCpu() {
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
@@ -313,15 +330,22 @@ class CpuWindow {
       : server_(server),
         wall_(absl::Now()),
         server_cpu_(ProcessCpu(server)),
-        self_cpu_(SelfCpu()) {}
+        self_cpu_(SelfCpu()),
+        machine_(MachineJiffies()) {}
   struct Shares {
     double server = 0;  // percent of one core
     double self = 0;
+    double machine = 0;  // percent of all CPUs
   };
   Shares Used() const {
     const absl::Duration wall = absl::Now() - wall_;
+    const auto [busy, total] = MachineJiffies();
     return {100 * absl::FDivDuration(ProcessCpu(server_) - server_cpu_, wall),
-            100 * absl::FDivDuration(SelfCpu() - self_cpu_, wall)};
+            100 * absl::FDivDuration(SelfCpu() - self_cpu_, wall),
+            total > machine_.second
+                ? 100.0 * static_cast<double>(busy - machine_.first) /
+                      static_cast<double>(total - machine_.second)
+                : 0.0};
   }
 
  private:
@@ -329,13 +353,15 @@ class CpuWindow {
   const absl::Time wall_;
   const absl::Duration server_cpu_;
   const absl::Duration self_cpu_;
+  const std::pair<int64_t, int64_t> machine_;
 };
 
-// The pods webhook's own count and total seconds
-// (zen_lead_webhook_latency_seconds{webhook="pods"}), from /metrics.
+// A webhook's own latency histogram (zen_lead_webhook_latency_seconds,
+// from a complete request to its answer), read from /metrics.
 struct WebhookCounter {
   double count = 0;
   double sum_s = 0;
+  std::map<double, double> buckets;  // upper bound (s; +Inf) -> cumulative
 };
 
 WebhookCounter ScrapeWebhook(const std::string& webhook_name) {
@@ -345,28 +371,52 @@ WebhookCounter ScrapeWebhook(const std::string& webhook_name) {
   httplib::Client metrics("127.0.0.1", port);
   httplib::Result res = metrics.Get("/metrics");
   if (!res || res->status != 200) Fail("cannot read the process's /metrics");
-  const std::string label = absl::StrCat("{webhook=\"", webhook_name, "\"} ");
+  constexpr char kName[] = "zen_lead_webhook_latency_seconds";
+  const std::string label = absl::StrCat("webhook=\"", webhook_name, "\"");
+  const std::string count = absl::StrCat(kName, "_count{", label, "} ");
+  const std::string sum = absl::StrCat(kName, "_sum{", label, "} ");
+  const std::string bucket = absl::StrCat(kName, "_bucket{", label, ",le=\"");
   for (absl::string_view line : absl::StrSplit(res->body, '\n')) {
-    double v = 0;
-    auto value = [&](absl::string_view name) {
-      const std::string prefix = absl::StrCat(name, label);
-      return absl::StartsWith(line, prefix) &&
-             absl::SimpleAtod(line.substr(prefix.size()), &v);
-    };
-    if (value("zen_lead_webhook_latency_seconds_count")) out.count = v;
-    if (value("zen_lead_webhook_latency_seconds_sum")) out.sum_s = v;
+    if (absl::ConsumePrefix(&line, count)) {
+      absl::SimpleAtod(line, &out.count);
+    } else if (absl::ConsumePrefix(&line, sum)) {
+      absl::SimpleAtod(line, &out.sum_s);
+    } else if (absl::ConsumePrefix(&line, bucket)) {
+      std::vector<absl::string_view> le_value = absl::StrSplit(line, "\"} ");
+      double le = std::numeric_limits<double>::infinity();
+      double v = 0;
+      if (le_value.size() == 2 &&
+          (le_value[0] == "+Inf" || absl::SimpleAtod(le_value[0], &le)) &&
+          absl::SimpleAtod(le_value[1], &v)) {
+        out.buckets[le] = v;
+      }
+    }
   }
   return out;
 }
 
+// The reviews between two scrapes: count, mean, and the bucket bound below
+// which 99% of them fell.
 std::string WebhookDelta(const WebhookCounter& before,
                          const WebhookCounter& after) {
-  const double n = after.count - before.count;
   if (absl::GetFlag(FLAGS_metrics_port) <= 0) return "not read";
+  const double n = after.count - before.count;
+  if (n <= 0) return "no reviews";
+  std::string p99 = "?";
+  for (const auto& [le, cumulative] : after.buckets) {
+    auto was = before.buckets.find(le);
+    const double delta =
+        cumulative - (was == before.buckets.end() ? 0 : was->second);
+    if (delta >= 0.99 * n) {
+      p99 = std::isinf(le) ? std::string("+Inf")
+                           : absl::StrFormat("%gms", le * 1000);
+      break;
+    }
+  }
   return absl::StrFormat(
-      "%.0f reviews, mean %.3fms (the server's own histogram, from a "
-      "complete request to its answer)",
-      n, n > 0 ? 1000 * (after.sum_s - before.sum_s) / n : 0.0);
+      "%.0f reviews, mean %.3fms, p99 <= %s (the server's own histogram, "
+      "from a complete request to its answer)",
+      n, 1000 * (after.sum_s - before.sum_s) / n, p99);
 }
 
 std::string Now() {
@@ -501,8 +551,9 @@ DirectRun Direct(const std::string& name, const bench::LoadOptions& o,
           .c_str());
   std::printf(
       "cpu: zen-lead process %.1f%% of one core (%.1f%% more than idle), "
-      "load generator %.1f%%\n",
-      used.server, used.server - idle_cpu, used.self);
+      "load generator %.1f%%, the whole machine %.0f%% of its %d CPUs\n",
+      used.server, used.server - idle_cpu, used.self, used.machine,
+      static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN)));
   std::printf("server side: %s\n", WebhookDelta(before, after).c_str());
   std::printf("data: %s\n", WriteDirect(name, o, run, ok).c_str());
   return {name, o.rate, sum, errors, used.server};
@@ -532,6 +583,7 @@ void ThroughApiServer(client::RestClient& api, const k8s::Pod& reviewed) {
   std::vector<double> plain_ms;
   std::vector<std::pair<int, double>> order;  // 1: hooked
   const WebhookCounter before = ScrapeWebhook("pods");
+  CpuWindow cpu(absl::GetFlag(FLAGS_server_pid));
   auto create = [&](const std::string& ns, int i) {
     pod.spec->node_name = absl::StrCat("kwok-node-", i % nodes);
     const absl::Time t = absl::Now();
@@ -547,6 +599,7 @@ void ThroughApiServer(client::RestClient& api, const k8s::Pod& reviewed) {
       order.emplace_back(is_hooked ? 1 : 0, ms);
     }
   }
+  const CpuWindow::Shares used = cpu.Used();
   const WebhookCounter after = ScrapeWebhook("pods");
   const bench::LatencySummary h = bench::Summarize(hooked_ms);
   const bench::LatencySummary p = bench::Summarize(plain_ms);
@@ -559,6 +612,8 @@ void ThroughApiServer(client::RestClient& api, const k8s::Pod& reviewed) {
       h.mean - p.mean);
   std::printf("webhook calls seen by the server: %s\n",
               WebhookDelta(before, after).c_str());
+  std::printf("cpu: the whole machine %.0f%% of its %d CPUs\n", used.machine,
+              static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN)));
   if (absl::GetFlag(FLAGS_metrics_port) > 0 &&
       after.count - before.count < creates) {
     Fail(absl::StrFormat(
@@ -634,8 +689,13 @@ int Measure(client::RestClient& api) {
   {
     CpuWindow idle(server);
     absl::SleepFor(duration);
-    idle_cpu = idle.Used().server;
-    std::printf("cpu: zen-lead process %.1f%% of one core\n", idle_cpu);
+    const CpuWindow::Shares used = idle.Used();
+    idle_cpu = used.server;
+    std::printf(
+        "cpu: zen-lead process %.1f%% of one core, the whole machine %.0f%% "
+        "of its %d CPUs\n",
+        idle_cpu, used.machine,
+        static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN)));
   }
 
   std::vector<DirectRun> runs;
