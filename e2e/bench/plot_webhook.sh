@@ -59,7 +59,7 @@ case $kind in
       name=$(run_field "$data" name)
       rate=$(run_field "$data" rate)
       conns=$(run_field "$data" connections)
-      date=$(run_field "$data" date)
+      ((i > 0)) || date=$(run_field "$data" date)  # the first run's
       # columns: request scheduled_ms send_lag_ms latency_ms ok
       awk '!/^#/ { print $4 }' "$data" >"$tmp/$i.values"
       awk '!/^#/ { print $2 / 1000, $4 }' "$data" >"$tmp/$i.timeline"
