@@ -27,7 +27,7 @@
 //                    AdmissionController::Create(context, options));
 //   controllers.push_back(std::move(webhook));
 //
-// Compiled in admission_controller_e2e_test.cc.
+// Compiled in admission_controller_test.cc.
 #ifndef ZEN_LEAD_OPERATOR_ADMISSION_ADMISSION_CONTROLLER_H_
 #define ZEN_LEAD_OPERATOR_ADMISSION_ADMISSION_CONTROLLER_H_
 
