@@ -16,66 +16,16 @@
 # The configuration is limited to this test's namespace
 # (--webhook-namespace-labels), so other tests on the cluster never meet it.
 #
-# Needs KUBECONFIG (an admin of a local control plane, e2e/cluster/up) and
-# ZEN_LEAD_CLUSTER_BIN (tools/test.sh passes both).
+# Needs what testing/webhook_e2e.sh needs.
 set -uo pipefail
-
-: "${KUBECONFIG:?KUBECONFIG must point at a local control plane (e2e/cluster/up)}"
-: "${ZEN_LEAD_CLUSTER_BIN:?ZEN_LEAD_CLUSTER_BIN must name the cluster binaries}"
-export KUBECONFIG
-k() { "$ZEN_LEAD_CLUSTER_BIN/kubectl" "$@"; }
-operator_bin=$PWD/operator/zen-lead-operator
-crd=$PWD/config/crd/bases/coordination.kube-zen.io_leaderpolicies.yaml
-tmp=${TEST_TMPDIR:-$(mktemp -d)}
-id=$$-$RANDOM
-ns=zl-webhook-$id   # zen-lead's namespace: the Secret
-app=$ns-app         # the namespace the webhooks see
-owner=zen-lead-webhook-owner-$id
-config=zen-lead-webhook-$id
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-operator_pid=""
-
-fail() {
-  echo "FAIL: $*"
-  [[ -f $tmp/operator.log ]] && { echo "---- operator log (last lines) ----"; grep -v '"level":"debug"' "$tmp/operator.log" | tail -n 15; }
-  exit 1
-}
-cleanup() {
-  [[ -n $operator_pid ]] && kill "$operator_pid" 2>/dev/null && wait "$operator_pid" 2>/dev/null
-  k delete validatingwebhookconfiguration "$config" --ignore-not-found >/dev/null 2>&1
-  k delete clusterrole "$owner" --ignore-not-found >/dev/null 2>&1
-  k delete namespace "$ns" "$app" --wait=false --ignore-not-found >/dev/null 2>&1
-}
-trap cleanup EXIT
-
-# Waits up to $1 seconds for the command after it to succeed.
-wait_for() {
-  local seconds=$1
-  shift
-  for _ in $(seq 1 $((seconds * 5))); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
-  return 1
-}
-
-start_operator() {
-  "$operator_bin" --leader-elect=false --leader-election-namespace="$ns" --namespace="$app" \
-    --metrics-bind-address=127.0.0.1:0 --health-probe-bind-address=127.0.0.1:0 --grpc-bind-address=0 \
-    --webhook-bind-address="127.0.0.1:$port" --webhook-url="https://127.0.0.1:$port" \
-    --webhook-owner="clusterrole/$owner" --webhook-configuration-name="$config" \
-    --webhook-namespace-labels="kubernetes.io/metadata.name=$app" >>"$tmp/operator.log" 2>&1 &
-  operator_pid=$!
-}
-
-policy() {
-  printf 'apiVersion: coordination.kube-zen.io/v1alpha1\nkind: LeaderPolicy\nmetadata: {name: %s, namespace: %s}\nspec: {}\n' "$1" "$app"
-}
+source "$PWD/operator/admission/testing/webhook_e2e.sh"
 
 k apply -f "$crd" >/dev/null || fail "cannot apply the CRD"
-k create namespace "$ns" >/dev/null || fail "cannot create $ns"
-k create namespace "$app" >/dev/null || fail "cannot create $app"
-k create clusterrole "$owner" --verb=get --resource=configmaps >/dev/null || fail "cannot create the owner"
+webhook_setup
+port=$(free_port)
 
 echo "== the process creates its certificate and webhook configuration"
-start_operator
+start_zen_lead "$port" "$tmp/operator.log" --leader-elect=false
 wait_for 30 k get validatingwebhookconfiguration "$config" || fail "no webhook configuration after 30 s"
 wait_for 10 k -n "$ns" get secret zen-lead-webhook-tls || fail "no certificate Secret"
 bundle=$(k get validatingwebhookconfiguration "$config" -o jsonpath='{.webhooks[0].clientConfig.caBundle}')
@@ -115,12 +65,9 @@ spec:
     metadata: {labels: {app: sd}}
     spec: {containers: [{name: c, image: registry.invalid/none}]}
 EOF
-scale_down() {
-  printf 'apiVersion: coordination.kube-zen.io/v1alpha1\nkind: LeaderPolicy\nmetadata: {name: sd, namespace: %s}\nspec: {followerMode: scaleDown}\n' "$app"
-}
 out=""
 for _ in $(seq 1 50); do # until the cache has the Deployment
-  out=$(scale_down | k apply --dry-run=server -f - 2>&1) && { sleep 0.2; continue; }
+  out=$(policy sd '{followerMode: scaleDown}' | k apply --dry-run=server -f - 2>&1) && { sleep 0.2; continue; }
   break
 done
 echo "$out"
@@ -128,7 +75,7 @@ echo "$out"
   fail "scaleDown with a RollingUpdate Deployment: $out"
 
 echo "== a legal but risky setting is admitted with a warning"
-out=$(printf 'apiVersion: coordination.kube-zen.io/v1alpha1\nkind: LeaderPolicy\nmetadata: {name: quick, namespace: %s}\nspec: {leaseDurationSeconds: 15, renewDeadlineSeconds: 4, retryPeriodSeconds: 2}\n' "$app" |
+out=$(policy quick '{leaseDurationSeconds: 15, renewDeadlineSeconds: 4, retryPeriodSeconds: 2}' |
   k apply -f - 2>&1) || fail "the risky policy was refused: $out"
 echo "$out"
 [[ $out == *"Warning: "*"renewDeadlineSeconds"* ]] || fail "no warning shown: $out"
@@ -139,8 +86,7 @@ k -n "$app" get leaderpolicy cache >/dev/null 2>&1 && fail "a dry run wrote the 
 policy web | k apply -f - >/dev/null || fail "a valid LeaderPolicy was refused"
 
 echo "== the process is down"
-kill "$operator_pid" && wait "$operator_pid" 2>/dev/null
-operator_pid=""
+stop_zen_lead
 k -n "$app" run while-down --image=registry.invalid/none --restart=Never >/dev/null ||
   fail "pod creation was blocked while zen-lead was down (failurePolicy Ignore)"
 out=$(policy web2 | k apply -f - 2>&1) && fail "LeaderPolicy admitted with no webhook (failurePolicy Fail)"

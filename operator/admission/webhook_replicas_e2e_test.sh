@@ -6,35 +6,11 @@
 # one writes the webhook configuration, whose caBundle is that CA. Repeated
 # a few times, since a race shows only when both start together.
 #
-# Needs KUBECONFIG (an admin of a local control plane, e2e/cluster/up) and
-# ZEN_LEAD_CLUSTER_BIN (tools/test.sh passes both).
+# Needs what testing/webhook_e2e.sh needs.
 set -uo pipefail
-
-: "${KUBECONFIG:?KUBECONFIG must point at a local control plane (e2e/cluster/up)}"
-: "${ZEN_LEAD_CLUSTER_BIN:?ZEN_LEAD_CLUSTER_BIN must name the cluster binaries}"
-export KUBECONFIG
-k() { "$ZEN_LEAD_CLUSTER_BIN/kubectl" "$@"; }
-operator_bin=$PWD/operator/zen-lead-operator
-tmp=${TEST_TMPDIR:-$(mktemp -d)}
+source "$PWD/operator/admission/testing/webhook_e2e.sh"
 rounds=${REPLICA_ROUNDS:-3}
-pids=()
-cleanup_round() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null; done
-  pids=()
-  [[ -n ${config:-} ]] && k delete validatingwebhookconfiguration "$config" --ignore-not-found >/dev/null 2>&1
-  [[ -n ${owner:-} ]] && k delete clusterrole "$owner" --ignore-not-found >/dev/null 2>&1
-  [[ -n ${ns:-} ]] && k delete namespace "$ns" "$ns-app" --wait=false --ignore-not-found >/dev/null 2>&1
-}
-trap cleanup_round EXIT
-fail() {
-  echo "FAIL: $*"
-  for f in "$tmp"/replica-*.log; do
-    [[ -f $f ]] && { echo "---- $f (last lines) ----"; grep -v '"level":"debug"' "$f" | tail -n 8; }
-  done
-  exit 1
-}
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
 # The SHA-256 of the certificate a server on 127.0.0.1:$1 presents.
 served() {
   openssl s_client -connect "127.0.0.1:$1" -servername 127.0.0.1 </dev/null 2>/dev/null |
@@ -48,23 +24,12 @@ stored() {
 }
 
 for round in $(seq 1 "$rounds"); do
-  id=$$-$RANDOM
-  ns=zl-replicas-$id
-  owner=zen-lead-webhook-owner-$id
-  config=zen-lead-webhook-$id
-  k create namespace "$ns" >/dev/null || fail "cannot create $ns"
-  k create namespace "$ns-app" >/dev/null || fail "cannot create $ns-app"
-  k create clusterrole "$owner" --verb=get --resource=configmaps >/dev/null || fail "cannot create the owner"
+  webhook_setup
   ports=("$(free_port)" "$(free_port)")
   for r in 0 1; do
-    "$operator_bin" --leader-elect --leader-election-namespace="$ns" --namespace="$ns-app" \
-      --identity="replica-$r" --leader-election-lease-duration=4s --renew-deadline=3s --retry-period=1s \
-      --metrics-bind-address=0 --health-probe-bind-address=0 --grpc-bind-address=0 \
-      --webhook-bind-address="127.0.0.1:${ports[$r]}" --webhook-url="https://127.0.0.1:${ports[$r]}" \
-      --webhook-owner="clusterrole/$owner" --webhook-configuration-name="$config" \
-      --webhook-namespace-labels="kubernetes.io/metadata.name=$ns-app" \
-      >"$tmp/replica-$r.log" 2>&1 &
-    pids+=($!)
+    : >"$tmp/replica-$r.log"
+    start_zen_lead "${ports[$r]}" "$tmp/replica-$r.log" --leader-elect --identity="replica-$r" \
+      --leader-election-lease-duration=4s --renew-deadline=3s --retry-period=1s
   done
   # Both serve (the standby too).
   for r in 0 1; do
@@ -84,6 +49,6 @@ for round in $(seq 1 "$rounds"); do
   [[ -n $bundle && $bundle == "$(k -n "$ns" get secret zen-lead-webhook-tls -o 'jsonpath={.data.ca\.crt}')" ]] ||
     fail "round $round: the configuration's caBundle is not the Secret's CA"
   echo "round $round: one CA, one serving certificate served by both replicas, one create written"
-  cleanup_round
+  webhook_cleanup
 done
 echo "PASS"

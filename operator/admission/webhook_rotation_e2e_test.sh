@@ -11,56 +11,16 @@
 # succeed. The Secret's CA and serving certificate are sampled throughout to
 # show the rotation happened.
 #
-# Needs KUBECONFIG (an admin of a local control plane, e2e/cluster/up) and
-# ZEN_LEAD_CLUSTER_BIN (tools/test.sh passes both).
+# Needs what testing/webhook_e2e.sh needs.
 set -uo pipefail
-
-: "${KUBECONFIG:?KUBECONFIG must point at a local control plane (e2e/cluster/up)}"
-: "${ZEN_LEAD_CLUSTER_BIN:?ZEN_LEAD_CLUSTER_BIN must name the cluster binaries}"
-export KUBECONFIG
-k() { "$ZEN_LEAD_CLUSTER_BIN/kubectl" "$@"; }
-operator_bin=$PWD/operator/zen-lead-operator
-crd=$PWD/config/crd/bases/coordination.kube-zen.io_leaderpolicies.yaml
-tmp=${TEST_TMPDIR:-$(mktemp -d)}
-id=$$-$RANDOM
-ns=zl-rotate-$id
-app=$ns-app
-owner=zen-lead-webhook-owner-$id
-config=zen-lead-webhook-$id
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+source "$PWD/operator/admission/testing/webhook_e2e.sh"
 run_seconds=${ROTATION_RUN_SECONDS:-100}
-operator_pid=""
-
-fail() {
-  echo "FAIL: $*"
-  [[ -f $tmp/operator.log ]] && { echo "---- operator log (last lines) ----"; grep -v '"level":"debug"' "$tmp/operator.log" | tail -n 15; }
-  exit 1
-}
-cleanup() {
-  [[ -n $operator_pid ]] && kill "$operator_pid" 2>/dev/null && wait "$operator_pid" 2>/dev/null
-  k delete validatingwebhookconfiguration "$config" --ignore-not-found >/dev/null 2>&1
-  k delete clusterrole "$owner" --ignore-not-found >/dev/null 2>&1
-  k delete namespace "$ns" "$app" --wait=false --ignore-not-found >/dev/null 2>&1
-}
-trap cleanup EXIT
 
 k apply -f "$crd" >/dev/null || fail "cannot apply the CRD"
-k create namespace "$ns" >/dev/null || fail "cannot create $ns"
-k create namespace "$app" >/dev/null || fail "cannot create $app"
-k create clusterrole "$owner" --verb=get --resource=configmaps >/dev/null || fail "cannot create the owner"
+webhook_setup
+start_zen_lead "$(free_port)" "$tmp/operator.log" --leader-elect=false \
+  --webhook-ca-duration=90s --webhook-cert-duration=45s --webhook-rotation-overlap=5s
 
-"$operator_bin" --leader-elect=false --leader-election-namespace="$ns" --namespace="$app" \
-  --metrics-bind-address=127.0.0.1:0 --health-probe-bind-address=127.0.0.1:0 --grpc-bind-address=0 \
-  --webhook-bind-address="127.0.0.1:$port" --webhook-url="https://127.0.0.1:$port" \
-  --webhook-owner="clusterrole/$owner" --webhook-configuration-name="$config" \
-  --webhook-namespace-labels="kubernetes.io/metadata.name=$app" \
-  --webhook-ca-duration=90s --webhook-cert-duration=45s --webhook-rotation-overlap=5s \
-  >"$tmp/operator.log" 2>&1 &
-operator_pid=$!
-
-policy() {
-  printf 'apiVersion: coordination.kube-zen.io/v1alpha1\nkind: LeaderPolicy\nmetadata: {name: %s, namespace: %s}\nspec: {}\n' "$1" "$app"
-}
 # The webhook answers once this is denied by it (a foreign Lease holds the
 # name), not by the API server's failure policy.
 k -n "$app" create -f - >/dev/null <<EOF || fail "cannot create the foreign Lease"
