@@ -216,9 +216,24 @@ absl::StatusOr<k8s::AdmissionReview> DecodeReview(absl::string_view body) {
         "request: required field is missing: the API server sends an "
         "AdmissionReview with a request and reads back one with a response");
   }
+  // The objects are most of a review and are kept as JSON (RawExtension):
+  // moved into the typed review, not copied by its decoder.
+  json object;
+  json old_object;
+  if (request->is_object()) {
+    for (auto [field, out] : {std::pair<const char*, json*>{"object", &object},
+                              {"oldObject", &old_object}}) {
+      auto it = request->find(field);
+      if (it == request->end()) continue;
+      *out = std::move(*it);
+      request->erase(it);
+    }
+  }
   k8s::AdmissionReview review;
   absl::Status decoded = DecodeJson(parsed, "", review);
   if (!decoded.ok()) return decoded;
+  if (!object.is_null()) review.request->object = std::move(object);
+  if (!old_object.is_null()) review.request->old_object = std::move(old_object);
   if (review.request->uid.empty()) {
     return absl::InvalidArgumentError(
         "request.uid: must not be empty: the response must echo it");

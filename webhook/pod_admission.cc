@@ -1,11 +1,13 @@
 #include "webhook/pod_admission.h"
 
+#include <optional>
 #include <string>
+#include <utility>
 
 namespace zenlead::webhook {
 
-Decision PodAdmission::Review(const k8s::AdmissionRequest& request,
-                              absl::Time deadline) {
+std::optional<Decision> PodAdmission::Decide(
+    const k8s::AdmissionRequest& request) {
   // CheckRoute has made sure the object is there and is a JSON object.
   pool::MembershipOptions options;
   // An owner the cache does not know yet may bring the pod into a pool:
@@ -17,6 +19,13 @@ Decision PodAdmission::Review(const k8s::AdmissionRequest& request,
   if (pools.pools.empty() && pools.unresolved.ok()) {
     return Decision::Allow("OutsidePool");
   }
+  return std::nullopt;
+}
+
+Decision PodAdmission::Review(const k8s::AdmissionRequest& request,
+                              absl::Time deadline) {
+  std::optional<Decision> decided = Decide(request);
+  if (decided.has_value()) return std::move(*decided);
   return pooled_->Review(request, deadline);
 }
 

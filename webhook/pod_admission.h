@@ -13,6 +13,8 @@
 #ifndef ZEN_LEAD_WEBHOOK_POD_ADMISSION_H_
 #define ZEN_LEAD_WEBHOOK_POD_ADMISSION_H_
 
+#include <optional>
+
 #include "absl/time/time.h"
 #include "api/pool/membership.h"
 #include "api/types/admissionreview.h"
@@ -27,7 +29,11 @@ class PodAdmission : public AdmissionHandler {
   PodAdmission(const pool::OwnerIndex* index, AdmissionHandler* pooled)
       : index_(index), pooled_(pooled) {}
 
-  // Allowed with reason "OutsidePool", or `pooled`'s decision.
+  // Allowed with reason "OutsidePool" when the cache shows the pod in no
+  // pool (on the server's worker, no hand over); nullopt otherwise.
+  std::optional<Decision> Decide(
+      const k8s::AdmissionRequest& request) override;
+  // Decide's answer, or `pooled`'s decision.
   Decision Review(const k8s::AdmissionRequest& request,
                   absl::Time deadline) override;
 

@@ -93,6 +93,11 @@ TEST(PodAdmissionTest, PodOfNoPoolIsAllowedOnTheFastPath) {
     Decision d = pods.Review(PodRequest(pod), absl::InfiniteFuture());
     EXPECT_TRUE(d.allowed) << pod.dump();
     EXPECT_EQ(d.reason, "OutsidePool");
+    // The server's worker gets the same answer without a handler thread.
+    std::optional<Decision> now = pods.Decide(PodRequest(pod));
+    ASSERT_TRUE(now.has_value()) << pod.dump();
+    EXPECT_TRUE(now->allowed);
+    EXPECT_EQ(now->reason, "OutsidePool");
   }
   EXPECT_EQ(gatekeeper.calls, 0);
 }
@@ -116,6 +121,9 @@ TEST(PodAdmissionTest, PodOfAPoolGoesToTheGatekeeper) {
   Gatekeeper gatekeeper;
   PodAdmission pods(&index, &gatekeeper);
 
+  // Not decided on the worker: the Gatekeeper may need the API server.
+  EXPECT_FALSE(pods.Decide(PodRequest(ReplicaSetPod("rs-1"))).has_value());
+  EXPECT_EQ(gatekeeper.calls, 0);
   Decision d =
       pods.Review(PodRequest(ReplicaSetPod("rs-1")), absl::InfiniteFuture());
   EXPECT_FALSE(d.allowed);
@@ -127,6 +135,7 @@ TEST(PodAdmissionTest, PodWhoseOwnerIsNotCachedIsNotCalledOutside) {
   FakeIndex index;  // knows no ReplicaSet
   Gatekeeper gatekeeper;
   PodAdmission pods(&index, &gatekeeper);
+  EXPECT_FALSE(pods.Decide(PodRequest(ReplicaSetPod("rs-unknown"))).has_value());
   Decision d = pods.Review(PodRequest(ReplicaSetPod("rs-unknown")),
                            absl::InfiniteFuture());
   EXPECT_EQ(d.reason, "PoolHeld");

@@ -1008,11 +1008,11 @@ struct PendingReview {
   Decision decision ABSL_GUARDED_BY(mu);
 };
 
-Decision CallHandler(AdmissionHandler* handler,
-                     const k8s::AdmissionRequest& request, absl::Time deadline,
-                     const std::string& webhook) {
+// `call`'s decision, or a HandlerError denial for what it throws.
+template <typename Call>
+auto Guarded(const std::string& webhook, Call call) -> decltype(call()) {
   try {
-    return handler->Review(request, deadline);
+    return call();
   } catch (const std::exception& e) {
     return Decision::Deny(
         "HandlerError",
@@ -1036,7 +1036,10 @@ Decision Review(const Route& route, WorkerPool& reviews,
                       webhook = route.spec.webhook] {
         Decision decision =
             absl::Now() < deadline
-                ? CallHandler(handler, *review->request, deadline, webhook)
+                ? Guarded(webhook,
+                          [&] {
+                            return handler->Review(*review->request, deadline);
+                          })
                 : Decision::Deny("HandlerTimeout", "", 504);  // nobody waits
         absl::MutexLock lock(&pending->mu);
         pending->decision = std::move(decision);
@@ -1096,7 +1099,14 @@ Answer Exchange(const Route& route, WorkerPool& reviews,
   if (!fits.ok()) {
     decision = Decision::Error("WrongObject", fits);
   } else {
-    decision = Review(route, reviews, review, deadline);
+    // Decided on this worker when memory alone can; else on a handler
+    // thread, with the deadline.
+    std::optional<Decision> now =
+        Guarded(route.spec.webhook, [&]() -> std::optional<Decision> {
+          return route.handler->Decide(*review->request);
+        });
+    decision = now.has_value() ? std::move(*now)
+                               : Review(route, reviews, review, deadline);
   }
   if (decision.reason.empty()) {
     decision.reason = decision.allowed ? "Allowed" : "Denied";

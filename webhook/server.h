@@ -37,6 +37,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -53,14 +54,25 @@ namespace zenlead::webhook {
 inline constexpr char kPodsPath[] = "/validate/pods";
 inline constexpr char kLeaderPoliciesPath[] = "/validate/leaderpolicies";
 
-// Decides the requests of one route. Called on a handler thread, possibly on
-// several at once: it must be thread-safe. It should return by `deadline`
-// (the server answers with a HandlerTimeout denial then anyway, and the
-// thread stays busy until Review returns). An exception it throws is caught
-// and answered as a HandlerError denial.
+// Decides the requests of one route, possibly several at once: it must be
+// thread-safe. An exception it throws is caught and answered as a
+// HandlerError denial.
 class AdmissionHandler {
  public:
   virtual ~AdmissionHandler() = default;
+  // The answer for a request that memory alone decides (a pod of no pool,
+  // from the cache), or nullopt to leave it to Review. Called first, on the
+  // worker that read the request, with no deadline: it must never block
+  // (no API call, no lock held across I/O). A decision here saves the hand
+  // over to a handler thread and back, the largest cost of a fast answer.
+  // `request` has passed CheckRoute, as for Review.
+  virtual std::optional<Decision> Decide(
+      const k8s::AdmissionRequest& /*request*/) {
+    return std::nullopt;
+  }
+  // Called on a handler thread when Decide did not decide. It should
+  // return by `deadline` (the server answers with a HandlerTimeout denial
+  // then anyway, and the thread stays busy until Review returns).
   // `request` has passed CheckRoute for the route: its kind, operation and
   // object are the route's.
   virtual Decision Review(const k8s::AdmissionRequest& request,

@@ -77,8 +77,16 @@ class FakeHandler : public AdmissionHandler {
     if (fn) return fn(request, deadline);
     return Decision::Allow("OutsidePool");
   }
+  std::optional<Decision> Decide(
+      const k8s::AdmissionRequest& request) override {
+    ++decide_calls;
+    if (decide) return decide(request);
+    return std::nullopt;
+  }
   std::function<Decision(const k8s::AdmissionRequest&, absl::Time)> fn;
+  std::function<std::optional<Decision>(const k8s::AdmissionRequest&)> decide;
   std::atomic<int> calls{0};
+  std::atomic<int> decide_calls{0};
 };
 
 std::string PodReview(const std::string& uid) {
@@ -861,6 +869,72 @@ TEST_F(ServerTest, ReviewsBeyondHandlersAndQueueAreServerBusy) {
   EXPECT_EQ(Metric("zen_lead_webhook_requests_total{webhook=\"pods\","
                    "allowed=\"false\",reason=\"ServerBusy\"}"),
             1);
+  server_->Stop();  // before `release` goes out of scope
+}
+
+// What Decide answers never waits for a handler thread: with the only one
+// stuck and its queue full, such reviews are still answered at once, and
+// what Decide throws is a HandlerError like what Review throws.
+TEST_F(ServerTest, DecideAnswersOnTheWorkerWhileHandlersAreBusy) {
+  absl::Notification release;
+  pods_.fn = [&](const k8s::AdmissionRequest&, absl::Time) {
+    release.WaitForNotification();
+    return Decision::Allow("Late");
+  };
+  pods_.decide =
+      [](const k8s::AdmissionRequest& request) -> std::optional<Decision> {
+    if (request.uid == "throws") throw std::runtime_error("index broken");
+    if (absl::StartsWith(request.uid, "fast-")) {
+      return Decision::Allow("OutsidePool");
+    }
+    return std::nullopt;
+  };
+  ServerOptions options = Options();
+  options.workers = 3;  // two wait for the handler thread, one is free
+  options.handler_threads = 1;
+  options.max_queued_reviews = 1;
+  options.handler_timeout = absl::Seconds(10);
+  Start(options);
+  auto post = [this](const std::string& uid) {
+    return Client()->Post(kPodsPath, PodReview(uid), "application/json");
+  };
+  std::thread held([&] { post("held"); });
+  std::thread queued([&] {
+    const absl::Time deadline = absl::Now() + absl::Seconds(5);
+    while (pods_.calls.load() < 1 && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(1));
+    }
+    post("queued");
+  });
+  const absl::Time deadline = absl::Now() + absl::Seconds(5);
+  while (pods_.decide_calls.load() < 2 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  ASSERT_EQ(pods_.calls.load(), 1);
+  for (int i = 0; i < 20; ++i) {
+    const std::string uid = absl::StrCat("fast-", i);
+    httplib::Result res = post(uid);
+    ASSERT_TRUE(res) << httplib::to_string(res.error());
+    ASSERT_EQ(res->status, 200);
+    const json answer = json::parse(res->body)["response"];
+    EXPECT_EQ(answer["uid"], uid);
+    EXPECT_EQ(answer["allowed"], true);
+  }
+  EXPECT_EQ(pods_.calls.load(), 1);  // none of them reached Review
+  httplib::Result res = post("throws");
+  ASSERT_TRUE(res) << httplib::to_string(res.error());
+  const json answer = json::parse(res->body)["response"];
+  EXPECT_EQ(answer["allowed"], false);
+  EXPECT_EQ(answer["status"]["code"], 500);
+  EXPECT_THAT(answer["status"]["message"].get<std::string>(),
+              HasSubstr("the pods webhook failed: index broken"));
+  EXPECT_EQ(Metric("zen_lead_webhook_requests_total{webhook=\"pods\","
+                   "allowed=\"true\",reason=\"OutsidePool\"}"),
+            20);
+  release.Notify();
+  held.join();
+  queued.join();
+  EXPECT_EQ(pods_.calls.load(), 2);
   server_->Stop();  // before `release` goes out of scope
 }
 

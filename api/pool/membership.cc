@@ -227,9 +227,11 @@ PodPools PoolsOfPod(const json& pod, const std::string& ns,
   self.name = MetaString(pod, "name");
   if (self.name.empty()) self.name = MetaString(pod, "generateName");
   self.uid = MetaString(pod, "uid");
-  self.controller = ControllerOwner(pod);
+  // Decoded once for the three reads below.
+  const k8s::ObjectMeta meta = MembershipMetaOf(pod);
+  self.controller = ControllerOwner(meta);
   // The pod's own annotations name a pool without any lookup.
-  if (std::string joined = PodAnnotationPool(pod); !joined.empty()) {
+  if (std::string joined = PodAnnotationPool(meta); !joined.empty()) {
     Source s;
     s.kind = AnnotationSourceKind(self.controller);
     s.ns = self.ns;
@@ -237,7 +239,8 @@ PodPools PoolsOfPod(const json& pod, const std::string& ns,
     walk.Add(s);
   }
   // Services select pods by label.
-  std::map<std::string, std::string> labels = Labels(pod);
+  const std::map<std::string, std::string> labels =
+      meta.labels.value_or(std::map<std::string, std::string>());
   if (!labels.empty()) {
     for (const Source& s : index.ServicesSelecting(self.ns, labels)) {
       walk.Add(s);

@@ -236,6 +236,24 @@ std::string PodAnnotationPool(const json& pod) {
   return meta ? JoinedPool(*meta) : "";
 }
 
+std::string PodAnnotationPool(const k8s::ObjectMeta& meta) {
+  return JoinedPool(meta);
+}
+
+k8s::ObjectMeta MembershipMetaOf(const json& obj) {
+  if (!obj.is_object()) return {};
+  auto m = obj.find("metadata");
+  if (m == obj.end() || !m->is_object()) return {};
+  json read = json::object();
+  for (const char* field : {"name", "generateName", "namespace", "uid",
+                            "labels", "annotations", "ownerReferences"}) {
+    auto it = m->find(field);
+    if (it != m->end()) read[field] = *it;
+  }
+  std::optional<k8s::ObjectMeta> meta = Parse<k8s::ObjectMeta>(read);
+  return meta ? std::move(*meta) : k8s::ObjectMeta();
+}
+
 std::optional<Source> SourceFromService(const json& service) {
   std::optional<k8s::Service> svc = Parse<k8s::Service>(service);
   if (!svc) return std::nullopt;
@@ -476,7 +494,11 @@ std::optional<OwnerRef> ControllerOwner(const json& obj) {
   if (!obj.is_object() || !obj.contains("metadata")) return std::nullopt;
   std::optional<k8s::ObjectMeta> meta = Parse<k8s::ObjectMeta>(obj["metadata"]);
   if (!meta) return std::nullopt;
-  for (const k8s::OwnerReference& r : Or(meta->owner_references)) {
+  return ControllerOwner(*meta);
+}
+
+std::optional<OwnerRef> ControllerOwner(const k8s::ObjectMeta& meta) {
+  for (const k8s::OwnerReference& r : Or(meta.owner_references)) {
     if (r.controller.value_or(false)) {
       return OwnerRef{r.api_version, r.kind, r.name, r.uid};
     }

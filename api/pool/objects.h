@@ -34,6 +34,7 @@
 #include "api/pool/ports.h"
 #include "api/pool/service_settings.h"
 #include "api/types/leaderpolicy.h"
+#include "api/types/meta.h"
 #include "nlohmann/json.hpp"
 
 namespace zenlead::pool {
@@ -191,6 +192,16 @@ struct OwnerRef {
 };
 std::optional<OwnerRef> ControllerOwner(const nlohmann::json& obj);
 std::map<std::string, std::string> Labels(const nlohmann::json& obj);
+
+// The same facts read from metadata decoded once, for a caller that needs
+// several of them (admission reads all three of a pod on every review).
+// The metadata membership reads: name, generateName, namespace, uid,
+// labels, annotations and ownerReferences, and not managedFields (most of
+// the metadata of an object as the API server sends it). Empty when
+// those fields do not parse.
+k8s::ObjectMeta MembershipMetaOf(const nlohmann::json& obj);
+std::optional<OwnerRef> ControllerOwner(const k8s::ObjectMeta& meta);
+std::string PodAnnotationPool(const k8s::ObjectMeta& meta);
 std::map<std::string, std::string> Annotations(const nlohmann::json& obj);
 bool SelectorMatches(const std::map<std::string, std::string>& selector,
                      const std::map<std::string, std::string>& labels);

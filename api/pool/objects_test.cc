@@ -294,6 +294,45 @@ TEST(ControllerOwnerTest, TypedAndTolerantOfWrongTypes) {
   EXPECT_EQ(ControllerOwnerUid(pod), "");
 }
 
+// One decode gives what the three JSON readers give, without copying
+// managedFields (the typed metadata keeps fields it does not model).
+TEST(MembershipMetaTest, OneDecodeOfTheFieldsMembershipReads) {
+  json pod = {
+      {"metadata",
+       {{"name", "web-1"},
+        {"namespace", "shop"},
+        {"uid", "p"},
+        {"labels", {{"app", "web"}}},
+        {"annotations",
+         {{"zen-lead/join", "true"}, {"zen-lead/pool", "db"}}},
+        {"ownerReferences", json::array({{{"apiVersion", "apps/v1"},
+                                          {"kind", "ReplicaSet"},
+                                          {"name", "rs"},
+                                          {"uid", "u"},
+                                          {"controller", true}}})},
+        {"managedFields",
+         json::array({{{"manager", "kube-controller-manager"},
+                       {"operation", "Update"},
+                       {"fieldsV1", {{"f:metadata", json::object()}}}}})}}}};
+  const k8s::ObjectMeta meta = MembershipMetaOf(pod);
+  EXPECT_FALSE(meta.unknown_fields.contains("managedFields"));
+  EXPECT_TRUE(k8s::ObjectMeta::FromJson(pod["metadata"])
+                  ->unknown_fields.contains("managedFields"));
+  EXPECT_EQ(meta.name.value_or(""), "web-1");
+  EXPECT_EQ(meta.namespace_field.value_or(""), "shop");
+  ASSERT_TRUE(ControllerOwner(meta).has_value());
+  EXPECT_EQ(ControllerOwner(meta)->uid, ControllerOwner(pod)->uid);
+  EXPECT_EQ(PodAnnotationPool(meta), "db");
+  EXPECT_EQ(PodAnnotationPool(meta), PodAnnotationPool(pod));
+  EXPECT_EQ(meta.labels.value_or(std::map<std::string, std::string>()),
+            Labels(pod));
+
+  // A field it reads of the wrong type: nothing, as from the JSON readers.
+  pod["metadata"]["labels"] = "app=web";
+  EXPECT_FALSE(ControllerOwner(MembershipMetaOf(pod)).has_value());
+  EXPECT_FALSE(MembershipMetaOf(json::array()).name.has_value());
+}
+
 TEST(SourceFromServiceTest, WithoutSelectorIsAProblem) {
   json svc = {{"metadata",
                {{"name", "s"},
