@@ -31,8 +31,7 @@ class PodAdmission : public AdmissionHandler {
 
   // Allowed with reason "OutsidePool" when the cache shows the pod in no
   // pool (on the server's worker, no hand over); nullopt otherwise.
-  std::optional<Decision> Decide(
-      const k8s::AdmissionRequest& request) override;
+  std::optional<Decision> Decide(const k8s::AdmissionRequest& request) override;
   // Decide's answer, or `pooled`'s decision.
   Decision Review(const k8s::AdmissionRequest& request,
                   absl::Time deadline) override;

@@ -135,7 +135,8 @@ TEST(PodAdmissionTest, PodWhoseOwnerIsNotCachedIsNotCalledOutside) {
   FakeIndex index;  // knows no ReplicaSet
   Gatekeeper gatekeeper;
   PodAdmission pods(&index, &gatekeeper);
-  EXPECT_FALSE(pods.Decide(PodRequest(ReplicaSetPod("rs-unknown"))).has_value());
+  EXPECT_FALSE(
+      pods.Decide(PodRequest(ReplicaSetPod("rs-unknown"))).has_value());
   Decision d = pods.Review(PodRequest(ReplicaSetPod("rs-unknown")),
                            absl::InfiniteFuture());
   EXPECT_EQ(d.reason, "PoolHeld");
