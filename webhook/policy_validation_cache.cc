@@ -60,6 +60,19 @@ std::optional<PoolDeployment> PoolDeploymentFromObject(
 
 absl::StatusOr<std::optional<PoolLeaseInfo>> CachePolicyLookups::PoolLease(
     const std::string& ns, const std::string& pool) const {
+  if (cache_->Get(pool::CacheKind::kLeases) != nullptr &&
+      cache_->Get(pool::CacheKind::kOtherLeases) != nullptr) {
+    // The two partition every Lease the check can meet.
+    runtime::ObjectPtr lease =
+        cache_->Object(pool::CacheKind::kLeases, ns, pool);
+    if (lease == nullptr) {
+      lease = cache_->Object(pool::CacheKind::kOtherLeases, ns, pool);
+    }
+    if (lease == nullptr) return std::optional<PoolLeaseInfo>();
+    std::optional<pool::LeaseRead> read = pool::LeaseReadFromObject(*lease);
+    return std::optional<PoolLeaseInfo>(
+        PoolLeaseInfo{read.has_value() && !read->foreign});
+  }
   absl::StatusOr<std::optional<pool::LeaseRead>> read =
       pool::ReadLease(*client_, ns, pool);
   if (!read.ok()) return read.status();

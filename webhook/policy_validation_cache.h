@@ -5,17 +5,22 @@
 // Lease from the API server. The seam of policy_validation.h, wired for the
 // webhook.
 //
-// The Lease is read from the API server, not the cache: the cache holds
-// only the Leases zen-lead manages (it watches them by label), and a Lease
-// zen-lead does not manage is exactly what the check looks for. A
-// LeaderPolicy write is rare, so one GET per CREATE or spec UPDATE costs
-// nothing that matters (the Pod hot path never comes here).
+// The Lease is read from the cache when it has both CacheKind::kLeases
+// (zen-lead's, by label) and CacheKind::kOtherLeases (every other Lease but
+// the nodes'), as the zen-lead process has it: no API call on a review (a
+// GET was most of a review's 1.4 ms). Like every informer-backed admission
+// check it can miss a Lease created a moment before the policy; the
+// TrafficDirector then finds that Lease foreign and leaves it untouched,
+// with the policy's condition saying so. Without those kinds the Lease is
+// read from the API server.
 //
 //   pool::Cache cache(deps, options);
 //   for (pool::CacheKind k : {pool::CacheKind::kDeployments,
 //                             pool::CacheKind::kReplicaSets,
 //                             pool::CacheKind::kServices,
-//                             pool::CacheKind::kPods}) {
+//                             pool::CacheKind::kPods,
+//                             pool::CacheKind::kLeases,
+//                             pool::CacheKind::kOtherLeases}) {
 //     cache.Use(k);  // before Start
 //   }
 //   ...
@@ -41,8 +46,9 @@ namespace zenlead::webhook {
 class CachePolicyLookups : public PolicyLookups {
  public:
   // cache: with CacheKind::kDeployments in use (and kPods, kReplicaSets for
-  // pools that Services join). client: reads the pool Lease and Deployments
-  // behind Services. Neither is owned; both must outlive this object.
+  // pools that Services join; kLeases and kOtherLeases for the pool Lease).
+  // client: reads Deployments behind Services, and the pool Lease when the
+  // cache has no Leases. Neither is owned; both must outlive this object.
   CachePolicyLookups(const pool::Cache* cache, client::Client* client)
       : cache_(cache), client_(client) {}
 

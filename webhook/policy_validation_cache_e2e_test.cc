@@ -12,9 +12,12 @@
 #include "api/client/testing/e2e_env.h"
 #include "api/pool/cache.h"
 #include "api/pool/testing/pooled_objects.h"
+#include "api/runtime/metrics.h"
 #include "api/types/deployment.h"
 #include "api/types/lease.h"
 #include "api/types/service.h"
+#include "e2e/rbac/testing/counting_client.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "webhook/policy_validation_cache.h"
 
@@ -25,6 +28,8 @@ using client::testing::NewE2eClient;
 using client::testing::TestNamespace;
 using client::testing::WaitFor;
 using json = nlohmann::json;
+using ::testing::HasSubstr;
+using ::testing::Not;
 
 // The pool model's e2e Deployment with `strategy` (none when null).
 json PooledDeployment(const std::string& name, const std::string& pool,
@@ -145,7 +150,7 @@ TEST(PolicyValidationCacheE2eTest, LookupsAndDecisionsOnARealCluster) {
   ASSERT_TRUE(ours.ok() && ours->has_value()) << ours.status();
   EXPECT_TRUE((*ours)->managed_by_zen_lead);
   absl::StatusOr<std::optional<PoolLeaseInfo>> none =
-      lookups.PoolLease(ns, "web");
+      lookups.PoolLease(ns, "free");  // no Lease of that name
   ASSERT_TRUE(none.ok()) << none.status();
   EXPECT_FALSE(none->has_value());
 
@@ -177,6 +182,49 @@ TEST(PolicyValidationCacheE2eTest, LookupsAndDecisionsOnARealCluster) {
       ValidatePolicy(ns, policy("ours", json::object()), nullptr, &lookups)
           .allowed);
   cache.Stop();
+
+  // With zen-lead's Leases and the others cached (the zen-lead process):
+  // the same answers with no API call, and a Lease created later is seen.
+  runtime::Registry registry;
+  absl::StatusOr<std::unique_ptr<client::RestClient>> counted =
+      rbac::testing::NewCountingClient(&registry);
+  ASSERT_TRUE(counted.ok()) << counted.status();
+  pool::Cache leases_cache(pool::CacheDeps{watch.get(), nullptr, nullptr},
+                           options);
+  for (pool::CacheKind k :
+       {pool::CacheKind::kDeployments, pool::CacheKind::kLeases,
+        pool::CacheKind::kOtherLeases}) {
+    ASSERT_TRUE(leases_cache.Use(k).ok());
+  }
+  ASSERT_TRUE(leases_cache.Start().ok());
+  ASSERT_TRUE(
+      WaitFor([&] { return leases_cache.HasSynced(); }, absl::Seconds(30)));
+  CachePolicyLookups cached(&leases_cache, counted->get());
+  taken = cached.PoolLease(ns, "taken");
+  ASSERT_TRUE(taken.ok() && taken->has_value()) << taken.status();
+  EXPECT_FALSE((*taken)->managed_by_zen_lead);
+  ours = cached.PoolLease(ns, "ours");
+  ASSERT_TRUE(ours.ok() && ours->has_value()) << ours.status();
+  EXPECT_TRUE((*ours)->managed_by_zen_lead);
+  none = cached.PoolLease(ns, "free");  // no Lease of that name
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_FALSE(none->has_value());
+  ASSERT_TRUE(api->Create(leases, ns, LeaseObject("late", false)).ok());
+  absl::StatusOr<std::optional<PoolLeaseInfo>> late;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        late = cached.PoolLease(ns, "late");
+        return late.ok() && late->has_value();
+      },
+      absl::Seconds(30)));
+  EXPECT_FALSE((*late)->managed_by_zen_lead);
+  EXPECT_EQ(ValidatePolicy(ns, policy("late", json::object()), nullptr, &cached)
+                .reason,
+            kReasonLeaseConflict);
+  // No request at all through the lookups' client.
+  EXPECT_THAT(registry.Render(), Not(HasSubstr("zen_lead_api_requests_total{")))
+      << registry.Render();
+  leases_cache.Stop();
 }
 
 }  // namespace

@@ -71,6 +71,7 @@ const client::Resource& ResourceOf(CacheKind kind) {
     case CacheKind::kSlices:
       return k8s::EndpointSliceClient::Resource();
     case CacheKind::kLeases:
+    case CacheKind::kOtherLeases:
       return k8s::LeaseClient::Resource();
     default:  // a kind an owner chain follows
       return *OwnerKindOf(kind)->resource;
@@ -162,6 +163,7 @@ runtime::Projection ProjectionOf(CacheKind kind) {
         return ProjectOwn(o, {"endpoints", "ports", "addressType"});
       };
     case CacheKind::kLeases:
+    case CacheKind::kOtherLeases:
       break;
   }
   return [](const json& o) { return ProjectOwn(o, {"spec"}); };
@@ -173,9 +175,17 @@ std::string SelectorOf(CacheKind kind) {
       return absl::StrCat(kSliceManagedByLabel, "=", kSliceManagedBy);
     case CacheKind::kLeases:
       return absl::StrCat(kManagedByLabel, "=", kManagedBy);
+    case CacheKind::kOtherLeases:
+      // Also matches a Lease without the label.
+      return absl::StrCat(kManagedByLabel, "!=", kManagedBy);
     default:
       return "";
   }
+}
+
+std::string FieldSelectorOf(CacheKind kind) {
+  return kind == CacheKind::kOtherLeases ? "metadata.namespace!=kube-node-lease"
+                                         : "";
 }
 
 std::vector<std::string> IndexUid(const json& obj) {
@@ -253,6 +263,8 @@ std::vector<std::pair<const char*, runtime::IndexFunc>> IndexesOf(
       return {{kByPool, pools}};
     case CacheKind::kLeases:
       return {{kByPool, pools}, {kByHolder, IndexLeaseHolder}};
+    case CacheKind::kOtherLeases:
+      break;  // read by name
   }
   return {};
 }
@@ -307,6 +319,7 @@ std::vector<std::string> PoolsIndexedFor(CacheKind kind, const json& obj) {
     }
     case CacheKind::kReplicaSets:
     case CacheKind::kPods:
+    case CacheKind::kOtherLeases:
       break;
   }
   return {};
@@ -333,6 +346,7 @@ absl::StatusOr<runtime::Informer*> Cache::Use(CacheKind kind) {
   o.resource = ResourceOf(kind);
   o.ns = options_.ns;
   o.label_selector = SelectorOf(kind);
+  o.field_selector = FieldSelectorOf(kind);
   o.projection = ProjectionOf(kind);
   o.page_size = options_.page_size;
   o.compact_cache = true;

@@ -58,8 +58,13 @@ enum class CacheKind {
   // zen-lead's own EndpointSlices and pool Leases (by their labels).
   kSlices,
   kLeases,
+  // Every other Lease (not labelled as zen-lead's), outside
+  // kube-node-lease (a node's heartbeat is never a pool's name): what the
+  // webhook checks a new pool's name against without an API call. Only
+  // the webhook uses it.
+  kOtherLeases,
 };
-inline constexpr int kCacheKinds = 10;
+inline constexpr int kCacheKinds = 11;
 
 // Index names, and the keys they map an object to. UIDs are indexed with
 // the namespace ("ns/uid"): ownerReferences and annotations are written by

@@ -112,13 +112,14 @@ AdmissionController::AdmissionController(
 AdmissionController::~AdmissionController() { Stop(); }
 
 absl::Status AdmissionController::Start() {
-  // What the handlers read: membership (owner chain, Service selectors)
-  // and the Deployments of a pool for the policy checks.
+  // What the handlers read: membership (owner chain, Service selectors),
+  // and the Deployments and Leases of a pool for the policy checks.
   for (pool::CacheKind kind :
        {pool::CacheKind::kPods, pool::CacheKind::kReplicaSets,
         pool::CacheKind::kDeployments, pool::CacheKind::kStatefulSets,
         pool::CacheKind::kJobs, pool::CacheKind::kCronJobs,
-        pool::CacheKind::kServices}) {
+        pool::CacheKind::kServices, pool::CacheKind::kLeases,
+        pool::CacheKind::kOtherLeases}) {
     RETURN_IF_ERROR(context_.cache->Use(kind).status());
   }
   certs::ReloaderOptions reloader;
