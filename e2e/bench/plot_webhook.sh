@@ -60,6 +60,7 @@ case $kind in
       rate=$(run_field "$data" rate)
       conns=$(run_field "$data" connections)
       ((i > 0)) || date=$(run_field "$data" date)  # the first run's
+      ((i > 0)) || layout=$(run_field "$data" layout)
       # columns: request scheduled_ms send_lag_ms latency_ms ok
       awk '!/^#/ { print $4 }' "$data" >"$tmp/$i.values"
       awk '!/^#/ { print $2 / 1000, $4 }' "$data" >"$tmp/$i.timeline"
@@ -67,7 +68,7 @@ case $kind in
       series "$i" "${name%-*} at ${rate}/s" 3 ", $errors errors" 0.15
       i=$((i + 1))
     done
-    title="zen-lead webhook, AdmissionReviews sent straight to it over ${conns} kept-alive TLS connections, open loop (${date/T/ })"
+    title="zen-lead webhook, AdmissionReviews sent straight to it over ${conns} kept-alive TLS connections, open loop, CPUs ${layout:-shared} (${date/T/ })"
     timeline_x='time into the run (s)'
     ;;
   apiserver)

@@ -97,6 +97,11 @@ ABSL_FLAG(int, connections, 16, "measure: kept-alive connections.");
 ABSL_FLAG(int, creates, 1000,
           "measure: pod creates through the API server per namespace.");
 ABSL_FLAG(std::string, out_dir, ".", "measure: where webhook-*.dat go.");
+ABSL_FLAG(std::string, layout, "shared",
+          "measure: how the CPUs are shared, for the printed figures and "
+          "the data files (webhook.sh: shared, or isolated when the "
+          "zen-lead process and this bench run on a CPU the control plane "
+          "does not use).");
 
 namespace {
 
@@ -489,9 +494,9 @@ std::string WriteDirect(const std::string& name, const bench::LoadOptions& o,
        "(e2e/bench/webhook_bench.cc)\n";
   f << absl::StrFormat(
       "# run: name=%s path=%s rate=%g duration_s=%g connections=%d "
-      "body_bytes=%d date=%s\n",
+      "body_bytes=%d layout=%s date=%s\n",
       name, o.path, o.rate, absl::ToDoubleSeconds(o.duration), o.connections,
-      o.body.size(), Now());
+      o.body.size(), absl::GetFlag(FLAGS_layout), Now());
   f << "# request scheduled_ms send_lag_ms latency_ms ok\n";
   for (size_t i = 0; i < run.samples.size(); ++i) {
     const bench::Sample& s = run.samples[i];
@@ -508,9 +513,10 @@ DirectRun Direct(const std::string& name, const bench::LoadOptions& o,
   const pid_t server = absl::GetFlag(FLAGS_server_pid);
   std::printf(
       "\n=== direct %s: %g reviews/s for %s over %d connections, "
-      "%zu-byte reviews (%s)\n",
+      "%zu-byte reviews, CPUs %s (%s)\n",
       name.c_str(), o.rate, absl::FormatDuration(o.duration).c_str(),
-      o.connections, o.body.size(), Now().c_str());
+      o.connections, o.body.size(), absl::GetFlag(FLAGS_layout).c_str(),
+      Now().c_str());
   const WebhookCounter before = ScrapeWebhook(webhook_name);
   CpuWindow cpu(server);
   bench::LoadRun run = Must(bench::RunOpenLoop(o), "run " + name);
@@ -721,11 +727,12 @@ int Measure(client::RestClient& api) {
       Direct(absl::StrCat("leaderpolicies-", absl::GetFlag(FLAGS_policy_rate)),
              policy_load, true, "leaderpolicies", idle_cpu));
 
-  ThroughApiServer(api, pod);
+  if (absl::GetFlag(FLAGS_creates) > 0) ThroughApiServer(api, pod);
 
   std::printf(
-      "\n=== summary (targets: pods p99 < 1 ms at 1,000/s; "
-      "LeaderPolicy p99 < 2 ms)\n");
+      "\n=== summary, CPUs %s (targets: pods p99 < 1 ms at 1,000/s; "
+      "LeaderPolicy p99 < 2 ms)\n",
+      absl::GetFlag(FLAGS_layout).c_str());
   for (const DirectRun& r : runs) {
     std::printf(
         "%-22s %6g/s  p50 %.3fms  p99 %.3fms  max %.3fms  mean "
