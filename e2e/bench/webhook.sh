@@ -25,7 +25,8 @@
 #
 # Environment: RATES (Pod review rates, "1000,5000"), POLICY_RATE (200),
 # DURATION (of each direct run, 10s), CONNECTIONS (16), CREATES (pod creates
-# per namespace through the API server, 1000), POOLS (200), PODS_PER_POOL (5),
+# per namespace through the API server, 1000), CREATE_RATE (creates per
+# second, both namespaces together, 50; 0: back to back), POOLS (200), PODS_PER_POOL (5),
 # BENCH_OUT (default $ZEN_LEAD_BENCH_DIR-out, kept after the cluster is torn
 # down), ZEN_LEAD_BENCH_DIR (the cluster, /tmp/zen-lead-webhook-bench-cluster),
 # ISOLATED (1: the direct runs again at the first rate with the zen-lead
@@ -40,6 +41,7 @@ policy_rate=${POLICY_RATE:-200}
 duration=${DURATION:-10s}
 connections=${CONNECTIONS:-16}
 creates=${CREATES:-1000}
+create_rate=${CREATE_RATE:-50}
 [[ $rates =~ ^[0-9]+(,[0-9]+)*$ ]] || { echo "webhook.sh: RATES must be numbers separated by commas, not '$rates'" >&2; exit 2; }
 [[ $duration =~ ^[0-9]+s$ ]] || { echo "webhook.sh: DURATION must be whole seconds like 10s, not '$duration'" >&2; exit 2; }
 # Checked before the build and the runs, not after them.
@@ -126,7 +128,7 @@ done
 "${bench[@]}" --mode=measure --webhook_port="$port" --ca_file="$out/webhook-ca.crt" \
   --server_pid="$operator_pid" --metrics_port="$metrics" --rates="$rates" \
   --policy_rate="$policy_rate" --duration="$duration" --connections="$connections" \
-  --creates="$creates" --out_dir="$out" | tee "$out/webhook-bench.txt"
+  --creates="$creates" --create_rate="$create_rate" --out_dir="$out" | tee "$out/webhook-bench.txt"
 
 # The same review through h2load, one thread, 100 requests/s on each
 # connection: the server closes a connection after 1,000 requests
