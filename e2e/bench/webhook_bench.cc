@@ -613,7 +613,8 @@ void ThroughApiServer(client::RestClient& api, const k8s::Pod& reviewed) {
     const bool hooked_first = (random() & 1) != 0;
     for (int k = 0; k < 2; ++k) {
       const bool is_hooked = (k == 0) == hooked_first;
-      if (rate > 0) absl::SleepFor(start + absl::Seconds(sent / rate) - absl::Now());
+      if (rate > 0)
+        absl::SleepFor(start + absl::Seconds(sent / rate) - absl::Now());
       ++sent;
       const double ms = create(is_hooked ? hooked : plain, i);
       (is_hooked ? hooked_ms : plain_ms).push_back(ms);
@@ -648,8 +649,8 @@ void ThroughApiServer(client::RestClient& api, const k8s::Pod& reviewed) {
   f << "# zen-lead admission webhook benchmark, through the API server "
        "(e2e/bench/webhook_bench.cc)\n";
   f << absl::StrFormat(
-      "# run: creates=%d hooked=%s plain=%s create_rate=%g date=%s\n",
-      creates, hooked, plain, rate, Now());
+      "# run: creates=%d hooked=%s plain=%s create_rate=%g date=%s\n", creates,
+      hooked, plain, rate, Now());
   f << "# create hooked latency_ms   (hooked 1: the webhook is registered)\n";
   for (size_t i = 0; i < order.size(); ++i) {
     f << absl::StrFormat("%d %d %.3f\n", i, order[i].first, order[i].second);
