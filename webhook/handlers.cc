@@ -7,9 +7,4 @@ Decision PolicyAdmission::Review(const k8s::AdmissionRequest& request,
   return ValidatePolicyRequest(request, lookups_);
 }
 
-Decision PooledPodsAllowed::Review(const k8s::AdmissionRequest& /*request*/,
-                                   absl::Time /*deadline*/) {
-  return Decision::Allow("InPool");
-}
-
 }  // namespace zenlead::webhook

@@ -1,12 +1,10 @@
-// The AdmissionHandlers the zen-lead process serves on its two routes,
-// beyond the Pod fast path (pod_admission.h): LeaderPolicy validation over
-// a PolicyLookups, and the answer for a pod that is in a pool (or may be)
-// until the Gatekeeper and StateGuard decisions exist.
+// LeaderPolicy validation over a PolicyLookups as a route's handler. The
+// Pod route's handlers are pod_admission.h (the fast path) and
+// gatekeeper.h (a pod of a pool).
 //
 //   CachePolicyLookups lookups(&cache, client);
 //   PolicyAdmission policies(&lookups);
-//   PooledPodsAllowed pooled;
-//   PodAdmission pods(&cache, &pooled);
+//   PodAdmission pods(&cache, &guarded);  // guarded: GuardedPods
 //   options.routes.push_back({kPodsPath, PodsRoute(), &pods});
 //   options.routes.push_back(
 //       {kLeaderPoliciesPath, LeaderPoliciesRoute(), &policies});
@@ -35,16 +33,6 @@ class PolicyAdmission : public AdmissionHandler {
 
  private:
   const PolicyLookups* const lookups_;
-};
-
-// Allows a pod of a pool (reason "InPool"): nothing refuses followers or
-// serialises Job pods at admission yet, so a pooled pod is admitted as it
-// would be without zen-lead. The Gatekeeper and StateGuard issue replaces
-// this handler with their decisions.
-class PooledPodsAllowed : public AdmissionHandler {
- public:
-  Decision Review(const k8s::AdmissionRequest& request,
-                  absl::Time deadline) override;
 };
 
 }  // namespace zenlead::webhook

@@ -5,11 +5,8 @@
 #include <string>
 #include <vector>
 
-#include "api/pool/membership.h"
-#include "api/pool/testing/fake_owner_index.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
-#include "webhook/pod_admission.h"
 
 namespace zenlead::webhook {
 namespace {
@@ -45,33 +42,6 @@ TEST(PolicyAdmissionTest, AnswersAsValidatePolicyRequest) {
   const Decision good =
       policies.Review(Request(Policy(json::object())), absl::InfiniteFuture());
   EXPECT_TRUE(good.allowed) << good.message;
-}
-
-// The header's example: a pod a Service of a pool selects goes to the
-// pooled handler and is admitted (InPool); a pod of no pool is admitted
-// on the fast path (OutsidePool).
-TEST(PooledPodsAllowedTest, HeaderExampleRoutesAndAnswers) {
-  pool::FakeOwnerIndex cache;
-  pool::Source web;
-  web.ns = "shop";
-  web.name = "web";
-  web.kind = pool::Source::Kind::kService;
-  web.pool = "web";
-  web.selector = {{"app", "web"}};
-  cache.services.push_back(web);
-  PooledPodsAllowed pooled;
-  PodAdmission pods(&cache, &pooled);
-  const json pod = {{"apiVersion", "v1"},
-                    {"kind", "Pod"},
-                    {"metadata", {{"labels", {{"app", "web"}}}}}};
-  const Decision in_pool = pods.Review(Request(pod), absl::InfiniteFuture());
-  EXPECT_TRUE(in_pool.allowed);
-  EXPECT_EQ(in_pool.reason, "InPool");
-  json other = pod;
-  other["metadata"]["labels"]["app"] = "db";
-  const Decision outside = pods.Review(Request(other), absl::InfiniteFuture());
-  EXPECT_TRUE(outside.allowed);
-  EXPECT_EQ(outside.reason, "OutsidePool");
 }
 
 }  // namespace

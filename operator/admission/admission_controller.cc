@@ -11,6 +11,12 @@
 namespace zenlead::op {
 namespace {
 
+webhook::GuardOptions GuardOptionsFor(const ControllerContext& context) {
+  webhook::GuardOptions o;
+  if (!context.identity.empty()) o.replica = context.identity;
+  return o;
+}
+
 namespace certs = webhook::certs;
 namespace configuration = webhook::configuration;
 
@@ -106,20 +112,24 @@ AdmissionController::AdmissionController(
       log_(context.logger.With({{"controller", "webhook"}})),
       lookups_(context.cache, context.client),
       policies_(&lookups_),
-      pods_(context.cache, &pooled_),
+      owners_(context.client, nullptr),
+      guarded_(context.cache, context.client, &owners_,
+               GuardOptionsFor(context)),
+      pods_(context.cache, &guarded_),
       writer_(std::move(writer)) {}
 
 AdmissionController::~AdmissionController() { Stop(); }
 
 absl::Status AdmissionController::Start() {
   // What the handlers read: membership (owner chain, Service selectors),
+  // the pools' LeaderPolicies and Leases (the Gatekeeper and StateGuard),
   // and the Deployments and Leases of a pool for the policy checks.
   for (pool::CacheKind kind :
-       {pool::CacheKind::kPods, pool::CacheKind::kReplicaSets,
-        pool::CacheKind::kDeployments, pool::CacheKind::kStatefulSets,
-        pool::CacheKind::kJobs, pool::CacheKind::kCronJobs,
-        pool::CacheKind::kServices, pool::CacheKind::kLeases,
-        pool::CacheKind::kOtherLeases}) {
+       {pool::CacheKind::kPolicies, pool::CacheKind::kPods,
+        pool::CacheKind::kReplicaSets, pool::CacheKind::kDeployments,
+        pool::CacheKind::kStatefulSets, pool::CacheKind::kJobs,
+        pool::CacheKind::kCronJobs, pool::CacheKind::kServices,
+        pool::CacheKind::kLeases, pool::CacheKind::kOtherLeases}) {
     RETURN_IF_ERROR(context_.cache->Use(kind).status());
   }
   certs::ReloaderOptions reloader;

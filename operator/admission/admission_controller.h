@@ -46,6 +46,7 @@
 #include "webhook/configuration/desired.h"
 #include "webhook/configuration/owner.h"
 #include "webhook/configuration/writer.h"
+#include "webhook/gatekeeper.h"
 #include "webhook/handlers.h"
 #include "webhook/pod_admission.h"
 #include "webhook/policy_validation_cache.h"
@@ -118,7 +119,8 @@ class AdmissionController : public Controller {
   const runtime::Logger log_;
   webhook::CachePolicyLookups lookups_;
   webhook::PolicyAdmission policies_;
-  webhook::PooledPodsAllowed pooled_;
+  pool::OwnerReader owners_;
+  webhook::GuardedPods guarded_;
   webhook::PodAdmission pods_;
   std::unique_ptr<webhook::certs::CertificateReloader> reloader_;
   std::unique_ptr<webhook::configuration::Writer> writer_;
