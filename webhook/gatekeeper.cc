@@ -23,15 +23,19 @@ std::string PodName(const json& pod) {
   return runtime::MetadataString(pod, "name");
 }
 
+// deletionTimestamp set.
+bool Terminating(const json& pod) {
+  auto meta = pod.find("metadata");
+  if (meta == pod.end() || !meta->is_object()) return false;
+  auto ts = meta->find("deletionTimestamp");
+  return ts != meta->end() && !ts->is_null();
+}
+
 std::string Describe(const json& pod) {
   std::string phase = PodPhase(pod);
-  const json* meta = pod.contains("metadata") ? &pod["metadata"] : nullptr;
-  const bool terminating = meta != nullptr && meta->is_object() &&
-                           meta->contains("deletionTimestamp") &&
-                           !(*meta)["deletionTimestamp"].is_null();
   return absl::StrCat("pod ", PodName(pod), " (",
                       phase.empty() ? "Pending" : phase,
-                      terminating ? ", terminating" : "", ")");
+                      Terminating(pod) ? ", terminating" : "", ")");
 }
 
 // The Lease of the pool as the cache has it: nullopt when there is none;
@@ -140,11 +144,7 @@ std::optional<json> GuardedPods::ActivePodOf(const GuardedPool& g) const {
     if (s.uid.empty()) continue;  // joined by annotation: no owner to follow
     for (const runtime::ObjectPtr& pod : cache_->PodsOf(s)) {
       if (!ActivePod(*pod)) continue;
-      const json& meta = (*pod)["metadata"];
-      const bool terminating = meta.is_object() &&
-                               meta.contains("deletionTimestamp") &&
-                               !meta["deletionTimestamp"].is_null();
-      if (terminating) {
+      if (Terminating(*pod)) {
         // Its deletion may be done and not yet in the cache: the API
         // server says. An error keeps it active.
         absl::StatusOr<json> now =

@@ -215,6 +215,7 @@ TEST_F(GatekeeperE2eTest, ConcurrentReviewsOnTwoReplicasAdmitOnePerRound) {
     std::atomic<int> admitted{0};
     std::vector<Decision> decisions(kPerRound);
     std::vector<std::thread> threads;
+    threads.reserve(kPerRound);
     std::atomic<bool> go{false};
     for (int i = 0; i < kPerRound; ++i) {
       threads.emplace_back([&, i] {
