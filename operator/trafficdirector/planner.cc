@@ -328,6 +328,26 @@ ReportPlan PlanReport(const PoolSnapshot& snap, const RoutingPlan& plan,
                      ? outcome.lease_now->transitions
                      : 0;
   memory.token_high_water = std::max(plan.token_high_water, report.token);
+  if (outcome.guard_violation) {
+    // Possible only when pods got past admission: the webhook unreachable
+    // under failurePolicy Ignore, or pods that ran before the pool became
+    // scaleDown. zen-lead does not delete pods; the user decides.
+    const std::string note = absl::StrCat(
+        "pool ", pool,
+        " allows one active pod (followerMode scaleDown) and "
+        "has ",
+        outcome.guard_active.size(), ": ",
+        absl::StrJoin(outcome.guard_active, ", "),
+        "; a pod got past admission (the webhook unreachable under "
+        "failurePolicy Ignore, or pods running before the pool became "
+        "scaleDown); see kubectl get lease -n ",
+        ns, " ", pool);
+    problems.push_back({"TwoActivePods", note});
+    EventInfo e = plan.pool_target;
+    e.reason = "TwoActivePods";
+    e.note = note;
+    if (!e.name.empty()) report.warnings.push_back(e);
+  }
   if (outcome.lease_conflict) {
     problems.insert(problems.begin(),
                     {"LeaseConflict",

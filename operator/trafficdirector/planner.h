@@ -235,6 +235,10 @@ struct WriteOutcome {
   // The pool Lease after the writes (nullopt: none, or unknown).
   std::optional<pool::LeaseState> lease_now;
   bool lease_conflict = false;  // a Lease of that name is not zen-lead's
+  // A guarded pool (scaleDown) seen with more than one active pod, and
+  // those pods, oldest first.
+  bool guard_violation = false;
+  std::vector<std::string> guard_active;
   // The first write error (OK: every write succeeded).
   absl::Status result;
 };

@@ -642,5 +642,34 @@ TEST_F(PlannerTest, EveryRoutedLeaderWaitsForItsLeaseTransition) {
   EXPECT_TRUE(memory_.route.leaders.empty());
 }
 
+// A guarded pool seen with two active pods: Ready=False (TwoActivePods)
+// naming both, and a Warning on the pool's LeaderPolicy.
+TEST_F(PlannerTest, TwoActivePodsOfAGuardedPoolAreReported) {
+  policy_["spec"] = {{"followerMode", "scaleDown"}};
+  snap_.policy_object = &policy_;
+  snap_.pods = {Pod("a", true), Pod("b", false)};
+  plan_ = PlanRouting(snap_, memory_);
+  WriteOutcome outcome;
+  outcome.lease_now = Held("a", 2);
+  outcome.guard_violation = true;
+  outcome.guard_active = {"a", "b"};
+  ReportPlan r = PlanReport(snap_, plan_, outcome, options_, memory_);
+  ASSERT_TRUE(r.status.has_value());
+  EXPECT_EQ(r.status->ready.reason, "TwoActivePods");
+  EXPECT_NE(r.status->ready.message.find("has 2: a, b"), std::string::npos)
+      << r.status->ready.message;
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_EQ(r.warnings[0].reason, "TwoActivePods");
+  EXPECT_EQ(r.warnings[0].name, "db");
+  EXPECT_NE(r.warnings[0].note.find("kubectl get lease -n shop db"),
+            std::string::npos);
+  // One active pod: nothing of it.
+  outcome.guard_violation = false;
+  outcome.guard_active = {"a"};
+  ReportPlan ok = PlanReport(snap_, plan_, outcome, options_, memory_);
+  EXPECT_NE(ok.status->ready.reason, "TwoActivePods");
+  EXPECT_TRUE(ok.warnings.empty());
+}
+
 }  // namespace
 }  // namespace zenlead::op

@@ -849,6 +849,8 @@ absl::Status TrafficDirector::Publish(const pool::PoolKey& key) {
   }
   outcome.lease_now = lease.lease_now;
   outcome.lease_conflict = lease.lease_conflict;
+  outcome.guard_violation = lease.guard_violation;
+  outcome.guard_active = lease.guard_active;
   // The leader Services with the annotations naming the leader, and the
   // report: only for the leader the slices route to. When it was lost
   // meanwhile, the route already queued writes them for the next one.

@@ -508,5 +508,59 @@ TEST_F(TrafficDirectorE2eTest, ServiceAnnotationsOfTheOriginalProduct) {
       << "zen-lead.io/sticky: \"false\" routes to the oldest Ready pod";
 }
 
+// A scaleDown pool's Lease records its one active pod, not the elected
+// leader (docs/admission.md). Without the webhook two pods run: the oldest
+// holds the Lease, Ready=False (TwoActivePods) and a Warning say so. Once
+// one pod is left it holds; when it is deleted, its replacement holds with
+// the next token.
+TEST_F(TrafficDirectorE2eTest, ScaleDownPoolLeaseRecordsTheActivePod) {
+  CreatePolicy("guard", {{"followerMode", "scaleDown"}});
+  std::vector<std::string> pods = JoinWhenReady("guard", 2);
+  ASSERT_EQ(pods.size(), 2u);
+  auto lease = [&]() -> json {
+    absl::StatusOr<json> l = api_->Get(kLeases, ns_, "guard");
+    return l.ok() ? *l : json();
+  };
+  auto holder = [&] {
+    json l = lease();
+    return l.is_null() ? std::string() : l["spec"].value("holderIdentity", "");
+  };
+  ASSERT_TRUE(WaitFor([&] { return holder() == pods[0]; })) << lease().dump();
+  ASSERT_TRUE(WaitFor([&] {
+    return Condition(Policy("guard"), "Ready", "reason") == "TwoActivePods";
+  })) << Policy("guard").dump();
+  EXPECT_NE(Condition(Policy("guard"), "Ready", "message").find(pods[1]),
+            std::string::npos);
+  EXPECT_TRUE(WaitFor([&] { return HasEvent("TwoActivePods"); }));
+
+  json scale = {{"spec", {{"replicas", 1}}}};
+  ASSERT_TRUE(api_->Patch(kDeployments, ns_, "guard", client::PatchType::kMerge,
+                          scale, "")
+                  .ok());
+  std::vector<std::string> left;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        left = ReadyPods("guard");
+        return left.size() == 1 && holder() == left[0] &&
+               Condition(Policy("guard"), "Ready", "reason") != "TwoActivePods";
+      },
+      absl::Seconds(60)))
+      << lease().dump() << Policy("guard").dump();
+  const int64_t token = lease()["spec"].value("leaseTransitions", 0);
+
+  ASSERT_TRUE(api_->Delete(kPods, ns_, left[0], {}).ok());
+  std::vector<std::string> replacement;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        replacement = ReadyPods("guard");
+        return replacement.size() == 1 && replacement[0] != left[0] &&
+               holder() == replacement[0];
+      },
+      absl::Seconds(60)))
+      << lease().dump();
+  EXPECT_EQ(lease()["spec"].value("leaseTransitions", 0), token + 1)
+      << "the replacement is one new holder";
+}
+
 }  // namespace
 }  // namespace zenlead::op

@@ -2,11 +2,13 @@
 
 #include <initializer_list>
 #include <map>
+#include <set>
 #include <utility>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "api/client/errors.h"
+#include "api/pool/guard_lease.h"
 #include "api/pool/objects.h"
 #include "api/pool/ports.h"
 #include "api/pool/service_settings.h"
@@ -30,6 +32,44 @@ const Resource& kLeases = k8s::LeaseClient::Resource();
 
 std::string Meta(const json& obj, const char* field) {
   return runtime::MetadataString(obj, field);
+}
+
+// A pool whose Lease records the one active pod the webhook admitted
+// (docs/admission.md), rather than the elected leader: scaleDown, with a
+// Deployment or StatefulSet among its sources.
+bool Guarded(const PoolSnapshot& snap, const RoutingPlan& plan) {
+  if (plan.policy.follower_mode !=
+      api::v1alpha1::LeaderPolicySpec::kFollowerModeScaleDown) {
+    return false;
+  }
+  for (const RouteView& r : snap.routes) {
+    if (r.source.kind == pool::Source::Kind::kDeployment ||
+        r.source.kind == pool::Source::Kind::kStatefulSet) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// The pool's pods, one per UID, as the guard decision reads them.
+std::vector<pool::GuardPod> GuardPodsOf(const PoolSnapshot& snap,
+                                        const std::string& identity_strategy) {
+  std::vector<pool::GuardPod> out;
+  std::set<std::string> seen;
+  for (const ObjectPtr& obj : snap.pods) {
+    pool::GuardPod p;
+    p.pod = pool::CandidateFromPod(*obj, identity_strategy);
+    if (p.pod.uid.empty() || !seen.insert(p.pod.uid).second) continue;
+    if (std::optional<pool::OwnerRef> owner = pool::ControllerOwner(*obj)) {
+      p.owner = *owner;
+    }
+    if (auto status = obj->find("status");
+        status != obj->end() && status->is_object()) {
+      p.phase = status->value("phase", "");
+    }
+    out.push_back(std::move(p));
+  }
+  return out;
 }
 
 // Whether the cached leader Service already has the ports the body names.
@@ -198,6 +238,7 @@ LeaseOutcome PoolWriter::WriteLease(const PoolSnapshot& snap,
     out.lease_conflict = true;
     return out;
   }
+  if (Guarded(snap, plan)) return WriteGuardLease(snap, plan, std::move(read));
   const pool::Choice& choice = plan.choice;
   auto decide = [&](const std::optional<pool::LeaseState>& current) {
     return pool::NextLease(current, choice.leader, plan.policy,
@@ -226,6 +267,42 @@ LeaseOutcome PoolWriter::WriteLease(const PoolSnapshot& snap,
     out.lease_conflict = true;
   } else {
     out.result = written.status();
+  }
+  return out;
+}
+
+LeaseOutcome PoolWriter::WriteGuardLease(const PoolSnapshot& snap,
+                                         const RoutingPlan& plan,
+                                         std::optional<pool::LeaseRead> read) {
+  LeaseOutcome out;
+  const std::vector<pool::GuardPod> pods =
+      GuardPodsOf(snap, plan.policy.identity_strategy);
+  auto decide = [&](const std::optional<pool::PoolLease>& current) {
+    pool::GuardDecision d = pool::DecideGuardLease(current, pods, plan.policy,
+                                                   plan.token_high_water,
+                                                   plan.renew_every, snap.now);
+    out.guard_active = std::move(d.active);
+    out.guard_violation = d.violation;
+    return d.write;
+  };
+  std::optional<pool::PoolLease> current = pool::PoolLeaseOf(read);
+  std::optional<pool::PoolLease> want = decide(current);
+  if (!want) {
+    if (current) out.lease_now = current->state;
+    return out;
+  }
+  // Conflicts (the webhook reserving, another write) are decided again
+  // from the Lease as it is; a few seconds bound it.
+  absl::StatusOr<pool::PoolLease> written = pool::WritePoolLease(
+      *writer_, snap.key.ns, snap.key.name, plan.policy, std::move(read),
+      decide, absl::Now() + absl::Seconds(5));
+  if (written.ok()) {
+    out.lease_now = written->state;
+  } else if (pool::IsLeaseConflict(written.status())) {
+    out.lease_conflict = true;
+  } else {
+    out.result = written.status();
+    if (current) out.lease_now = current->state;
   }
   return out;
 }

@@ -53,6 +53,10 @@ struct LeaseOutcome {
   // Set when the Lease only needed its renewTime moved (written as a
   // renewal): the Lease as it was read (cached, or from the API server).
   std::optional<pool::LeaseState> renewed_from;
+  // A guarded pool (followerMode scaleDown): its active pods, oldest first,
+  // and whether there is more than one (pool::DecideGuardLease).
+  std::vector<std::string> guard_active;
+  bool guard_violation = false;
 };
 
 class PoolWriter {
@@ -106,6 +110,13 @@ class PoolWriter {
   absl::Status DeleteLease(const pool::PoolKey& key, const std::string& uid);
 
  private:
+  // WriteLease for a guarded pool: the Lease records the pool's one active
+  // pod (bind, release, expire, adopt: pool::DecideGuardLease), not the
+  // elected leader; the slices still follow the leader.
+  LeaseOutcome WriteGuardLease(const PoolSnapshot& snap,
+                               const RoutingPlan& plan,
+                               std::optional<pool::LeaseRead> read);
+
   // Creates an object zen-lead owns that is not in the cache (a POST); if
   // one of that name exists and is `owner_uid`'s, merge-patches it to say
   // what `desired` says; if it exists and is not, leaves it alone and

@@ -1,0 +1,87 @@
+#include "api/pool/guard_lease.h"
+
+#include <algorithm>
+#include <tuple>
+#include <utility>
+
+#include "api/types/pod.h"
+
+namespace zenlead::pool {
+
+bool GuardPodActive(const GuardPod& pod) {
+  return pod.phase != k8s::PodStatus::kPhaseSucceeded &&
+         pod.phase != k8s::PodStatus::kPhaseFailed;
+}
+
+GuardDecision DecideGuardLease(const std::optional<PoolLease>& current,
+                               const std::vector<GuardPod>& pods,
+                               const PolicySettings& policy, int64_t high_water,
+                               absl::Duration renew_every, absl::Time now) {
+  GuardDecision out;
+  std::vector<const GuardPod*> active;
+  for (const GuardPod& p : pods) {
+    if (GuardPodActive(p)) active.push_back(&p);
+  }
+  std::sort(active.begin(), active.end(),
+            [](const GuardPod* a, const GuardPod* b) {
+              return std::tie(a->pod.created, a->pod.name) <
+                     std::tie(b->pod.created, b->pod.name);
+            });
+  for (const GuardPod* p : active) out.active.push_back(p->pod.name);
+  out.violation = active.size() > 1;
+
+  // The Lease as each step leaves it; one write carries all the steps.
+  std::optional<PoolLease> lease = current;
+  bool changed = false;
+  auto step = [&](std::optional<PoolLease> next) {
+    if (!next) return false;
+    lease = std::move(next);
+    changed = true;
+    return true;
+  };
+
+  if (lease && PhaseOf(*lease) == LeasePhase::kReserved) {
+    bool bound = false;
+    for (const GuardPod& p : pods) {
+      if (step(BindReservation(lease, p.pod, p.owner, now))) {
+        bound = true;
+        break;
+      }
+    }
+    if (!bound) step(ExpireReservation(lease, now));
+  }
+  if (lease && PhaseOf(*lease) == LeasePhase::kHeld) {
+    const std::string& uid = lease->state.holder_uid;
+    auto holder =
+        std::find_if(pods.begin(), pods.end(),
+                     [&](const GuardPod& p) { return p.pod.uid == uid; });
+    std::optional<std::string> phase;
+    if (holder != pods.end()) phase = holder->phase;
+    if (!step(ReleaseIfGone(lease, phase)) &&
+        now - lease->state.renew_time >= renew_every) {
+      lease->state.renew_time = now;
+      changed = true;
+    }
+  }
+  if ((!lease || PhaseOf(*lease) == LeasePhase::kFree) && !active.empty()) {
+    // A pod runs and nothing records it: it becomes the holder, a new one.
+    const Candidate& oldest = active.front()->pod;
+    PoolLease next = lease.value_or(PoolLease());
+    next.reservation.reset();
+    next.state.holder_uid = oldest.uid;
+    next.state.holder_identity =
+        oldest.identity.empty() ? oldest.name : oldest.identity;
+    next.state.transitions = NextToken(next.state.transitions, high_water);
+    next.state.acquire_time = now;
+    next.state.renew_time = now;
+    lease = std::move(next);
+    changed = true;
+  }
+  if (changed) {
+    lease->state.lease_duration_seconds = policy.lease_duration_seconds;
+    out.write = std::move(lease);
+  }
+  return out;
+}
+
+}  // namespace zenlead::pool
