@@ -248,7 +248,9 @@ Decision GuardedPods::Review(const k8s::AdmissionRequest& request,
                        "recorded; rename the pool or the Lease"));
     }
     pool::ReservationRequest r = base;
-    r.holder_gone = read.has_value() && HolderGone(g, *read);
+    if (read.has_value() && HolderGone(g, *read)) {
+      r.gone_holder_uid = read->state.holder_uid;
+    }
     absl::StatusOr<pool::ReservationDecision> d =
         pool::DryRunReservation(read, r, g.policy, g.high_water, now);
     if (!d.ok()) return Decision::Error("ReservationFailed", d.status());

@@ -42,7 +42,12 @@ GuardDecision DecideGuardLease(const std::optional<PoolLease>& current,
 
   if (lease && PhaseOf(*lease) == LeasePhase::kReserved) {
     bool bound = false;
+    // Only a pod created after the admission can be the one it admitted:
+    // an older pod of the same owner (an evicted one, still listed) is not.
+    // creationTimestamp has whole seconds, hence the second of slack.
+    const absl::Time admitted = lease->state.acquire_time - absl::Seconds(1);
     for (const GuardPod& p : pods) {
+      if (p.pod.created < admitted) continue;
       if (step(BindReservation(lease, p.pod, p.owner, now))) {
         bound = true;
         break;

@@ -54,8 +54,10 @@ struct GuardDecision {
   bool violation = false;
 };
 
-// current: the Lease as read (nullopt: none). An expired reservation with a
-// matching pod still binds: no newer admission happened. A holder the pods
+// current: the Lease as read (nullopt: none). A reservation binds only a
+// matching pod created after the admission (within the second
+// creationTimestamp is rounded to). An expired reservation with such a pod
+// still binds: no newer admission happened. A holder the pods
 // do not contain is gone (the cache drops a pod only once it is deleted).
 GuardDecision DecideGuardLease(const std::optional<PoolLease>& current,
                                const std::vector<GuardPod>& pods,

@@ -185,5 +185,18 @@ TEST(DecideGuardLeaseTest, AJobPodThatFinishedBeforeItWasBoundFreesThePool) {
   EXPECT_EQ(d.write->state.transitions, 6);
 }
 
+TEST(DecideGuardLeaseTest, AnOlderPodOfTheSameOwnerIsNotTheReservedOne) {
+  // The ReplicaSet's pod evicted an hour ago (Failed, still listed) matches
+  // the reservation's owner but predates the admission: not bound.
+  const PoolLease reserved = Reserved(kNow - absl::Seconds(2), 3);
+  const GuardPod evicted = Pod("web-1-old", "Failed", absl::Hours(1));
+  EXPECT_FALSE(Decide(reserved, {evicted}).write) << "still reserved";
+  const GuardDecision d = Decide(
+      reserved, {evicted, Pod("web-1-new", "Pending", absl::Seconds(1))});
+  ASSERT_TRUE(d.write.has_value());
+  EXPECT_EQ(d.write->state.holder_uid, "uid-web-1-new");
+  EXPECT_EQ(d.write->state.transitions, 3);
+}
+
 }  // namespace
 }  // namespace zenlead::pool

@@ -254,7 +254,10 @@ ReservationDecision DecideReservation(const std::optional<PoolLease>& current,
   const PoolLease lease = current.value_or(PoolLease{});
   switch (PhaseOf(lease)) {
     case LeasePhase::kHeld:
-      if (!request.holder_gone) return {Verdict::kDeny, lease};
+      if (request.gone_holder_uid.empty() ||
+          request.gone_holder_uid != lease.state.holder_uid) {
+        return {Verdict::kDeny, lease};
+      }
       break;
     case LeasePhase::kReserved:
       if (!ReservationExpired(lease, now)) {

@@ -167,12 +167,14 @@ struct ReservationRequest {
   OwnerRef owner;
   // The pod's name when the request has one (StatefulSet pods), else "".
   std::string pod_name;
-  // True only when the caller read authoritatively (the API server, or a
-  // cache known to be current for that pod) that the pod holding the Lease
-  // is gone or has finished (phase Succeeded or Failed). The admission then
-  // replaces the holder in the same write instead of waiting for the
-  // operator's ReleaseIfGone.
-  bool holder_gone = false;
+  // Set only when the caller read authoritatively (the API server, or a
+  // cache known to be current for that pod) that the pod with this UID,
+  // which held the Lease as the caller read it, is gone or has finished
+  // (phase Succeeded or Failed). A Lease still held by that UID is then
+  // taken over in the same write instead of waiting for the operator's
+  // ReleaseIfGone; a Lease held by any other pod (it changed hands since
+  // the caller's read: a conflict re-read it) denies.
+  std::string gone_holder_uid = std::string();
 };
 
 struct ReservationDecision {

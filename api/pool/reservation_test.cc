@@ -178,7 +178,13 @@ TEST(DecideReservationTest, ActiveHolderDeniesNamingThePod) {
   EXPECT_TRUE(absl::StrContains(message, "fencing token 7")) << message;
   // The caller read that the holder is gone: admitted in the same write.
   ReservationRequest after_gone = Request("wh-0/req-3", "db-7f");
-  after_gone.holder_gone = true;
+  after_gone.gone_holder_uid = "uid-db-7f-x2";
+  // Read gone, but the Lease has another holder by now (it changed hands
+  // after the caller's read): denied.
+  ReservationRequest stale_gone = after_gone;
+  stale_gone.gone_holder_uid = "uid-db-7f-old";
+  EXPECT_EQ(DecideReservation(held, stale_gone, Policy(), 0, kNow).verdict,
+            Verdict::kDeny);
   d = DecideReservation(held, after_gone, Policy(), 0, kNow);
   EXPECT_EQ(d.verdict, Verdict::kAdmit);
   EXPECT_EQ(d.Token(), 8);
