@@ -5,6 +5,7 @@
 // gone is replaced in one write; an active pod of a Job pool denies with
 // its name; a foreign Lease denies.
 #include <atomic>
+#include <cstdlib>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -64,6 +65,19 @@ struct Replica {
 
 class GatekeeperE2eTest : public ::testing::Test {
  protected:
+  // The LeaderPolicy CRD: a cluster of e2e/cluster/up starts without it.
+  static void SetUpTestSuite() {
+    const char* bin = std::getenv("ZEN_LEAD_CLUSTER_BIN");
+    ASSERT_NE(bin, nullptr) << "ZEN_LEAD_CLUSTER_BIN must name kubectl's dir";
+    const std::string cmd = absl::StrCat(
+        bin, "/kubectl apply -f ",
+        "config/crd/bases/coordination.kube-zen.io_leaderpolicies.yaml",
+        " >/dev/null && ", bin,
+        "/kubectl wait --for=condition=Established --timeout=30s ",
+        "crd/leaderpolicies.coordination.kube-zen.io >/dev/null");
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  }
+
   void SetUp() override {
     api_ = NewE2eClient();
     ASSERT_NE(api_, nullptr);
