@@ -37,6 +37,7 @@
 #include "api/client/config.h"
 #include "api/client/errors.h"
 #include "api/client/rest_client.h"
+#include "api/client/testing/e2e_env.h"
 #include "api/proto/leader_service.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
@@ -215,15 +216,7 @@ class OperatorProcessE2eTest : public ::testing::Test {
   // The TrafficDirector's informers need the LeaderPolicy CRD to sync, and
   // the operator competes for the Lease only once they have.
   static void SetUpTestSuite() {
-    const char* bin = std::getenv("ZEN_LEAD_CLUSTER_BIN");
-    ASSERT_NE(bin, nullptr) << "ZEN_LEAD_CLUSTER_BIN must name kubectl's dir";
-    std::string cmd = absl::StrCat(
-        bin, "/kubectl apply -f ",
-        "config/crd/bases/coordination.kube-zen.io_leaderpolicies.yaml",
-        " >/dev/null && ", bin,
-        "/kubectl wait --for=condition=Established --timeout=30s ",
-        "crd/leaderpolicies.coordination.kube-zen.io >/dev/null");
-    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    ASSERT_TRUE(client::testing::InstallLeaderPolicyCrd());
   }
 
   void SetUp() override {

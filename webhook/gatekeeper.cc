@@ -32,67 +32,16 @@ bool Terminating(const json& pod) {
 }
 
 std::string Describe(const json& pod) {
-  std::string phase = PodPhase(pod);
+  std::string phase = pool::PodPhase(pod);
   return absl::StrCat("pod ", PodName(pod), " (",
                       phase.empty() ? "Pending" : phase,
                       Terminating(pod) ? ", terminating" : "", ")");
 }
 
-// The Lease of the pool as the cache has it: nullopt when there is none;
-// `foreign` set for a Lease of that name zen-lead does not manage.
-std::optional<pool::LeaseRead> CachedLease(const pool::Cache& cache,
-                                           const pool::PoolKey& key) {
-  runtime::ObjectPtr lease =
-      cache.Object(pool::CacheKind::kLeases, key.ns, key.name);
-  if (lease == nullptr && cache.Get(pool::CacheKind::kOtherLeases) != nullptr) {
-    lease = cache.Object(pool::CacheKind::kOtherLeases, key.ns, key.name);
-  }
-  if (lease == nullptr) return std::nullopt;
-  return pool::LeaseReadFromObject(*lease);
-}
-
 }  // namespace
 
-Guard GuardOf(const pool::Source& source, const pool::PolicySettings& policy) {
-  switch (source.kind) {
-    case pool::Source::Kind::kJob:
-    case pool::Source::Kind::kCronJob:
-      return Guard::kStateGuard;
-    case pool::Source::Kind::kDeployment:
-    case pool::Source::Kind::kStatefulSet:
-      return policy.follower_mode == LeaderPolicySpec::kFollowerModeScaleDown
-                 ? Guard::kGatekeeper
-                 : Guard::kNone;
-    case pool::Source::Kind::kService:
-      return Guard::kNone;
-  }
-  return Guard::kNone;
-}
-
-const char* GuardName(Guard guard) {
-  switch (guard) {
-    case Guard::kGatekeeper:
-      return "Gatekeeper";
-    case Guard::kStateGuard:
-      return "StateGuard";
-    case Guard::kNone:
-      break;
-  }
-  return "none";
-}
-
-std::string PodPhase(const json& pod) {
-  auto status = pod.find("status");
-  if (status == pod.end() || !status->is_object()) return "";
-  auto phase = status->find("phase");
-  return phase != status->end() && phase->is_string()
-             ? phase->get<std::string>()
-             : "";
-}
-
 bool ActivePod(const json& pod) {
-  const std::string phase = PodPhase(pod);
-  return phase != "Succeeded" && phase != "Failed";
+  return !pool::FinishedPhase(pool::PodPhase(pod));
 }
 
 std::vector<GuardedPool> GuardedPoolsOf(
@@ -109,13 +58,13 @@ std::vector<GuardedPool> GuardedPoolsOf(
       const int64_t high_water = obj ? pool::PolicyStatusTransitions(*obj) : 0;
       s = settings.emplace(m.pool, std::make_pair(policy, high_water)).first;
     }
-    const Guard guard = GuardOf(m.source, s->second.first);
-    if (guard == Guard::kNone) continue;
+    const pool::Guard guard = pool::GuardOf(m.source, s->second.first);
+    if (guard == pool::Guard::kNone) continue;
     GuardedPool& g = by_pool[m.pool];
     g.pool = m.pool;
     // A pool with Jobs among its sources is StateGuard's, whatever else
     // joins it: the stricter reading names it in messages.
-    if (g.guard != Guard::kStateGuard) g.guard = guard;
+    if (g.guard != pool::Guard::kStateGuard) g.guard = guard;
     g.policy = s->second.first;
     g.high_water = s->second.second;
     g.sources.push_back(m.source);
@@ -137,9 +86,16 @@ GuardedPods::GuardedPods(const pool::Cache* cache, client::Client* client,
 
 std::optional<json> GuardedPods::ActivePodOf(const GuardedPool& g) const {
   // Every source of the pool, not only the pod's: a Job pool is one pool
-  // across all its Jobs and CronJobs.
+  // across all its Jobs and CronJobs. The pod's own are among them unless
+  // one was read from the API server, not yet cached: added then, once.
   std::vector<pool::Source> sources = cache_->SourcesOf(g.pool);
-  for (const pool::Source& s : g.sources) sources.push_back(s);
+  for (const pool::Source& s : g.sources) {
+    const bool listed =
+        std::any_of(sources.begin(), sources.end(), [&](const pool::Source& o) {
+          return o.kind == s.kind && o.uid == s.uid;
+        });
+    if (!listed) sources.push_back(s);
+  }
   for (const pool::Source& s : sources) {
     if (s.uid.empty()) continue;  // joined by annotation: no owner to follow
     for (const runtime::ObjectPtr& pod : cache_->PodsOf(s)) {
@@ -185,30 +141,43 @@ bool GuardedPods::HolderGone(const GuardedPool& g,
   return !ActivePod(*pod);
 }
 
-Decision GuardedPods::Review(const k8s::AdmissionRequest& request,
-                             absl::Time deadline) {
+absl::StatusOr<std::vector<GuardedPool>> GuardedPods::PoolsOf(
+    const k8s::AdmissionRequest& request, pool::OwnerReader* reader) const {
   // The route has made sure the object is there and is a JSON object.
-  const json& pod = *request.object;
-  const std::string ns = request.namespace_field.value_or("");
   pool::MembershipOptions membership;
   membership.require_owners = true;
   const pool::PodPools pools =
-      pool::PoolsOfPod(pod, ns, *cache_, reader_, membership);
-  if (!pools.unresolved.ok()) {
-    return Decision::Deny(
-        "MembershipUnknown",
-        absl::StrCat("zen-lead could not tell whether this pod joins a pool "
-                     "that allows one active pod (",
-                     pools.unresolved.message(), "); its controller retries"),
-        503);
-  }
-  const std::vector<GuardedPool> guarded = GuardedPoolsOf(
+      pool::PoolsOfPod(*request.object, request.namespace_field.value_or(""),
+                       *cache_, reader, membership);
+  if (!pools.unresolved.ok()) return pools.unresolved;
+  return GuardedPoolsOf(
       pools.pools, [&](const pool::PoolKey& key) -> std::optional<json> {
         runtime::ObjectPtr obj =
             cache_->Object(pool::CacheKind::kPolicies, key.ns, key.name);
         if (obj == nullptr) return std::nullopt;
         return *obj;
       });
+}
+
+bool GuardedPods::MustDecide(const k8s::AdmissionRequest& request) {
+  absl::StatusOr<std::vector<GuardedPool>> guarded =
+      PoolsOf(request, /*reader=*/nullptr);
+  return !guarded.ok() || !guarded->empty();
+}
+
+Decision GuardedPods::Review(const k8s::AdmissionRequest& request,
+                             absl::Time deadline) {
+  const json& pod = *request.object;
+  absl::StatusOr<std::vector<GuardedPool>> pools = PoolsOf(request, reader_);
+  if (!pools.ok()) {
+    return Decision::Deny(
+        "MembershipUnknown",
+        absl::StrCat("zen-lead could not tell whether this pod joins a pool "
+                     "that allows one active pod (",
+                     pools.status().message(), "); its controller retries"),
+        503);
+  }
+  const std::vector<GuardedPool>& guarded = *pools;
   if (guarded.empty()) return Decision::Allow("InPool");
 
   const bool dry_run = request.dry_run.value_or(false);
@@ -232,14 +201,17 @@ Decision GuardedPods::Review(const k8s::AdmissionRequest& request,
   for (const GuardedPool& g : guarded) {
     const std::string what =
         absl::StrCat("pool ", g.pool.name, " in namespace ", g.pool.ns, " (",
-                     GuardName(g.guard), ") allows one active pod");
+                     pool::GuardName(g.guard), ") allows one active pod");
     if (std::optional<json> active = ActivePodOf(g)) {
       return Decision::Deny(
           "PoolActive", absl::StrCat(what, " and has ", Describe(*active),
                                      "; see kubectl get lease -n ", g.pool.ns,
                                      " ", g.pool.name));
     }
-    std::optional<pool::LeaseRead> read = CachedLease(*cache_, g.pool);
+    std::optional<pool::LeaseRead> read;
+    if (runtime::ObjectPtr lease = cache_->LeaseNamed(g.pool.ns, g.pool.name)) {
+      read = pool::LeaseReadFromObject(*lease);
+    }
     if (read && read->foreign) {
       return Decision::Deny(
           "LeaseConflict",

@@ -28,10 +28,12 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "api/client/client.h"
 #include "api/client/clock.h"
 #include "api/pool/cache.h"
+#include "api/pool/guard_lease.h"
 #include "api/pool/membership.h"
 #include "api/pool/objects.h"
 #include "api/pool/pool_lease.h"
@@ -42,26 +44,15 @@
 
 namespace zenlead::webhook {
 
-// Which guard a membership puts a pod under.
-enum class Guard {
-  kNone,        // TrafficDirector only (standby mode, or a Service's pool)
-  kGatekeeper,  // a Deployment or StatefulSet pool in scaleDown
-  kStateGuard,  // a Job or CronJob pool
-};
-Guard GuardOf(const pool::Source& source, const pool::PolicySettings& policy);
-const char* GuardName(Guard guard);  // "none", "Gatekeeper", "StateGuard"
-
-// A pod's phase ("" when it has none yet).
-std::string PodPhase(const nlohmann::json& pod);
 // Active (SPEC §3.2): the pod object exists and its phase is neither
-// Succeeded nor Failed. A terminating pod is active: its containers may
-// still run.
+// Succeeded nor Failed (pool::FinishedPhase). A terminating pod is active:
+// its containers may still run.
 bool ActivePod(const nlohmann::json& pod);
 
 // One guarded pool of a pod, with what its LeaderPolicy says.
 struct GuardedPool {
   pool::PoolKey pool;
-  Guard guard = Guard::kNone;
+  pool::Guard guard = pool::Guard::kNone;
   pool::PolicySettings policy;
   // The largest fencing token reported in the policy's status.
   int64_t high_water = 0;
@@ -105,8 +96,16 @@ class GuardedPods : public AdmissionHandler {
   // of time).
   Decision Review(const k8s::AdmissionRequest& request,
                   absl::Time deadline) override;
+  // True when the cache alone shows the pod in a guarded pool or cannot
+  // tell its membership (an owner not cached): such a pod is denied when
+  // its review is undecided, whatever the failure policy.
+  bool MustDecide(const k8s::AdmissionRequest& request) override;
 
  private:
+  // The pod's guarded pools (its membership through `reader`, nullptr:
+  // the cache alone); an error when an owner cannot be resolved.
+  absl::StatusOr<std::vector<GuardedPool>> PoolsOf(
+      const k8s::AdmissionRequest& request, pool::OwnerReader* reader) const;
   // An active pod of the pool in the cache: the first one found, confirmed from
   // the API server when it is terminating (its deletion may not have reached
   // the cache yet). nullopt: none.

@@ -5,7 +5,6 @@
 // gone is replaced in one write; an active pod of a Job pool denies with
 // its name; a foreign Lease denies.
 #include <atomic>
-#include <cstdlib>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -13,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "api/client/rest_client.h"
@@ -31,6 +31,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "webhook/gatekeeper.h"
+#include "webhook/pod_admission.h"
 
 namespace zenlead::webhook {
 namespace {
@@ -67,15 +68,7 @@ class GatekeeperE2eTest : public ::testing::Test {
  protected:
   // The LeaderPolicy CRD: a cluster of e2e/cluster/up starts without it.
   static void SetUpTestSuite() {
-    const char* bin = std::getenv("ZEN_LEAD_CLUSTER_BIN");
-    ASSERT_NE(bin, nullptr) << "ZEN_LEAD_CLUSTER_BIN must name kubectl's dir";
-    const std::string cmd = absl::StrCat(
-        bin, "/kubectl apply -f ",
-        "config/crd/bases/coordination.kube-zen.io_leaderpolicies.yaml",
-        " >/dev/null && ", bin,
-        "/kubectl wait --for=condition=Established --timeout=30s ",
-        "crd/leaderpolicies.coordination.kube-zen.io >/dev/null");
-    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    ASSERT_TRUE(client::testing::InstallLeaderPolicyCrd());
   }
 
   void SetUp() override {
@@ -348,6 +341,51 @@ TEST_F(GatekeeperE2eTest, AHolderThatIsGoneIsReplacedInOneWrite) {
   EXPECT_EQ((*lease)->state.transitions, 5);
   EXPECT_EQ((*lease)->state.holder_uid, "");
   EXPECT_EQ((*lease)->state.holder_identity, "replica-a/after-gone");
+}
+
+// What the server asks when a review is undecided: a pod of the guarded
+// pool, or one whose owner the cache does not know, must be decided (a
+// denial under any failure policy); a pod of a standby pool or of no pool
+// is left to the failure policy.
+TEST_F(GatekeeperE2eTest, UndecidedReviewsOfGuardedPodsMustBeDecided) {
+  ASSERT_TRUE(api_->Create(api::v1alpha1::LeaderPolicyClient::Resource(), ns(),
+                           Policy("calm", "standby"))
+                  .ok());
+  json standby = pool::testing::PooledDeployment("calm", "calm");
+  standby["spec"]["replicas"] = 0;
+  ASSERT_TRUE(
+      api_->Create(k8s::DeploymentClient::Resource(), ns(), standby).ok());
+  std::unique_ptr<Replica> a = StartReplica("replica-a");
+  ASSERT_NE(a, nullptr);
+  PodAdmission pods(a->cache.get(), a->guard.get());
+  EXPECT_TRUE(pods.MustDecide(Request(ReplicaSetPod(), "guarded")));
+
+  json standby_rs;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        for (const runtime::ObjectPtr& rs :
+             a->cache->List(pool::CacheKind::kReplicaSets)) {
+          if (absl::StartsWith(runtime::MetadataString(*rs, "name"), "calm-")) {
+            standby_rs = *rs;
+            return true;
+          }
+        }
+        return false;
+      },
+      absl::Seconds(60)));
+  json pod = ReplicaSetPod();
+  pod["metadata"]["ownerReferences"][0]["name"] =
+      runtime::MetadataString(standby_rs, "name");
+  pod["metadata"]["ownerReferences"][0]["uid"] =
+      runtime::MetadataString(standby_rs, "uid");
+  EXPECT_FALSE(pods.MustDecide(Request(pod, "standby")));
+
+  pod["metadata"]["ownerReferences"][0]["name"] = "not-cached";
+  pod["metadata"]["ownerReferences"][0]["uid"] = "0000-not-cached";
+  EXPECT_TRUE(pods.MustDecide(Request(pod, "unknown-owner")));
+
+  pod["metadata"].erase("ownerReferences");
+  EXPECT_FALSE(pods.MustDecide(Request(pod, "no-pool")));
 }
 
 // StateGuard: a Job pool without a LeaderPolicy is guarded; while a pod of

@@ -1,4 +1,5 @@
-// The Gatekeeper's pure parts: which memberships are guarded, with which
+// The Gatekeeper's pure parts: which memberships are guarded (the rule
+// itself, pool::GuardOf, is in api/pool/guard_lease_test), with which
 // settings, and which pods are active. The decision against the API server
 // (reservations, conflicts, two replicas) is gatekeeper_e2e_test.
 #include "webhook/gatekeeper.h"
@@ -9,14 +10,12 @@
 
 #include "api/pool/membership.h"
 #include "api/pool/objects.h"
-#include "api/types/leaderpolicy.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 
 namespace zenlead::webhook {
 namespace {
 
-using api::v1alpha1::LeaderPolicySpec;
 using nlohmann::json;
 
 pool::Source SourceOf(pool::Source::Kind kind, const std::string& pool,
@@ -30,30 +29,6 @@ pool::Source SourceOf(pool::Source::Kind kind, const std::string& pool,
   return s;
 }
 
-pool::PolicySettings Mode(const std::string& mode) {
-  pool::PolicySettings p;
-  p.follower_mode = mode;
-  return p;
-}
-
-TEST(GuardOfTest, JobsAlwaysScaleDownWorkloadsOnlyServicesNever) {
-  using K = pool::Source::Kind;
-  const pool::PolicySettings standby =
-      Mode(LeaderPolicySpec::kFollowerModeStandby);
-  const pool::PolicySettings scale_down =
-      Mode(LeaderPolicySpec::kFollowerModeScaleDown);
-  EXPECT_EQ(GuardOf(SourceOf(K::kJob, "p", "1"), standby), Guard::kStateGuard);
-  EXPECT_EQ(GuardOf(SourceOf(K::kCronJob, "p", "1"), standby),
-            Guard::kStateGuard);
-  EXPECT_EQ(GuardOf(SourceOf(K::kDeployment, "p", "1"), standby), Guard::kNone);
-  EXPECT_EQ(GuardOf(SourceOf(K::kDeployment, "p", "1"), scale_down),
-            Guard::kGatekeeper);
-  EXPECT_EQ(GuardOf(SourceOf(K::kStatefulSet, "p", "1"), scale_down),
-            Guard::kGatekeeper);
-  EXPECT_EQ(GuardOf(SourceOf(K::kService, "p", "1"), scale_down), Guard::kNone);
-  EXPECT_STREQ(GuardName(Guard::kStateGuard), "StateGuard");
-}
-
 TEST(ActivePodTest, TerminatingIsActiveFinishedIsNot) {
   EXPECT_TRUE(ActivePod(json{{"metadata", {{"name", "a"}}}}));  // no status
   EXPECT_TRUE(ActivePod(json{{"status", {{"phase", "Pending"}}}}));
@@ -64,7 +39,7 @@ TEST(ActivePodTest, TerminatingIsActiveFinishedIsNot) {
            {"status", {{"phase", "Running"}}}}));
   EXPECT_FALSE(ActivePod(json{{"status", {{"phase", "Succeeded"}}}}));
   EXPECT_FALSE(ActivePod(json{{"status", {{"phase", "Failed"}}}}));
-  EXPECT_EQ(PodPhase(json{{"status", "odd"}}), "");
+  EXPECT_EQ(pool::PodPhase(json{{"status", "odd"}}), "");
 }
 
 TEST(GuardedPoolsOfTest, SettingsFromThePolicyDefaultsWithoutOne) {
@@ -100,11 +75,11 @@ TEST(GuardedPoolsOfTest, SettingsFromThePolicyDefaultsWithoutOne) {
   EXPECT_EQ(lookups, 3);  // once per pool
   ASSERT_EQ(guarded.size(), 2u);
   EXPECT_EQ(guarded[0].pool.name, "batch");
-  EXPECT_EQ(guarded[0].guard, Guard::kStateGuard);
+  EXPECT_EQ(guarded[0].guard, pool::Guard::kStateGuard);
   EXPECT_FALSE(guarded[0].policy.found);
   EXPECT_EQ(guarded[0].high_water, 0);
   EXPECT_EQ(guarded[1].pool.name, "db");
-  EXPECT_EQ(guarded[1].guard, Guard::kGatekeeper);
+  EXPECT_EQ(guarded[1].guard, pool::Guard::kGatekeeper);
   EXPECT_EQ(guarded[1].policy.lease_duration_seconds, 30);
   EXPECT_EQ(guarded[1].high_water, 7);
   ASSERT_EQ(guarded[1].sources.size(), 1u);  // the Service is not a guard
@@ -124,7 +99,7 @@ TEST(GuardedPoolsOfTest, AJobAmongAPoolsSourcesMakesItStateGuards) {
       memberships,
       [&](const pool::PoolKey&) -> std::optional<json> { return policy; });
   ASSERT_EQ(guarded.size(), 1u);
-  EXPECT_EQ(guarded[0].guard, Guard::kStateGuard);
+  EXPECT_EQ(guarded[0].guard, pool::Guard::kStateGuard);
   EXPECT_EQ(guarded[0].sources.size(), 2u);
 }
 

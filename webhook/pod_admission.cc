@@ -29,4 +29,8 @@ Decision PodAdmission::Review(const k8s::AdmissionRequest& request,
   return pooled_->Review(request, deadline);
 }
 
+bool PodAdmission::MustDecide(const k8s::AdmissionRequest& request) {
+  return !Decide(request).has_value() && pooled_->MustDecide(request);
+}
+
 }  // namespace zenlead::webhook

@@ -35,6 +35,9 @@ class PodAdmission : public AdmissionHandler {
   // Decide's answer, or `pooled`'s decision.
   Decision Review(const k8s::AdmissionRequest& request,
                   absl::Time deadline) override;
+  // `pooled`'s answer for a pod Decide leaves to it; false for a pod
+  // outside every pool.
+  bool MustDecide(const k8s::AdmissionRequest& request) override;
 
  private:
   const pool::OwnerIndex* const index_;

@@ -63,11 +63,7 @@ absl::StatusOr<std::optional<PoolLeaseInfo>> CachePolicyLookups::PoolLease(
   if (cache_->Get(pool::CacheKind::kLeases) != nullptr &&
       cache_->Get(pool::CacheKind::kOtherLeases) != nullptr) {
     // The two partition every Lease the check can meet.
-    runtime::ObjectPtr lease =
-        cache_->Object(pool::CacheKind::kLeases, ns, pool);
-    if (lease == nullptr) {
-      lease = cache_->Object(pool::CacheKind::kOtherLeases, ns, pool);
-    }
+    runtime::ObjectPtr lease = cache_->LeaseNamed(ns, pool);
     if (lease == nullptr) return std::optional<PoolLeaseInfo>();
     std::optional<pool::LeaseRead> read = pool::LeaseReadFromObject(*lease);
     return std::optional<PoolLeaseInfo>(

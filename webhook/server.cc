@@ -1064,6 +1064,16 @@ Decision Review(const Route& route, WorkerPool& reviews,
   return pending->decision;
 }
 
+// The handler's MustDecide; true when it throws (the request may be a
+// guarded pod's).
+bool MustDecide(const Route& route, const k8s::AdmissionRequest& request) {
+  try {
+    return route.handler->MustDecide(request);
+  } catch (...) {
+    return true;
+  }
+}
+
 struct Answer {
   int http_status = 200;
   std::string body;
@@ -1111,18 +1121,25 @@ Answer Exchange(const Route& route, WorkerPool& reviews,
   if (decision.reason.empty()) {
     decision.reason = decision.allowed ? "Allowed" : "Denied";
   }
-  if (route.undecided_fails_call && !decision.allowed &&
+  const bool undecided =
+      !decision.allowed &&
       (decision.reason == "HandlerError" ||
-       decision.reason == "HandlerTimeout" ||
-       decision.reason == "ServerBusy")) {
-    answer.http_status = decision.code;
-    answer.reason = decision.reason;
-    answer.body = ErrorReviewJson(
-        absl::Status(decision.code == 504 ? absl::StatusCode::kDeadlineExceeded
-                     : decision.code == 503 ? absl::StatusCode::kUnavailable
-                                            : absl::StatusCode::kInternal,
-                     decision.message));
-    return answer;
+       decision.reason == "HandlerTimeout" || decision.reason == "ServerBusy");
+  if (undecided && route.undecided_fails_call) {
+    if (fits.ok() && MustDecide(route, *review->request)) {
+      absl::StrAppend(&decision.message, decision.message.empty() ? "" : "; ",
+                      "a pod of a pool that allows one active pod is never "
+                      "admitted undecided: its controller retries");
+    } else {
+      answer.http_status = decision.code;
+      answer.reason = decision.reason;
+      answer.body = ErrorReviewJson(absl::Status(
+          decision.code == 504   ? absl::StatusCode::kDeadlineExceeded
+          : decision.code == 503 ? absl::StatusCode::kUnavailable
+                                 : absl::StatusCode::kInternal,
+          decision.message));
+      return answer;
+    }
   }
   answer.allowed = decision.allowed;
   answer.reason = decision.reason;

@@ -77,6 +77,15 @@ class AdmissionHandler {
   // object are the route's.
   virtual Decision Review(const k8s::AdmissionRequest& request,
                           absl::Time deadline) = 0;
+  // Whether a review of `request` that the server could not decide (see
+  // Route::undecided_fails_call) must be a denial even on a route that
+  // leaves undecided reviews to the failure policy: true for a pod that an
+  // admission without a decision could make a second active pod (a guarded
+  // pool's, or one whose membership memory cannot tell). Memory only, like
+  // Decide; called on the worker after the deadline or a failure.
+  virtual bool MustDecide(const k8s::AdmissionRequest& /*request*/) {
+    return false;
+  }
 };
 
 struct Route {
@@ -94,7 +103,9 @@ struct Route {
   // decides: Ignore admits, Fail refuses. The zen-lead process sets it for
   // pods, whose policy the user chooses (Ignore: a zen-lead problem never
   // blocks pod creation), and keeps denials for LeaderPolicies (Fail
-  // either way, and the denial's message is clearer).
+  // either way, and the denial's message is clearer). A request whose
+  // handler says MustDecide is denied either way: under Ignore an HTTP
+  // error would admit a guarded pod without a reservation.
   bool undecided_fails_call = false;
 };
 

@@ -83,8 +83,12 @@ class FakeHandler : public AdmissionHandler {
     if (decide) return decide(request);
     return std::nullopt;
   }
+  bool MustDecide(const k8s::AdmissionRequest& request) override {
+    return must_decide && must_decide(request);
+  }
   std::function<Decision(const k8s::AdmissionRequest&, absl::Time)> fn;
   std::function<std::optional<Decision>(const k8s::AdmissionRequest&)> decide;
+  std::function<bool(const k8s::AdmissionRequest&)> must_decide;
   std::atomic<int> calls{0};
   std::atomic<int> decide_calls{0};
 };
@@ -781,6 +785,52 @@ TEST_F(ServerTest, UndecidedReviewFailsTheCallWhenTheRouteAsks) {
   EXPECT_EQ(res->status, 200);
   EXPECT_EQ(json::parse(res->body)["response"]["allowed"], false);
   pods_.fn = nullptr;
+}
+
+// A request the handler must decide (a guarded pod) is denied when
+// undecided, on a route that otherwise fails the call: under the failure
+// policy Ignore, an HTTP error would admit it.
+TEST_F(ServerTest, UndecidedReviewTheHandlerMustDecideIsADenial) {
+  absl::Notification release;
+  pods_.fn = [&](const k8s::AdmissionRequest& request, absl::Time) {
+    if (request.uid == "boom") throw std::runtime_error("cache not synced");
+    release.WaitForNotification();
+    return Decision::Allow("Late");
+  };
+  pods_.must_decide = [](const k8s::AdmissionRequest& request) {
+    if (request.uid == "odd") throw std::runtime_error("no answer");
+    return request.uid != "free";
+  };
+  ServerOptions options = Options();
+  options.handler_timeout = absl::Milliseconds(300);
+  for (Route& route : options.routes) {
+    route.undecided_fails_call = route.path == kPodsPath;
+  }
+  Start(options);
+  for (const std::string uid : {"guarded", "boom", "odd"}) {
+    httplib::Result res =
+        Client()->Post(kPodsPath, PodReview(uid), "application/json");
+    ASSERT_TRUE(res) << httplib::to_string(res.error());
+    EXPECT_EQ(res->status, 200) << uid;
+    const json answer = json::parse(res->body)["response"];
+    EXPECT_EQ(answer["uid"], uid);
+    EXPECT_EQ(answer["allowed"], false) << uid;
+    EXPECT_THAT(answer["status"]["message"].get<std::string>(),
+                HasSubstr("never admitted undecided"))
+        << uid;
+  }
+  // One the handler need not decide goes to the failure policy.
+  httplib::Result res =
+      Client()->Post(kPodsPath, PodReview("free"), "application/json");
+  ASSERT_TRUE(res) << httplib::to_string(res.error());
+  EXPECT_EQ(res->status, 504);
+  EXPECT_EQ(Metric("zen_lead_webhook_requests_total{webhook=\"pods\","
+                   "allowed=\"false\",reason=\"HandlerTimeout\"}"),
+            3);
+  release.Notify();
+  server_->Stop();  // before `release` goes out of scope
+  pods_.fn = nullptr;
+  pods_.must_decide = nullptr;
 }
 
 TEST_F(ServerTest, HandlerThatHangsTimesOutAndOthersAreServed) {

@@ -408,6 +408,12 @@ ObjectPtr Cache::Object(CacheKind kind, const std::string& ns,
   return i != nullptr ? i->store().Get(ns, name) : nullptr;
 }
 
+ObjectPtr Cache::LeaseNamed(const std::string& ns,
+                            const std::string& name) const {
+  ObjectPtr lease = Object(CacheKind::kLeases, ns, name);
+  return lease != nullptr ? lease : Object(CacheKind::kOtherLeases, ns, name);
+}
+
 ObjectPtr Cache::ByUid(CacheKind kind, const std::string& ns,
                        const std::string& uid) const {
   std::vector<ObjectPtr> found = ByIndex(kind, kByUid, UidKey(ns, uid));

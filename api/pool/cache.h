@@ -146,6 +146,10 @@ class Cache : public OwnerIndex {
                             const std::string& name) const;
   runtime::ObjectPtr ByUid(CacheKind kind, const std::string& ns,
                            const std::string& uid) const;
+  // The Lease `name` of `ns` whoever manages it: zen-lead's (kLeases), else
+  // any other (kOtherLeases); nullptr when neither kind in use holds it.
+  runtime::ObjectPtr LeaseNamed(const std::string& ns,
+                                const std::string& name) const;
   std::vector<runtime::ObjectPtr> ByIndex(CacheKind kind,
                                           const std::string& index,
                                           const std::string& key) const;

@@ -4,14 +4,40 @@
 #include <tuple>
 #include <utility>
 
-#include "api/types/pod.h"
+#include "api/types/leaderpolicy.h"
 
 namespace zenlead::pool {
 
-bool GuardPodActive(const GuardPod& pod) {
-  return pod.phase != k8s::PodStatus::kPhaseSucceeded &&
-         pod.phase != k8s::PodStatus::kPhaseFailed;
+Guard GuardOf(const Source& source, const PolicySettings& policy) {
+  switch (source.kind) {
+    case Source::Kind::kJob:
+    case Source::Kind::kCronJob:
+      return Guard::kStateGuard;
+    case Source::Kind::kDeployment:
+    case Source::Kind::kStatefulSet:
+      return policy.follower_mode ==
+                     api::v1alpha1::LeaderPolicySpec::kFollowerModeScaleDown
+                 ? Guard::kGatekeeper
+                 : Guard::kNone;
+    case Source::Kind::kService:
+      return Guard::kNone;
+  }
+  return Guard::kNone;
 }
+
+const char* GuardName(Guard guard) {
+  switch (guard) {
+    case Guard::kGatekeeper:
+      return "Gatekeeper";
+    case Guard::kStateGuard:
+      return "StateGuard";
+    case Guard::kNone:
+      break;
+  }
+  return "none";
+}
+
+bool GuardPodActive(const GuardPod& pod) { return !FinishedPhase(pod.phase); }
 
 GuardDecision DecideGuardLease(const std::optional<PoolLease>& current,
                                const std::vector<GuardPod>& pods,

@@ -33,6 +33,16 @@
 
 namespace zenlead::pool {
 
+// Which guard a membership puts a pod under: the one rule the webhook's
+// admission and the operator's Lease writes share.
+enum class Guard {
+  kNone,        // TrafficDirector only (standby mode, or a Service's pool)
+  kGatekeeper,  // a Deployment or StatefulSet pool in scaleDown
+  kStateGuard,  // a Job or CronJob pool
+};
+Guard GuardOf(const Source& source, const PolicySettings& policy);
+const char* GuardName(Guard guard);  // "none", "Gatekeeper", "StateGuard"
+
 // A pod of a guarded pool, as the operator's cache has it.
 struct GuardPod {
   Candidate pod;   // name, uid, identity, created

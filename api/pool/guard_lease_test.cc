@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "api/types/leaderpolicy.h"
 #include "gtest/gtest.h"
 
 namespace zenlead::pool {
@@ -56,6 +57,45 @@ PoolLease Held(const std::string& pod, absl::Time renewed, int64_t token) {
   l.state.lease_duration_seconds = 15;
   l.state.transitions = token;
   return l;
+}
+
+Source SourceOf(Source::Kind kind) {
+  Source s;
+  s.kind = kind;
+  s.ns = "shop";
+  s.name = "w";
+  s.uid = "1";
+  s.pool = "p";
+  return s;
+}
+
+PolicySettings Mode(const std::string& mode) {
+  PolicySettings p;
+  p.follower_mode = mode;
+  return p;
+}
+
+TEST(GuardOfTest, JobsAlwaysScaleDownWorkloadsOnlyServicesNever) {
+  using K = Source::Kind;
+  using api::v1alpha1::LeaderPolicySpec;
+  const PolicySettings standby = Mode(LeaderPolicySpec::kFollowerModeStandby);
+  const PolicySettings scale_down =
+      Mode(LeaderPolicySpec::kFollowerModeScaleDown);
+  EXPECT_EQ(GuardOf(SourceOf(K::kJob), standby), Guard::kStateGuard);
+  EXPECT_EQ(GuardOf(SourceOf(K::kCronJob), standby), Guard::kStateGuard);
+  EXPECT_EQ(GuardOf(SourceOf(K::kDeployment), standby), Guard::kNone);
+  EXPECT_EQ(GuardOf(SourceOf(K::kDeployment), scale_down), Guard::kGatekeeper);
+  EXPECT_EQ(GuardOf(SourceOf(K::kStatefulSet), scale_down), Guard::kGatekeeper);
+  EXPECT_EQ(GuardOf(SourceOf(K::kService), scale_down), Guard::kNone);
+  EXPECT_STREQ(GuardName(Guard::kStateGuard), "StateGuard");
+}
+
+TEST(FinishedPhaseTest, OnlySucceededAndFailed) {
+  EXPECT_TRUE(FinishedPhase("Succeeded"));
+  EXPECT_TRUE(FinishedPhase("Failed"));
+  for (const char* active : {"", "Pending", "Running", "Unknown"}) {
+    EXPECT_FALSE(FinishedPhase(active)) << active;
+  }
 }
 
 GuardDecision Decide(const std::optional<PoolLease>& current,

@@ -450,6 +450,20 @@ std::string RfcTime(absl::Time t) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone());
 }
 
+std::string PodPhase(const json& pod) {
+  auto status = pod.find("status");
+  if (status == pod.end() || !status->is_object()) return "";
+  auto phase = status->find("phase");
+  return phase != status->end() && phase->is_string()
+             ? phase->get<std::string>()
+             : "";
+}
+
+bool FinishedPhase(const std::string& phase) {
+  return phase == k8s::PodStatus::kPhaseSucceeded ||
+         phase == k8s::PodStatus::kPhaseFailed;
+}
+
 Candidate CandidateFromPod(const json& pod,
                            const std::string& identity_strategy) {
   Candidate c;
@@ -470,11 +484,7 @@ Candidate CandidateFromPod(const json& pod,
   c.terminating = meta.deletion_timestamp.has_value();
   c.node_name = Or(parsed->spec).node_name.value_or("");
   const k8s::PodStatus& status = Or(parsed->status);
-  std::string phase = status.phase.value_or("");
-  if (phase == k8s::PodStatus::kPhaseFailed ||
-      phase == k8s::PodStatus::kPhaseSucceeded) {
-    c.terminating = true;
-  }
+  if (FinishedPhase(status.phase.value_or(""))) c.terminating = true;
   c.pod_ip = status.pod_ip.value_or("");
   for (const k8s::PodCondition& cond : Or(status.conditions)) {
     if (cond.type != "Ready") continue;

@@ -177,6 +177,12 @@ absl::Status ValidatePoolName(const std::string& pool);
 Candidate CandidateFromPod(const nlohmann::json& pod,
                            const std::string& identity_strategy);
 std::vector<ContainerPort> PodContainerPorts(const nlohmann::json& pod);
+// A pod's status.phase ("" when it has none yet, or it is not a string).
+std::string PodPhase(const nlohmann::json& pod);
+// Succeeded or Failed: the pod's containers will not run again. Any other
+// phase (none yet, Pending, Running, Unknown) is active, a terminating pod
+// included (SPEC §3.2).
+bool FinishedPhase(const std::string& phase);
 // The pool a pod joins directly through its own annotations (the pod-template
 // form), or "" when it carries none (or not `zen-lead/join: "true"`).
 std::string PodAnnotationPool(const nlohmann::json& pod);

@@ -348,8 +348,7 @@ std::optional<PoolLease> ReleaseIfGone(
     const std::optional<PoolLease>& current,
     const std::optional<std::string>& holder_phase) {
   if (!current || PhaseOf(*current) != LeasePhase::kHeld) return std::nullopt;
-  if (holder_phase && *holder_phase != k8s::PodStatus::kPhaseSucceeded &&
-      *holder_phase != k8s::PodStatus::kPhaseFailed) {
+  if (holder_phase && !FinishedPhase(*holder_phase)) {
     return std::nullopt;  // still active
   }
   PoolLease next = *current;

@@ -27,6 +27,7 @@
 #include "api/client/config.h"
 #include "api/client/errors.h"
 #include "api/client/rest_client.h"
+#include "api/client/testing/e2e_env.h"
 #include "api/types/deployment.h"
 #include "api/types/endpointslice.h"
 #include "api/types/job.h"
@@ -113,15 +114,7 @@ inline json Deployment(const std::string& name, const std::string& pool,
 class TrafficDirectorE2eTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    const char* bin = std::getenv("ZEN_LEAD_CLUSTER_BIN");
-    ASSERT_NE(bin, nullptr) << "ZEN_LEAD_CLUSTER_BIN must name kubectl's dir";
-    std::string cmd = absl::StrCat(
-        bin, "/kubectl apply -f ",
-        "config/crd/bases/coordination.kube-zen.io_leaderpolicies.yaml",
-        " >/dev/null && ", bin,
-        "/kubectl wait --for=condition=Established --timeout=30s ",
-        "crd/leaderpolicies.coordination.kube-zen.io >/dev/null");
-    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    ASSERT_TRUE(client::testing::InstallLeaderPolicyCrd());
   }
 
   void SetUp() override {

@@ -38,13 +38,8 @@ std::string Meta(const json& obj, const char* field) {
 // (docs/admission.md), rather than the elected leader: scaleDown, with a
 // Deployment or StatefulSet among its sources.
 bool Guarded(const PoolSnapshot& snap, const RoutingPlan& plan) {
-  if (plan.policy.follower_mode !=
-      api::v1alpha1::LeaderPolicySpec::kFollowerModeScaleDown) {
-    return false;
-  }
   for (const RouteView& r : snap.routes) {
-    if (r.source.kind == pool::Source::Kind::kDeployment ||
-        r.source.kind == pool::Source::Kind::kStatefulSet) {
+    if (pool::GuardOf(r.source, plan.policy) == pool::Guard::kGatekeeper) {
       return true;
     }
   }
@@ -63,10 +58,7 @@ std::vector<pool::GuardPod> GuardPodsOf(const PoolSnapshot& snap,
     if (std::optional<pool::OwnerRef> owner = pool::ControllerOwner(*obj)) {
       p.owner = *owner;
     }
-    if (auto status = obj->find("status");
-        status != obj->end() && status->is_object()) {
-      p.phase = status->value("phase", "");
-    }
+    p.phase = pool::PodPhase(*obj);
     out.push_back(std::move(p));
   }
   return out;

@@ -79,6 +79,28 @@ inline std::string ClusterDir() {
   return "";
 }
 
+// Applies the LeaderPolicy CRD (config/crd/bases/..., a data dependency of
+// the test) with $ZEN_LEAD_CLUSTER_BIN/kubectl and waits until it is
+// Established: a cluster of e2e/cluster/up starts without it.
+//   static void SetUpTestSuite() { ASSERT_TRUE(InstallLeaderPolicyCrd()); }
+inline ::testing::AssertionResult InstallLeaderPolicyCrd() {
+  const char* bin = std::getenv("ZEN_LEAD_CLUSTER_BIN");
+  if (bin == nullptr) {
+    return ::testing::AssertionFailure()
+           << "ZEN_LEAD_CLUSTER_BIN must name kubectl's dir";
+  }
+  const std::string cmd = absl::StrCat(
+      bin, "/kubectl apply -f ",
+      "config/crd/bases/coordination.kube-zen.io_leaderpolicies.yaml",
+      " >/dev/null && ", bin,
+      "/kubectl wait --for=condition=Established --timeout=30s ",
+      "crd/leaderpolicies.coordination.kube-zen.io >/dev/null");
+  if (std::system(cmd.c_str()) != 0) {
+    return ::testing::AssertionFailure() << cmd;
+  }
+  return ::testing::AssertionSuccess();
+}
+
 // Polls cond (every 20 ms) until it holds or the timeout passes.
 template <typename Cond>
 bool WaitFor(Cond cond, absl::Duration timeout) {
