@@ -40,6 +40,7 @@
 #include "api/runtime/logging.h"
 #include "operator/admission/admission_controller.h"
 #include "operator/manager.h"
+#include "operator/stateguard/state_guard.h"
 #include "operator/trafficdirector/traffic_director.h"
 #include "webhook/certs/reloader.h"
 #include "webhook/configuration/desired.h"
@@ -341,10 +342,19 @@ NewControllers(const zenlead::op::ControllerContext& context,
           e.note);
     };
   }
+  zenlead::op::StateGuardDeps guard;
+  guard.writer = context.writer;
+  guard.cache = context.cache;
+  guard.registry = context.registry;
+  guard.metrics = context.metrics;
+  guard.queue_metrics = context.queue_metrics;
+  guard.record_event = deps.record_event;
   TrafficDirectorOptions options;
   options.ns = context.ns;
   controllers.push_back(
       std::make_unique<TrafficDirector>(std::move(deps), options));
+  controllers.push_back(std::make_unique<zenlead::op::StateGuard>(
+      std::move(guard), zenlead::op::StateGuardOptions()));
   if (webhook.has_value()) {
     absl::StatusOr<std::unique_ptr<zenlead::op::AdmissionController>>
         admission = zenlead::op::AdmissionController::Create(context, *webhook);

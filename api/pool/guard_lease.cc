@@ -1,6 +1,7 @@
 #include "api/pool/guard_lease.h"
 
 #include <algorithm>
+#include <set>
 #include <tuple>
 #include <utility>
 
@@ -38,6 +39,25 @@ const char* GuardName(Guard guard) {
 }
 
 bool GuardPodActive(const GuardPod& pod) { return !FinishedPhase(pod.phase); }
+
+std::vector<GuardPod> GuardPodsFrom(
+    const std::vector<std::shared_ptr<const nlohmann::json>>& pods,
+    const std::string& identity_strategy) {
+  std::vector<GuardPod> out;
+  std::set<std::string> seen;
+  for (const std::shared_ptr<const nlohmann::json>& obj : pods) {
+    if (obj == nullptr) continue;
+    GuardPod p;
+    p.pod = CandidateFromPod(*obj, identity_strategy);
+    if (p.pod.uid.empty() || !seen.insert(p.pod.uid).second) continue;
+    if (std::optional<OwnerRef> owner = ControllerOwner(*obj)) {
+      p.owner = *owner;
+    }
+    p.phase = PodPhase(*obj);
+    out.push_back(std::move(p));
+  }
+  return out;
+}
 
 GuardDecision DecideGuardLease(const std::optional<PoolLease>& current,
                                const std::vector<GuardPod>& pods,

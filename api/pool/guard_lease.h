@@ -22,6 +22,7 @@
 #define ZEN_LEAD_API_POOL_GUARD_LEASE_H_
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -30,6 +31,7 @@
 #include "api/pool/election.h"
 #include "api/pool/objects.h"
 #include "api/pool/pool_lease.h"
+#include "nlohmann/json.hpp"
 
 namespace zenlead::pool {
 
@@ -52,6 +54,12 @@ struct GuardPod {
 
 // Not Succeeded and not Failed (a terminating pod is active).
 bool GuardPodActive(const GuardPod& pod);
+
+// Pod objects (cached projections) as the guard decision reads them, one
+// per UID; objects without a UID are skipped.
+std::vector<GuardPod> GuardPodsFrom(
+    const std::vector<std::shared_ptr<const nlohmann::json>>& pods,
+    const std::string& identity_strategy);
 
 struct GuardDecision {
   // What the Lease must say; nullopt: nothing to write.

@@ -10,6 +10,7 @@
 #include "api/client/errors.h"
 #include "api/pool/cache.h"
 #include "api/pool/election.h"
+#include "api/pool/guard_lease.h"
 #include "api/pool/membership.h"
 #include "api/pool/pool_lease.h"
 #include "api/pool/service_settings.h"
@@ -479,6 +480,16 @@ std::vector<pool::Source> TrafficDirector::SourcesOf(
   return out;
 }
 
+bool TrafficDirector::StateGuards(const pool::PoolKey& key) const {
+  for (const pool::Source& s : deps_.cache->SourcesOf(key)) {
+    if (pool::GuardOf(s, pool::DefaultPolicySettings()) ==
+        pool::Guard::kStateGuard) {
+      return true;
+    }
+  }
+  return false;
+}
+
 std::vector<TrafficDirector::Named> TrafficDirector::ObjectsNamed(
     const std::string& ns, const std::string& leader_name) const {
   std::vector<Named> out;
@@ -716,6 +727,15 @@ absl::Status TrafficDirector::Reconcile(const pool::PoolKey& key) {
   const std::string pool_key = key.String();
   const absl::Time now = clock_->Now();
   ObjectPtr policy = informers_->policies->store().Get(key.ns, key.name);
+  if (StateGuards(key)) {
+    // StateGuard's (operator/stateguard): its Lease, status and Events;
+    // nothing is routed, and what this controller wrote for it goes.
+    {
+      absl::MutexLock lock(&mu_);
+      pools_.erase(pool_key);
+    }
+    return Cleanup(key, {});
+  }
   std::vector<pool::Source> sources = SourcesOf(key.ns, key.name);
   if (sources.empty() && policy == nullptr) return Forget(key, now);
   PoolState state;

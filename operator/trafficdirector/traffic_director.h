@@ -183,6 +183,9 @@ class TrafficDirector : public Controller {
   std::optional<std::pair<std::string, std::string>> ClaimProblem(
       const pool::Source& s, const runtime::ObjectPtr& svc,
       const runtime::ObjectPtr& slice) const;
+  // A pool with a Job or CronJob among its sources (the cache holds them
+  // when StateGuard runs in the process): StateGuard's, not routed here.
+  bool StateGuards(const pool::PoolKey& key) const;
   std::vector<pool::Source> SourcesOf(const std::string& ns,
                                       const std::string& pool) const;
   // The pool as cached now.

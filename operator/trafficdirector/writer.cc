@@ -46,24 +46,6 @@ bool Guarded(const PoolSnapshot& snap, const RoutingPlan& plan) {
   return false;
 }
 
-// The pool's pods, one per UID, as the guard decision reads them.
-std::vector<pool::GuardPod> GuardPodsOf(const PoolSnapshot& snap,
-                                        const std::string& identity_strategy) {
-  std::vector<pool::GuardPod> out;
-  std::set<std::string> seen;
-  for (const ObjectPtr& obj : snap.pods) {
-    pool::GuardPod p;
-    p.pod = pool::CandidateFromPod(*obj, identity_strategy);
-    if (p.pod.uid.empty() || !seen.insert(p.pod.uid).second) continue;
-    if (std::optional<pool::OwnerRef> owner = pool::ControllerOwner(*obj)) {
-      p.owner = *owner;
-    }
-    p.phase = pool::PodPhase(*obj);
-    out.push_back(std::move(p));
-  }
-  return out;
-}
-
 // Whether the cached leader Service already has the ports the body names.
 bool ServiceUpToDate(const json& desired, const json& cached) {
   const json& want = desired["spec"]["ports"];
@@ -268,7 +250,7 @@ LeaseOutcome PoolWriter::WriteGuardLease(const PoolSnapshot& snap,
                                          std::optional<pool::LeaseRead> read) {
   LeaseOutcome out;
   const std::vector<pool::GuardPod> pods =
-      GuardPodsOf(snap, plan.policy.identity_strategy);
+      pool::GuardPodsFrom(snap.pods, plan.policy.identity_strategy);
   auto decide = [&](const std::optional<pool::PoolLease>& current) {
     pool::GuardDecision d = pool::DecideGuardLease(current, pods, plan.policy,
                                                    plan.token_high_water,
