@@ -77,7 +77,7 @@ absl::Status StateGuard::Start() {
 
   // Every event only says which pools to look at.
   auto handler =
-      [this](std::function<std::vector<std::string>(const json&)> keys) {
+      [this](const std::function<std::vector<std::string>(const json&)>& keys) {
         runtime::EventHandler h;
         h.on_add = [this, keys](const ObjectPtr& o) {
           for (const std::string& k : keys(*o)) Enqueue(k);
