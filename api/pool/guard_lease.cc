@@ -26,6 +26,10 @@ Guard GuardOf(const Source& source, const PolicySettings& policy) {
   return Guard::kNone;
 }
 
+bool StateGuarded(const Source& source) {
+  return GuardOf(source, DefaultPolicySettings()) == Guard::kStateGuard;
+}
+
 const char* GuardName(Guard guard) {
   switch (guard) {
     case Guard::kGatekeeper:

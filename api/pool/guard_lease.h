@@ -44,6 +44,10 @@ enum class Guard {
 };
 Guard GuardOf(const Source& source, const PolicySettings& policy);
 const char* GuardName(Guard guard);  // "none", "Gatekeeper", "StateGuard"
+// A Job or CronJob source: GuardOf is kStateGuard whatever the policy says,
+// and its pool is StateGuard's (operator/stateguard), not the
+// TrafficDirector's.
+bool StateGuarded(const Source& source);
 
 // A pod of a guarded pool, as the operator's cache has it.
 struct GuardPod {

@@ -38,7 +38,7 @@ EventInfo PoolTarget(const GuardSnapshot& snap) {
     return e;
   }
   for (const pool::Source& s : snap.sources) {
-    if (pool::GuardOf(s, snap.policy) != pool::Guard::kStateGuard) continue;
+    if (!pool::StateGuarded(s)) continue;
     e.api_version = s.ApiVersion();
     e.kind = s.KindName();
     e.name = s.name;
@@ -105,7 +105,7 @@ GuardReport PlanGuardReport(const GuardSnapshot& snap,
   }
   std::vector<std::string> routed;
   for (const pool::Source& s : snap.sources) {
-    if (pool::GuardOf(s, snap.policy) == pool::Guard::kStateGuard) continue;
+    if (pool::StateGuarded(s)) continue;
     routed.push_back(absl::StrCat(s.KindName(), " ", s.name));
   }
   if (!routed.empty()) {

@@ -20,12 +20,6 @@ namespace {
 using nlohmann::json;
 using runtime::ObjectPtr;
 
-// A Job or CronJob source: the pools StateGuard keeps.
-bool StateGuarded(const pool::Source& s) {
-  return s.kind == pool::Source::Kind::kJob ||
-         s.kind == pool::Source::Kind::kCronJob;
-}
-
 // How long a write loop may go on re-deciding after conflicts.
 constexpr absl::Duration kWriteBudget = absl::Seconds(5);
 
@@ -195,7 +189,7 @@ absl::Status StateGuard::Reconcile(const pool::PoolKey& key) {
   pool::Cache& cache = *deps_.cache;
   std::vector<pool::Source> sources = cache.SourcesOf(key);
   const bool guarded =
-      std::any_of(sources.begin(), sources.end(), StateGuarded);
+      std::any_of(sources.begin(), sources.end(), pool::StateGuarded);
   PoolMemory memory;
   {
     absl::MutexLock lock(&mu_);
@@ -221,7 +215,7 @@ absl::Status StateGuard::Reconcile(const pool::PoolKey& key) {
                            : pool::DefaultPolicySettings();
   std::vector<ObjectPtr> pods;
   for (const pool::Source& s : sources) {
-    if (!StateGuarded(s)) continue;
+    if (!pool::StateGuarded(s)) continue;
     for (ObjectPtr& p : cache.PodsOf(s)) pods.push_back(std::move(p));
     std::vector<ObjectPtr> jobs;
     if (s.kind == pool::Source::Kind::kJob) {

@@ -470,24 +470,12 @@ void TrafficDirector::MirrorLease(const std::string& pool_key) {
   if (!have || !(*have == pl)) deps_.registry->Set(pl);
 }
 
-std::vector<pool::Source> TrafficDirector::SourcesOf(
-    const std::string& ns, const std::string& pool) const {
-  std::vector<pool::Source> out =
-      deps_.cache->SourcesOf(pool::PoolKey{ns, pool});
-  out.erase(std::remove_if(out.begin(), out.end(),
+std::vector<pool::Source> TrafficDirector::Routed(
+    std::vector<pool::Source> all) {
+  all.erase(std::remove_if(all.begin(), all.end(),
                            [](const pool::Source& s) { return !s.Routed(); }),
-            out.end());
-  return out;
-}
-
-bool TrafficDirector::StateGuards(const pool::PoolKey& key) const {
-  for (const pool::Source& s : deps_.cache->SourcesOf(key)) {
-    if (pool::GuardOf(s, pool::DefaultPolicySettings()) ==
-        pool::Guard::kStateGuard) {
-      return true;
-    }
-  }
-  return false;
+            all.end());
+  return all;
 }
 
 std::vector<TrafficDirector::Named> TrafficDirector::ObjectsNamed(
@@ -727,16 +715,19 @@ absl::Status TrafficDirector::Reconcile(const pool::PoolKey& key) {
   const std::string pool_key = key.String();
   const absl::Time now = clock_->Now();
   ObjectPtr policy = informers_->policies->store().Get(key.ns, key.name);
-  if (StateGuards(key)) {
-    // StateGuard's (operator/stateguard): its Lease, status and Events;
-    // nothing is routed, and what this controller wrote for it goes.
+  std::vector<pool::Source> all = deps_.cache->SourcesOf(key);
+  if (std::any_of(all.begin(), all.end(), pool::StateGuarded)) {
+    // A Job or CronJob among the sources (the cache holds them when
+    // StateGuard runs in the process): StateGuard's (operator/stateguard),
+    // its Lease, status and Events; nothing is routed, and what this
+    // controller wrote for it goes.
     {
       absl::MutexLock lock(&mu_);
       pools_.erase(pool_key);
     }
     return Cleanup(key, {});
   }
-  std::vector<pool::Source> sources = SourcesOf(key.ns, key.name);
+  std::vector<pool::Source> sources = Routed(std::move(all));
   if (sources.empty() && policy == nullptr) return Forget(key, now);
   PoolState state;
   {
@@ -813,7 +804,7 @@ absl::Status TrafficDirector::Publish(const pool::PoolKey& key) {
     state = it->second;
   }
   ObjectPtr policy = informers_->policies->store().Get(key.ns, key.name);
-  std::vector<pool::Source> sources = SourcesOf(key.ns, key.name);
+  std::vector<pool::Source> sources = Routed(deps_.cache->SourcesOf(key));
   std::set<std::string> source_names;
   for (const pool::Source& s : sources) source_names.insert(s.name);
   const PoolSnapshot snap = Snapshot(key, now, policy, std::move(sources));

@@ -183,11 +183,9 @@ class TrafficDirector : public Controller {
   std::optional<std::pair<std::string, std::string>> ClaimProblem(
       const pool::Source& s, const runtime::ObjectPtr& svc,
       const runtime::ObjectPtr& slice) const;
-  // A pool with a Job or CronJob among its sources (the cache holds them
-  // when StateGuard runs in the process): StateGuard's, not routed here.
-  bool StateGuards(const pool::PoolKey& key) const;
-  std::vector<pool::Source> SourcesOf(const std::string& ns,
-                                      const std::string& pool) const;
+  // The sources this controller routes (Deployments, StatefulSets,
+  // Services) among a pool's (Cache::SourcesOf).
+  static std::vector<pool::Source> Routed(std::vector<pool::Source> all);
   // The pool as cached now.
   PoolSnapshot Snapshot(const pool::PoolKey& key, absl::Time now,
                         const runtime::ObjectPtr& policy,
